@@ -1,0 +1,148 @@
+"""Console pages for the tenant: dashboard, members, API tokens, audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+
+from portal.exceptions import ApplicationError
+from tenants.api.filters import AuditEventFilter
+from tenants.audit_export import EXPORT_LIMIT, audit_export_response
+from tenants.console.mixins import TenantConsoleMixin
+from tenants.models import ApiToken
+from tenants.permissions import Role, Scope, scopes_allowed_for_role
+from tenants.selectors import audit_event_list, membership_list, token_list, user_memberships
+from tenants.services import (
+    membership_add,
+    membership_change_role,
+    membership_get,
+    membership_remove,
+    token_create,
+    token_get,
+    token_revoke,
+)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "console/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send the user to their first tenant, or explain that they have none."""
+    memberships = list(user_memberships(user=request.user))
+    if not memberships:
+        return render(request, "console/no_tenant.html", status=403)
+    return redirect("console:dashboard", tenant_slug=memberships[0].tenant.slug)
+
+
+# Dashboard cards are contributed by apps: callables (tenant) -> list[dict(label, value, url)].
+DASHBOARD_CARDS: list[Any] = []
+
+
+class DashboardView(TenantConsoleMixin, View):
+    def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        cards = [{"label": "Members", "value": membership_list(tenant=self.tenant).count(),
+                  "url": reverse("console:members", args=[tenant_slug])}]
+        for contribute in DASHBOARD_CARDS:
+            cards.extend(contribute(self.tenant))
+        return render(request, "console/dashboard.html", {"cards": cards})
+
+
+class MembersView(TenantConsoleMixin, View):
+    capability = "members.view"
+    method_capability = {"post": "members.manage"}
+
+    def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        return render(request, "console/members.html", {
+            "members": membership_list(tenant=self.tenant),
+            "roles": Role.choices,
+            "can_manage": self.can("members.manage"),
+        })
+
+    def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        op = request.POST.get("op")
+        try:
+            if op == "add":
+                membership_add(tenant=self.tenant, actor=self.actor, email=request.POST.get("email", ""),
+                               role=request.POST.get("role", Role.VIEWER))
+                messages.success(request, "Member added.")
+            elif op in ("role", "remove"):
+                target = membership_get(tenant=self.tenant, membership_id=int(request.POST.get("membership_id", 0)))
+                if op == "role":
+                    membership_change_role(tenant=self.tenant, actor=self.actor, membership=target,
+                                           role=request.POST.get("role", ""))
+                    messages.success(request, f"Role of {target.user.email} is now {target.role}.")
+                else:
+                    membership_remove(tenant=self.tenant, actor=self.actor, membership=target)
+                    messages.success(request, "Member removed.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        except ValueError:
+            messages.error(request, "Invalid member.")
+        return redirect("console:members", tenant_slug=tenant_slug)
+
+
+class TokensView(TenantConsoleMixin, View):
+    capability = "tokens.create"
+
+    def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        return render(request, "console/tokens.html", {
+            "tokens": token_list(tenant=self.tenant, membership=self.membership),
+            "scopes": [(s, Scope(s).label) for s in scopes_allowed_for_role(self.membership.role)],
+            "new_token": request.session.pop("new_token", None),
+        })
+
+    def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        try:
+            if request.POST.get("op") == "revoke":
+                token: ApiToken = token_get(tenant=self.tenant, token_id=int(request.POST.get("token_id", 0)))
+                token_revoke(tenant=self.tenant, actor=self.actor, token=token)
+                messages.success(request, f"Token {token.name} revoked.")
+            else:
+                days = request.POST.get("expires_days", "").strip()
+                expires_at = timezone.now() + dt.timedelta(days=int(days)) if days else None
+                ips = [x for x in request.POST.get("allowed_ips", "").replace(",", " ").split() if x]
+                issued = token_create(tenant=self.tenant, actor=self.actor, membership=self.membership,
+                                      name=request.POST.get("name", ""), scopes=request.POST.getlist("scopes"),
+                                      expires_at=expires_at, allowed_ips=ips)
+                # Shown once, on the next page load only (never stored server-side beyond that).
+                request.session["new_token"] = {"name": issued.token.name, "value": issued.plaintext}
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        except ValueError:
+            messages.error(request, "Expiry must be a whole number of days.")
+        return redirect("console:tokens", tenant_slug=tenant_slug)
+
+
+class AuditView(TenantConsoleMixin, View):
+    capability = "audit.view"
+
+    def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        filterset = AuditEventFilter(request.GET, queryset=audit_event_list(tenant=self.tenant))
+        page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        template = "console/_audit_rows.html" if request.headers.get("HX-Request") else "console/audit.html"
+        return render(request, template, {
+            "page": page, "filter": filterset, "query": query.urlencode(),
+        })
+
+
+class AuditExportView(TenantConsoleMixin, View):
+    capability = "audit.view"
+
+    def get(self, request: HttpRequest, tenant_slug: str, fmt: str) -> HttpResponse:
+        filterset = AuditEventFilter(request.GET, queryset=audit_event_list(tenant=self.tenant))
+        return audit_export_response(events=filterset.qs[:EXPORT_LIMIT], fmt=fmt, filename=f"audit-{tenant_slug}")

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tenants.models import Tenant
+from tenants.services import audit_verify_all, audit_verify_chain
+
+
+class Command(BaseCommand):
+    help = "Recompute the audit hash chains and name the first broken link of each broken chain."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tenant", help="only this tenant's chain (slug)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if opts.get("tenant"):
+            tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
+            if tenant is None:
+                raise CommandError(f"Unknown tenant '{opts['tenant']}'.")
+            brk = audit_verify_chain(tenant_id=tenant.pk)
+            breaks = [brk] if brk else []
+        else:
+            breaks = audit_verify_all()
+        if not breaks:
+            self.stdout.write(self.style.SUCCESS("Audit log intact: every chain verifies."))
+            return
+        for b in breaks:
+            self.stderr.write(f"BROKEN {b.chain}: first bad link is event #{b.seq} (id {b.event_id}): {b.reason}")
+        raise CommandError(f"{len(breaks)} audit chain(s) broken")

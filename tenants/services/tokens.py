@@ -1,0 +1,150 @@
+"""API tokens: `llmp_<key_id>.<secret>`, only an HMAC-SHA256 digest of the secret is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.exceptions import ApplicationError, NotFound, PermissionDenied
+from tenants.actors import Actor
+from tenants.models import ApiToken, Membership, Tenant
+from tenants.permissions import Scope, scopes_allowed_for_role
+from tenants.services.audit import audit_record
+from tenants.services.tenancy import authorize, deny
+
+TOKEN_PREFIX = "llmp_"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def token_digest(secret: str) -> str:
+    return hmac.new(settings.TOKEN_HMAC_KEY.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    plaintext: str  # shown exactly once
+
+
+def _validate_ips(allowed_ips: list[str]) -> list[str]:
+    cleaned = []
+    for raw in allowed_ips:
+        try:
+            cleaned.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+        except ValueError as exc:
+            raise ApplicationError(f"'{raw}' is not a valid IP address or CIDR range.") from exc
+    return cleaned
+
+
+def token_create(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    membership: Membership,
+    name: str,
+    scopes: list[str],
+    expires_at: dt.datetime | None = None,
+    allowed_ips: list[str] | None = None,
+) -> IssuedToken:
+    """Issue a token bound to `membership`. Scopes must be within that member's role; members
+    create tokens for themselves, admins may create them for others."""
+    own = actor.membership is not None and actor.membership.pk == membership.pk
+    authorize(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage")
+    if membership.tenant_id != tenant.pk:
+        raise NotFound("Member not found.")
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApplicationError("Give the token a name of 1 to 100 characters.")
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        raise ApplicationError(
+            f"Unknown or missing scopes {unknown}. Choose from: {', '.join(Scope.values)}." if unknown
+            else "A token needs at least one scope."
+        )
+    allowed = set(scopes_allowed_for_role(membership.role))
+    over = sorted(set(scopes) - allowed)
+    if over:
+        deny(tenant=tenant, actor=actor, reason="token scopes exceed role", scopes=over)
+        raise PermissionDenied(
+            f"A {membership.role} cannot hold the scopes {', '.join(over)}; allowed: {', '.join(sorted(allowed))}."
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApplicationError("The expiry date must be in the future.")
+    ips = _validate_ips(allowed_ips or [])
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken(
+            tenant=tenant,
+            membership=membership,
+            name=name,
+            key_id=key_id,
+            digest=token_digest(secret),
+            scopes=sorted(set(scopes)),
+            allowed_ips=ips,
+            expires_at=expires_at,
+            created_by=actor.user,
+        )
+        # key_id is 48 random bits with a DB unique constraint; the ORM uniqueness pre-check would
+        # need a cross-tenant query, so it is left to the database.
+        token.full_clean(validate_unique=False, validate_constraints=False)
+        token.save()
+        audit_record(tenant=tenant, actor=actor, action="tenants.apitoken.created", target=token,
+                     changes={"name": [None, name], "scopes": [None, token.scopes],
+                              "member": [None, str(membership.user)],
+                              "expires_at": [None, expires_at], "allowed_ips": [None, ips]})
+    return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{key_id}.{secret}")
+
+
+def token_revoke(*, tenant: Tenant, actor: Actor, token: ApiToken) -> ApiToken:
+    """Revoke a token (idempotent). Members revoke their own; admins revoke anyone's."""
+    own = actor.membership is not None and token.membership_id == actor.membership.pk
+    authorize(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage", target=token)
+    if token.revoked_at is not None:
+        return token
+    with transaction.atomic():
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(tenant=tenant, actor=actor, action="tenants.apitoken.revoked", target=token,
+                     changes={"revoked_at": [None, token.revoked_at]})
+    return token
+
+
+def token_get(*, tenant: Tenant, token_id: int) -> ApiToken:
+    token = ApiToken.objects.for_tenant(tenant).select_related("membership__user").filter(pk=token_id).first()
+    if token is None:
+        raise NotFound("Token not found.")
+    return token
+
+
+def token_touch(token: ApiToken) -> None:
+    """Record use, at most once per minute per token (a conditional update, no read-modify-write)."""
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    cutoff = now - LAST_USED_RESOLUTION
+    ApiToken.objects.for_tenant(token.tenant).filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=cutoff)
+    ).update(last_used_at=now)
+    token.last_used_at = now
+
+
+def ip_allowed(token: ApiToken, ip: str | None) -> bool:
+    if not token.allowed_ips:
+        return True
+    if ip is None:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in ipaddress.ip_network(net, strict=False) for net in token.allowed_ips)
