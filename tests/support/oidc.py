@@ -94,17 +94,19 @@ class OidcProvider:
         client_secret: str,
         redirect_uris: Sequence[str],
         *,
-        token_endpoint_auth_method: str = "client_secret_post",
+        post_logout_redirect_uris: Sequence[str] = (),
+        token_endpoint_auth_method: str = "client_secret_post",  # noqa: S107 - a method name, not a secret
         node: str = "node",
         startup_timeout: float = 30.0,
     ) -> None:
         if token_endpoint_auth_method not in ("client_secret_post", "client_secret_basic"):
             raise ValueError(f"unsupported token_endpoint_auth_method: {token_endpoint_auth_method}")
-        if not redirect_uris or any("," in uri for uri in redirect_uris):
+        if not redirect_uris or any("," in uri for uri in [*redirect_uris, *post_logout_redirect_uris]):
             raise ValueError("redirect_uris must be a non-empty list of URIs without commas")
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uris = list(redirect_uris)
+        self.post_logout_redirect_uris = list(post_logout_redirect_uris)
         self.token_endpoint_auth_method = token_endpoint_auth_method
         self._initial_users = dict(users)
         self._node = node
@@ -135,6 +137,7 @@ class OidcProvider:
             "OIDC_CLIENT_ID": self.client_id,
             "OIDC_CLIENT_SECRET": self.client_secret,
             "OIDC_REDIRECT_URIS": ",".join(self.redirect_uris),
+            "OIDC_POST_LOGOUT_REDIRECT_URIS": ",".join(self.post_logout_redirect_uris),
             "OIDC_CLIENT_AUTH_METHOD": self.token_endpoint_auth_method,
             "OIDC_USERS_FILE": str(self.users_file),
             "OIDC_EXIT_ON_STDIN_EOF": "1",
@@ -202,9 +205,8 @@ class OidcProvider:
                 if line.startswith(READY_PREFIX):
                     return line[len(READY_PREFIX) :].strip()
             if self._proc.poll() is not None:
-                raise OidcProviderError(
-                    f"OIDC provider exited with {self._proc.returncode}:\n{log_path.read_text(errors='replace')}"
-                )
+                output = log_path.read_text(errors="replace")
+                raise OidcProviderError(f"OIDC provider exited with {self._proc.returncode}:\n{output}")
             time.sleep(0.05)
         raise OidcProviderError(
             f"OIDC provider not ready after {self._startup_timeout}s:\n{log_path.read_text(errors='replace')}"
@@ -300,7 +302,8 @@ class OidcProvider:
             action = login_form_action(response.text)
             if response.status_code != 200 or action is None:
                 raise OidcProviderError(
-                    f"expected the login form at {url}, got HTTP {response.status_code}: {response.text[:500]}"
+                    f"expected the login form at {url}, got HTTP {response.status_code}: "
+                    f"{response.text[:500]}"
                 )
             posted = http.post(
                 urljoin(url, action),

@@ -9,6 +9,7 @@
 //   OIDC_CLIENT_ID            client_id of the one registered client (required)
 //   OIDC_CLIENT_SECRET        its client_secret (required)
 //   OIDC_REDIRECT_URIS        comma-separated redirect URIs (required)
+//   OIDC_POST_LOGOUT_REDIRECT_URIS  comma-separated post_logout_redirect_uris (optional)
 //   OIDC_CLIENT_AUTH_METHOD   token_endpoint_auth_method: client_secret_post (default, what
 //                             mozilla-django-oidc sends by default) or client_secret_basic
 //   OIDC_USERS_FILE           JSON {"alice": {"password", "email", "name", "groups": [...],
@@ -51,6 +52,8 @@ const usersFile = requiredEnv('OIDC_USERS_FILE');
 const clientId = requiredEnv('OIDC_CLIENT_ID');
 const clientSecret = requiredEnv('OIDC_CLIENT_SECRET');
 const redirectUris = requiredEnv('OIDC_REDIRECT_URIS').split(',').map((u) => u.trim()).filter(Boolean);
+const postLogoutRedirectUris = (process.env.OIDC_POST_LOGOUT_REDIRECT_URIS || '')
+  .split(',').map((u) => u.trim()).filter(Boolean);
 const authMethod = process.env.OIDC_CLIENT_AUTH_METHOD || 'client_secret_post';
 const port = Number(process.env.OIDC_PORT || 0);
 
@@ -72,10 +75,7 @@ function escapeHtml(value) {
 
 function loginPage(uid, clientName, { error = '', login = '' } = {}) {
   const errorHtml = error ? `<p id="error" role="alert">${escapeHtml(error)}</p>` : '';
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in - test OIDC provider</title></head>
-<body>
-<h1>Sign in to ${escapeHtml(clientName)}</h1>
+  return page('Sign in - test OIDC provider', `<h1>Sign in to ${escapeHtml(clientName)}</h1>
 ${errorHtml}
 <form id="login-form" method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
   <label for="login">Username</label>
@@ -83,8 +83,41 @@ ${errorHtml}
   <label for="password">Password</label>
   <input id="password" name="password" type="password" required>
   <button id="submit" type="submit">Sign in</button>
-</form>
+</form>`);
+}
+
+// The provider's default pages pull a Google web font; with the network closed that is a
+// refused connection per page view, so these replacements reference nothing external.
+function page(title, body) {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
+<body>
+${body}
 </body></html>`;
+}
+
+// RP-initiated logout is confirmed automatically (inline script) so a browser round trip
+// RP -> end_session -> post_logout_redirect_uri needs no click; a non-JS client posts
+// #op.logoutForm with logout=yes.
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = page('Sign out', `<h1>Sign out</h1>
+${form}
+<button id="logout-confirm" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>
+<script>document.getElementById('logout-confirm').click();</script>`);
+}
+
+async function postLogoutSuccessSource(ctx) {
+  ctx.type = 'html';
+  ctx.body = page('Signed out', '<h1 id="signed-out">Signed out</h1>');
+}
+
+async function renderError(ctx, out) {
+  ctx.type = 'html';
+  const rows = Object.entries(out)
+    .map(([key, value]) => `<p id="${escapeHtml(key)}"><strong>${escapeHtml(key)}</strong>: ${escapeHtml(value)}</p>`)
+    .join('\n');
+  ctx.body = page('OIDC error', `<h1>OIDC error</h1>\n${rows}`);
 }
 
 async function readForm(req) {
@@ -165,6 +198,7 @@ server.listen(port, '127.0.0.1', () => {
       client_secret: clientSecret,
       client_name: 'Portal (test client)',
       redirect_uris: redirectUris,
+      post_logout_redirect_uris: postLogoutRedirectUris,
       response_types: ['code'],
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: authMethod,
@@ -180,8 +214,9 @@ server.listen(port, '127.0.0.1', () => {
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
+    renderError,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // First-party client: grant every supported scope without a consent screen.
     async loadExistingGrant(ctx) {
