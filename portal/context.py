@@ -17,4 +17,5 @@ class RequestContext:
     user_agent: str = ""
 
 
-current_request: ContextVar[RequestContext] = ContextVar("current_request", default=RequestContext())
+EMPTY_CONTEXT = RequestContext()  # frozen, so sharing one default is safe
+current_request: ContextVar[RequestContext] = ContextVar("current_request", default=EMPTY_CONTEXT)  # noqa: B039

@@ -181,3 +181,6 @@ class AuditChainHead(models.Model):
     key = models.CharField(max_length=80, unique=True)  # "tenant:<id>" or "platform"
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.last_seq}"

@@ -282,9 +282,9 @@ TRITON_LLM_MODEL = env.str("TRITON_LLM_MODEL", default="")
 INFERENCE_TORCH_THREADS = env.int("INFERENCE_TORCH_THREADS", default=1)
 # Local Triton target (deploy/): model repository and ports of the tritonserver the portal runs.
 TRITON_LOCAL_REPOSITORY = Path(env.str("TRITON_LOCAL_REPOSITORY", default=str(VAR_DIR / "triton-repo")))
-TRITON_LOCAL_HTTP_PORT = env.int("TRITON_LOCAL_HTTP_PORT", default=8000)
-TRITON_LOCAL_GRPC_PORT = env.int("TRITON_LOCAL_GRPC_PORT", default=8001)
-TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8002)
+TRITON_LOCAL_HTTP_PORT = env.int("TRITON_LOCAL_HTTP_PORT", default=8100)
+TRITON_LOCAL_GRPC_PORT = env.int("TRITON_LOCAL_GRPC_PORT", default=8101)
+TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
 
 # ------------------------------------------------------------------------------------------------
 # Tenancy limits

@@ -15,8 +15,8 @@ os.environ.setdefault("TOKEN_HMAC_KEY", "test-token-hmac-key-0123456789abcdef")
 os.environ.setdefault("PORTAL_VAR_DIR", tempfile.mkdtemp(prefix="portal-test-var-"))
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 
-from portal.settings.base import *  # noqa: E402,F403
-from portal.settings.base import REST_FRAMEWORK  # noqa: E402
+from portal.settings.base import *  # noqa: F403
+from portal.settings.base import REST_FRAMEWORK
 
 DEBUG = False
 STATIC_ROOT = Path(os.environ["PORTAL_VAR_DIR"]) / "static"

@@ -9,7 +9,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.api.base import TenantScopedAPIView, TenantScopedViewSet
 from tenants.api.filters import AuditEventFilter
 from tenants.api.serializers import (
@@ -17,14 +16,14 @@ from tenants.api.serializers import (
     ApiTokenCreateInputSerializer,
     ApiTokenSerializer,
     AuditEventSerializer,
-    MeSerializer,
     MembershipCreateInputSerializer,
     MembershipSerializer,
     MembershipUpdateInputSerializer,
+    MeSerializer,
 )
+from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.models import ApiToken
 from tenants.selectors import audit_event_list, membership_list, token_list
-from tenants.services.sso import sso_desired_roles, sso_map_claims
 from tenants.services import (
     membership_add,
     membership_change_role,
@@ -33,6 +32,7 @@ from tenants.services import (
     token_create,
     token_revoke,
 )
+from tenants.services.sso import sso_desired_roles, sso_map_claims
 
 
 class MeView(TenantScopedAPIView):

@@ -58,9 +58,10 @@ def sso_map_claims(claims: dict[str, Any]) -> list[ClaimMapping]:
 def sso_desired_roles(mappings: list[ClaimMapping]) -> dict[str, str]:
     desired: dict[str, str] = {}
     for m in mappings:
-        if m.status == "grant" and m.tenant_slug and m.role:
-            if m.tenant_slug not in desired or ROLE_RANK[m.role] > ROLE_RANK[desired[m.tenant_slug]]:
-                desired[m.tenant_slug] = m.role
+        if m.status != "grant" or not m.tenant_slug or not m.role:
+            continue
+        if m.tenant_slug not in desired or ROLE_RANK[m.role] > ROLE_RANK[desired[m.tenant_slug]]:
+            desired[m.tenant_slug] = m.role
     return desired
 
 

@@ -21,7 +21,7 @@ from tenants.permissions import Scope, scopes_allowed_for_role
 from tenants.services.audit import audit_record
 from tenants.services.tenancy import authorize, deny
 
-TOKEN_PREFIX = "llmp_"
+TOKEN_PREFIX = "llmp_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from tenants.actors import Actor
 from tenants.models import ApiToken, AuditEvent, Membership
 from tenants.services import audit_record
-from tenants.actors import Actor
 from tests.factories.tenants import MembershipFactory, UserFactory
 from tests.support.api_mixins import CrossTenantAPITests
 

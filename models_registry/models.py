@@ -1,0 +1,127 @@
+"""The model registry: models, immutable numbered versions, and movable aliases.
+
+A RegisteredModel belongs to one tenant, or to nobody (`tenant=None`): platform-shared models are
+visible read-only to every tenant (`RegistryQuerySet.visible_to`). Versions are append-only in
+spirit (artifact and specs never change after registration); aliases such as `production` point
+at one version per model and are the only thing that moves.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tenants.querysets import TenantQuerySet, TenantScopeError
+
+
+class RegistryQuerySet(TenantQuerySet):
+    def visible_to(self, tenant: object) -> RegistryQuerySet:
+        """The tenant's own rows plus platform-shared ones (tenant IS NULL)."""
+        if tenant is None or getattr(tenant, "pk", None) is None:
+            raise TenantScopeError(f"{self.model.__name__}: a tenant is required")
+        qs = self.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
+        qs._scope = "tenant"
+        qs._scoped_tenant_id = tenant.pk
+        return qs
+
+
+class RegisteredModel(models.Model):
+    class Task(models.TextChoices):
+        EMBEDDING = "embedding", "Embedding"
+        GENERATION = "generation", "Generation (LLM)"
+        RERANK = "rerank", "Reranking"
+        RECOMMENDATION = "recommendation", "Recommendation"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    name = models.SlugField(max_length=100, help_text="Also the Triton model name")
+    task = models.CharField(max_length=20, choices=Task.choices)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="uniq_model_tenant_name"),
+            models.UniqueConstraint(fields=["name"], condition=Q(tenant__isnull=True), name="uniq_shared_model_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.tenant_id is None
+
+
+class ModelVersion(models.Model):
+    class Backend(models.TextChoices):
+        PYTHON = "python", "Python"
+        ONNXRUNTIME = "onnxruntime", "ONNX Runtime"
+        PYTORCH = "pytorch", "PyTorch"
+        TENSORRT = "tensorrt", "TensorRT"
+        TENSORRTLLM = "tensorrtllm", "TensorRT-LLM"
+        VLLM = "vllm", "vLLM"
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    task = models.CharField(max_length=20, choices=RegisteredModel.Task.choices)
+    backend = models.CharField(max_length=20, choices=Backend.choices)
+    artifact = models.FileField(upload_to="models/%Y/%m/", max_length=300, blank=True)
+    artifact_uri = models.CharField(max_length=500, blank=True, help_text="builtin:<name>, s3://…, file path")
+    artifact_size = models.PositiveBigIntegerField(null=True, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    inputs = models.JSONField(default=list, help_text="[{name, data_type, dims}]")
+    outputs = models.JSONField(default=list)
+    max_batch_size = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    # Lineage
+    source_run = models.CharField(max_length=200, blank=True, help_text="training run or pipeline id")
+    dataset_hash = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REGISTERED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model_id", "-version"]
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="uniq_model_version")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}:{self.version}"
+
+
+class ModelAlias(models.Model):
+    """`production`, `staging`, `champion`…: one version per alias per model."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    name = models.SlugField(max_length=50)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["model", "name"], name="uniq_alias_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.name}"
