@@ -18,4 +18,4 @@ class RequestContext:
 
 
 EMPTY_CONTEXT = RequestContext()  # frozen, so sharing one default is safe
-current_request: ContextVar[RequestContext] = ContextVar("current_request", default=EMPTY_CONTEXT)  # noqa: B039
+current_request: ContextVar[RequestContext] = ContextVar("current_request", default=EMPTY_CONTEXT)
