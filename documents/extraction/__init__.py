@@ -27,8 +27,8 @@ from documents.extraction.errors import (
     UnsupportedType,
 )
 from documents.extraction.pdf import extract_pdf
-from documents.extraction.text import extract_text_document
 from documents.extraction.result import DocumentKind, ExtractedDocument, Section
+from documents.extraction.text import extract_text_document
 from documents.extraction.word import ZipLimits, extract_docx
 
 __all__ = [

@@ -13,8 +13,8 @@ import os
 import zipfile
 
 from documents.extraction.errors import EmptyFile, EncryptedDocument, UnsupportedType
-from documents.extraction.text import looks_like_html, sniff_text
 from documents.extraction.result import DocumentKind
+from documents.extraction.text import looks_like_html, sniff_text
 
 # PDF readers accept junk before the header (Acrobat: anywhere in the first 1024 bytes).
 PDF_HEADER_WINDOW = 1024

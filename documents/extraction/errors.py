@@ -62,9 +62,7 @@ class EncryptedDocument(ExtractionError):
     code = "encrypted"
 
     def __init__(self, kind: str = "PDF/DOCX", *, detail: str | None = None) -> None:
-        super().__init__(
-            f"password-protected {kind}: remove the password and upload again", detail=detail
-        )
+        super().__init__(f"password-protected {kind}: remove the password and upload again", detail=detail)
 
 
 class NoTextLayer(ExtractionError):
@@ -96,9 +94,7 @@ class TooManyPages(ExtractionError):
     def __init__(self, pages: int, limit: int, *, detail: str | None = None) -> None:
         self.pages = pages
         self.limit = limit
-        super().__init__(
-            f"the document has {pages} pages; the limit is {limit} pages", detail=detail
-        )
+        super().__init__(f"the document has {pages} pages; the limit is {limit} pages", detail=detail)
 
 
 class UnsafeDocument(ExtractionError):

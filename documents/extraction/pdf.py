@@ -102,7 +102,9 @@ def _metadata_title(pdf: pdfium.PdfDocument) -> str | None:
     return title
 
 
-def extract_pdf(data: bytes, *, max_pages: int, deadline: float | None, time_budget_s: float | None) -> ExtractedDocument:
+def extract_pdf(
+    data: bytes, *, max_pages: int, deadline: float | None, time_budget_s: float | None
+) -> ExtractedDocument:
     """Extract per-page text; one ``Section(kind="page")`` per page that has text."""
     warnings: list[str] = []
     with _PDFIUM_LOCK:
@@ -169,4 +171,6 @@ def extract_pdf(data: bytes, *, max_pages: int, deadline: float | None, time_bud
             o += 1
         if text:
             sections.append(Section(text, i + 1, path, "page"))
-    return ExtractedDocument(kind="pdf", sections=sections, page_count=page_count, title=title, warnings=warnings)
+    return ExtractedDocument(
+        kind="pdf", sections=sections, page_count=page_count, title=title, warnings=warnings
+    )

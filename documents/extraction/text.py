@@ -33,7 +33,9 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 MAX_CONTROL_RATIO = 0.01
 _SNIFF_WINDOW = 64 * 1024
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S)
+_HTML_START = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
+)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:

@@ -52,9 +52,13 @@ def _w(tag: str) -> str:
     return f"{{{W}}}{tag}"
 
 
-W_P, W_TBL, W_TR, W_TC, W_T, W_SDT, W_SDT_CONTENT = map(_w, ("p", "tbl", "tr", "tc", "t", "sdt", "sdtContent"))
+W_P, W_TBL, W_TR, W_TC, W_T, W_SDT, W_SDT_CONTENT = map(
+    _w, ("p", "tbl", "tr", "tc", "t", "sdt", "sdtContent")
+)
 W_TAB, W_PTAB, W_BR, W_CR, W_TXBX, W_DEL = map(_w, ("tab", "ptab", "br", "cr", "txbxContent", "del"))
-W_NBHYPHEN, W_PPR, W_PSTYLE, W_OUTLINE, W_VAL = map(_w, ("noBreakHyphen", "pPr", "pStyle", "outlineLvl", "val"))
+W_NBHYPHEN, W_PPR, W_PSTYLE, W_OUTLINE, W_VAL = map(
+    _w, ("noBreakHyphen", "pPr", "pStyle", "outlineLvl", "val")
+)
 W_CUSTOMXML, W_SMARTTAG, W_SECTPR = _w("customXml"), _w("smartTag"), _w("sectPr")
 MC_FALLBACK = f"{{{MC}}}Fallback"
 _WRAPPERS = frozenset({W_SDT, W_SDT_CONTENT, W_CUSTOMXML, W_SMARTTAG})
@@ -88,8 +92,8 @@ def check_zip_safety(data: bytes, limits: ZipLimits) -> None:
     total = sum(i.file_size for i in infos)
     if total > limits.max_uncompressed_bytes:
         raise UnsafeDocument(
-            f"it would expand to {total / 2**20:.0f} MiB (limit {limits.max_uncompressed_bytes / 2**20:.0f} MiB);"
-            " this looks like a zip bomb"
+            f"it would expand to {total / 2**20:.0f} MiB"
+            f" (limit {limits.max_uncompressed_bytes / 2**20:.0f} MiB); this looks like a zip bomb"
         )
     for info in infos:
         if info.file_size >= limits.ratio_min_member_bytes:
@@ -173,7 +177,9 @@ class _Walker:
             return self.heading_levels.get(style.get(W_VAL, ""))
         return None
 
-    def walk(self, container: etree._Element, *, kind: str = "paragraph", fixed_path: tuple[str, ...] | None = None) -> None:
+    def walk(
+        self, container: etree._Element, *, kind: str = "paragraph", fixed_path: tuple[str, ...] | None = None
+    ) -> None:
         for block in self._blocks(container):
             self._tick()
             boxes: list[etree._Element] = []
@@ -242,8 +248,9 @@ def _heading_levels(styles_root: etree._Element | None) -> dict[str, int]:
             level = int(m.group(1))
         else:
             outline = style.find(f"{W_PPR}/{W_OUTLINE}")
-            if outline is not None and (outline.get(W_VAL) or "").isdigit() and int(outline.get(W_VAL) or 9) < 9:
-                level = int(outline.get(W_VAL) or 0) + 1
+            raw = (outline.get(W_VAL) or "") if outline is not None else ""
+            if raw.isdigit() and int(raw) < 9:
+                level = int(raw) + 1
         direct[sid] = level
         parent = style.find(_w("basedOn"))
         if parent is not None and parent.get(W_VAL):
@@ -274,15 +281,16 @@ def _part_root(part: object) -> etree._Element | None:
 _HDR_LABEL = {"first": "first-page", "even": "even-page", "default": ""}
 
 
-def extract_docx(data: bytes, *, zip_limits: ZipLimits, deadline: float | None, time_budget_s: float | None) -> ExtractedDocument:
+def extract_docx(
+    data: bytes, *, zip_limits: ZipLimits, deadline: float | None, time_budget_s: float | None
+) -> ExtractedDocument:
     """Extract a DOCX into sections (page is always ``None``: DOCX has no fixed pages)."""
     check_zip_safety(data, zip_limits)
     try:
         document = docx.Document(io.BytesIO(data))
-    except (KeyError, ValueError, zipfile.BadZipFile, etree.XMLSyntaxError) as exc:
-        raise CorruptDocument("the Word file cannot be opened", detail=f"{type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # python-docx raises its own PackageNotFoundError etc.
-        raise CorruptDocument("the Word file cannot be opened", detail=f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # PackageNotFoundError, KeyError (missing part), XMLSyntaxError, ...
+        reason = f"{type(exc).__name__}: {exc}"
+        raise CorruptDocument("the Word file cannot be opened", detail=reason) from None
 
     main = document.part
     warnings: list[str] = []
@@ -345,4 +353,6 @@ def extract_docx(data: bytes, *, zip_limits: ZipLimits, deadline: float | None, 
     title = (document.core_properties.title or "").strip() or None
     if title is None:
         title = next((s.text for s in walker.sections if s.kind == "heading"), None)
-    return ExtractedDocument(kind="docx", sections=walker.sections, page_count=None, title=title, warnings=warnings)
+    return ExtractedDocument(
+        kind="docx", sections=walker.sections, page_count=None, title=title, warnings=warnings
+    )
