@@ -18,6 +18,7 @@ before splitting, so short paragraphs share chunks; different pages or headings 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,35 +91,49 @@ def _blocks(sections: list[Section]) -> list[_Block]:
     return blocks
 
 
+_WORD = re.compile(r"\S+")
+
+
 def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
-    """Character spans of ``text``, each at most ``max_tokens`` tokens."""
+    """Character spans of ``text``, each at most ``max_tokens`` tokens.
+
+    semchunk's own ``overlap`` option is not used: it cuts the text into overlap-sized
+    sub-chunks (30 tokens) and would therefore cut any longer "word" (URLs, dot leaders)
+    in the middle. Instead the text is cut at ``max_tokens - overlap_tokens`` and each chunk is
+    then extended backwards, word by word, by up to ``overlap_tokens`` of the previous chunk.
+    """
     if count_tokens(text) <= max_tokens:
         start = len(text) - len(text.lstrip())
         return [(start, len(text.rstrip()))]
-    _, offsets = semchunk.chunk(
-        text,
-        chunk_size=max_tokens,
-        token_counter=count_tokens,
-        offsets=True,
-        overlap=overlap_tokens or None,
-    )
+    base = max_tokens - overlap_tokens
+    _, offsets = semchunk.chunk(text, chunk_size=base, token_counter=count_tokens, offsets=True)
     spans: list[tuple[int, int]] = []
-    for start, end in offsets:
-        # Joining sub-chunks can add a token or two at the seams; re-split without overlap in
-        # that rare case so the hard bound holds.
-        if count_tokens(text[start:end]) > max_tokens:
-            _, sub = semchunk.chunk(
-                text[start:end], chunk_size=max_tokens, token_counter=count_tokens, offsets=True
-            )
-            spans.extend((start + s, start + e) for s, e in sub)
-        else:
-            spans.append((start, end))
+    for i, (start, end) in enumerate(offsets):
+        if i > 0 and overlap_tokens:
+            start = _extend_back(text, offsets[i - 1], start, end, overlap_tokens, max_tokens)
+        spans.append((start, end))
     return spans
 
 
-def chunk_document(
-    doc: ExtractedDocument, *, max_tokens: int = 200, overlap_tokens: int = 30
-) -> list[Chunk]:
+def _extend_back(
+    text: str, prev: tuple[int, int], start: int, end: int, overlap_tokens: int, max_tokens: int
+) -> int:
+    """New start inside the previous chunk, at a word start, adding <= overlap_tokens."""
+    prev_start, prev_end = prev
+    word_starts = [m.start() for m in _WORD.finditer(text, prev_start, prev_end)]
+    best = start
+    for ws in reversed(word_starts):
+        if ws <= prev_start:
+            break  # never swallow the whole previous chunk
+        if count_tokens(text[ws:prev_end]) > overlap_tokens:
+            break
+        if count_tokens(text[ws:end]) > max_tokens:
+            break
+        best = ws
+    return best
+
+
+def chunk_document(doc: ExtractedDocument, *, max_tokens: int = 200, overlap_tokens: int = 30) -> list[Chunk]:
     """Split ``doc`` into chunks that fit the embedder (see module invariants)."""
     if not 1 <= max_tokens <= MODEL_MAX_TOKENS - SPECIAL_TOKENS:
         raise ValueError(f"max_tokens must be in 1..{MODEL_MAX_TOKENS - SPECIAL_TOKENS}, got {max_tokens}")
