@@ -92,6 +92,7 @@ def _blocks(sections: list[Section]) -> list[_Block]:
 
 
 _WORD = re.compile(r"\S+")
+_COUNT_CACHE_SIZE = 8192
 
 
 def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
@@ -106,7 +107,15 @@ def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, i
         start = len(text) - len(text.lstrip())
         return [(start, len(text.rstrip()))]
     base = max_tokens - overlap_tokens
-    _, offsets = semchunk.chunk(text, chunk_size=base, token_counter=count_tokens, offsets=True)
+    _, offsets = semchunk.chunk(
+        text,
+        chunk_size=base,
+        token_counter=count_tokens,
+        offsets=True,
+        # semchunk memoises per counter function; unbounded by default, which would grow
+        # forever in a long-lived worker.
+        cache_maxsize=_COUNT_CACHE_SIZE,
+    )
     spans: list[tuple[int, int]] = []
     for i, (start, end) in enumerate(offsets):
         if i > 0 and overlap_tokens:
@@ -118,19 +127,32 @@ def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, i
 def _extend_back(
     text: str, prev: tuple[int, int], start: int, end: int, overlap_tokens: int, max_tokens: int
 ) -> int:
-    """New start inside the previous chunk, at a word start, adding <= overlap_tokens."""
+    """New start inside the previous chunk, at a word start, adding <= ``overlap_tokens``.
+
+    BERT pre-tokenisation splits on whitespace first, so the tokens of a whitespace-joined
+    text are exactly the tokens of its parts: one encode of the previous chunk (with
+    offsets) tells where its last ``overlap_tokens`` tokens begin.
+    """
     prev_start, prev_end = prev
-    word_starts = [m.start() for m in _WORD.finditer(text, prev_start, prev_end)]
-    best = start
-    for ws in reversed(word_starts):
-        if ws <= prev_start:
-            break  # never swallow the whole previous chunk
-        if count_tokens(text[ws:prev_end]) > overlap_tokens:
-            break
-        if count_tokens(text[ws:end]) > max_tokens:
-            break
-        best = ws
-    return best
+    enc = get_tokenizer().encode(text[prev_start:prev_end], add_special_tokens=False)
+    if len(enc.ids) <= 1:
+        return start
+    k = max(1, len(enc.ids) - overlap_tokens)  # never swallow the whole previous chunk
+    cut = prev_start + enc.offsets[k][0]
+    if cut > prev_start and not text[cut - 1].isspace():
+        m = _WORD.search(text, _next_space(text, cut, prev_end), prev_end)
+        if m is None:
+            return start
+        cut = m.start()
+    if cut >= prev_end or count_tokens(text[cut:end]) > max_tokens:
+        return start
+    return cut
+
+
+def _next_space(text: str, pos: int, limit: int) -> int:
+    while pos < limit and not text[pos].isspace():
+        pos += 1
+    return pos
 
 
 def chunk_document(doc: ExtractedDocument, *, max_tokens: int = 200, overlap_tokens: int = 30) -> list[Chunk]:
