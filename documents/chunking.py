@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import semchunk
 from tokenizers import Tokenizer
@@ -107,7 +108,7 @@ def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, i
         start = len(text) - len(text.lstrip())
         return [(start, len(text.rstrip()))]
     base = max_tokens - overlap_tokens
-    _, offsets = semchunk.chunk(
+    result = semchunk.chunk(
         text,
         chunk_size=base,
         token_counter=count_tokens,
@@ -116,6 +117,7 @@ def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, i
         # forever in a long-lived worker.
         cache_maxsize=_COUNT_CACHE_SIZE,
     )
+    offsets = cast("list[tuple[int, int]]", result[1])
     spans: list[tuple[int, int]] = []
     for i, (start, end) in enumerate(offsets):
         if i > 0 and overlap_tokens:

@@ -5,7 +5,8 @@ the file name is untrusted metadata used only for the .txt/.md choice and messag
 
 Contract: for bad input ``extract`` raises only ``ExtractionError`` subclasses. Unexpected
 exceptions from the parsers are wrapped as ``CorruptDocument`` carrying the parser's reason
-in ``detail``. ``MemoryError`` and ``KeyboardInterrupt``/``SystemExit`` are not swallowed.
+in ``detail``; ``MemoryError``/``RecursionError`` become ``UnsafeDocument``.
+``KeyboardInterrupt``/``SystemExit`` are not caught.
 """
 
 from __future__ import annotations
