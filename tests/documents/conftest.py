@@ -1,0 +1,42 @@
+"""Fixtures for the document extraction/chunking tests.
+
+The specimens live in the shared data folder beside the repository (``../shared/data``; see
+``shared/data/README.md``); they are read in place and never copied into the repo. Set
+``PORTAL_SHARED_DATA`` to point elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from documents.extraction import ExtractedDocument, extract
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("PORTAL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+DOCS = SHARED_DATA / "docs"
+
+if not (DOCS / "manifest.json").is_file():  # fail loudly: a missing corpus must not look green
+    raise RuntimeError(f"shared document corpus not found at {DOCS}; set PORTAL_SHARED_DATA")
+
+MANIFEST: list[dict[str, str]] = json.loads((DOCS / "manifest.json").read_text())
+GOOD_FILES = sorted(row["file"] for row in MANIFEST if row["category"] == "good")
+
+
+def read_doc(rel: str) -> bytes:
+    return (DOCS / rel).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def good_docs() -> dict[str, ExtractedDocument]:
+    """Every good/ file extracted once per session, keyed by its manifest path."""
+    return {rel: extract(read_doc(rel), Path(rel).name) for rel in GOOD_FILES}
+
+
+@pytest.fixture(scope="session")
+def qa_rows() -> list[dict]:
+    lines = (SHARED_DATA / "qa" / "dev.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
