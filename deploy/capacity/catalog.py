@@ -311,12 +311,16 @@ def load_catalog(data_dir: str | None = None) -> Catalog:
     tables, ceilings = _load_benchmarks(docs[BENCHMARKS_FILE], BENCHMARKS_FILE)
     templates = _load_templates(docs[TEMPLATES_FILE], TEMPLATES_FILE)
     sources: dict[str, str] = {}
-    for fname, doc in sorted(docs.items()):
+    for _fname, doc in sorted(docs.items()):
         for s in doc["sources"]:
             sources[str(s["id"])] = str(s.get("url", s.get("title", "")))
     # Cross-references must resolve, or provenance strings would point nowhere.
     for t in tables:
-        for ref, pool, what in ((t.model, models, "model"), (t.gpu, gpus, "gpu"), (t.source, sources, "source")):
+        for ref, pool, what in (
+            (t.model, models, "model"),
+            (t.gpu, gpus, "gpu"),
+            (t.source, sources, "source"),
+        ):
             if ref not in pool:
                 raise CatalogError(f"{BENCHMARKS_FILE}: {t.id} references unknown {what} {ref!r}")
     for c in ceilings:

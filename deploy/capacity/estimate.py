@@ -178,9 +178,10 @@ def decode_step_seconds(
 ) -> float:
     """One decode step for ``concurrency`` sequences: read weights + their KV cache once."""
     kv_share = math.ceil(model.kv_heads / hw.tp) / model.kv_heads
-    bytes_gpu = weights_bytes(model, precision) / hw.tp + concurrency * context_tokens * kv_bytes_per_token(
-        model
-    ) * kv_share
+    bytes_gpu = (
+        weights_bytes(model, precision) / hw.tp
+        + concurrency * context_tokens * kv_bytes_per_token(model) * kv_share
+    )
     t_memory = bytes_gpu / (hw.bandwidth_gbs * 1e9 * BW_EFFICIENCY)
     t_compute = 2 * model.params * concurrency / (hw.tp * hw.tflops * 1e12 * MFU_DECODE)
     return max(t_memory, t_compute) / tp_efficiency(hw) + DECODE_STEP_OVERHEAD_MS / 1e3
@@ -270,7 +271,8 @@ def llm_roofline(
 def table_matches(table: LatencyTable, model: str, hw: Hardware, precision: str, isl: int, osl: int) -> bool:
     return (
         hw.mig_profile is None
-        and (table.model, table.gpu, table.tensor_parallel, table.precision) == (model, hw.gpu, hw.tp, precision)
+        and (table.model, table.gpu, table.tensor_parallel, table.precision)
+        == (model, hw.gpu, hw.tp, precision)
         and _shape_matches(table.input_tokens, table.output_tokens, isl, osl)
     )
 

@@ -99,7 +99,12 @@ def _pos_int(name: str, value: object, *, allow_none: bool = True) -> None:
 def _pos_num(name: str, value: object) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise PlanInputError(f"{name} must be a positive number (got {value!r})")
 
 
@@ -117,7 +122,9 @@ def _validate(inp: PlanInput, cat: Catalog) -> Template:
     if tpl.kind == "llm":
         _pos_int("output_tokens", inp.output_tokens)
     elif inp.output_tokens not in (None, 0):
-        raise PlanInputError(f"output_tokens must be 0 or omitted for {inp.use_case} (got {inp.output_tokens!r})")
+        raise PlanInputError(
+            f"output_tokens must be 0 or omitted for {inp.use_case} (got {inp.output_tokens!r})"
+        )
     if inp.percentile not in PERCENTILES:
         raise PlanInputError(f"percentile must be one of {PERCENTILES} (got {inp.percentile!r})")
     for name in ("ttft_slo_ms", "tpot_slo_ms", "e2e_slo_ms", "monthly_budget_usd"):
@@ -135,7 +142,11 @@ def _validate(inp: PlanInput, cat: Catalog) -> Template:
     _pos_int("max_gpus_per_replica", inp.max_gpus_per_replica, allow_none=False)
     if inp.max_gpus_per_replica > max(TP_SIZES):
         raise PlanInputError(f"max_gpus_per_replica must be <= {max(TP_SIZES)} (one node)")
-    if isinstance(inp.headroom, bool) or not isinstance(inp.headroom, int | float) or not 0 <= inp.headroom <= 2:
+    if (
+        isinstance(inp.headroom, bool)
+        or not isinstance(inp.headroom, int | float)
+        or not 0 <= inp.headroom <= 2
+    ):
         raise PlanInputError(f"headroom must be a fraction between 0 and 2 (got {inp.headroom!r})")
     if isinstance(inp.top_n, bool) or not isinstance(inp.top_n, int) or not 0 <= inp.top_n <= 50:
         raise PlanInputError(f"top_n must be an integer between 0 and 50 (got {inp.top_n!r})")
@@ -190,7 +201,11 @@ def _hardware(cat: Catalog, inp: PlanInput, precision: str, max_tp: int) -> list
         price = float(overrides.get(name, g.price.usd_per_gpu_hour))
         for tp in TP_SIZES:
             if tp <= max_tp:
-                out.append(est.Hardware(name, None, tp, g.memory_gb, g.memory_bandwidth_gbs, tflops, g.nvlink, 1.0, price * tp))
+                out.append(
+                    est.Hardware(
+                        name, None, tp, g.memory_gb, g.memory_bandwidth_gbs, tflops, g.nvlink, 1.0, price * tp
+                    )
+                )
         if inp.mig_allowed:
             for p in g.mig_profiles:
                 if p.compute_fraction >= 1.0:
@@ -224,18 +239,27 @@ def _pct(point: est.Point, metric: str, pct: int) -> float | None:
 def _violations(spec: _Spec, hw: est.Hardware, precision: str, point: est.Point, pct: int) -> list[str]:
     out = []
     where = f"{spec.model.name} on {hw.label} ({precision})"
-    shape = f"prompt {spec.prompt:,} tokens" if spec.component == "llm" else f"{spec.seqs}x{spec.prompt:,} tokens"
-    for metric, key, label in (("ttft", "ttft_ms", "TTFT"), ("tpot", "tpot_ms", "TPOT"), ("e2e", "e2e_ms", "e2e latency")):
+    shape = (
+        f"prompt {spec.prompt:,} tokens" if spec.component == "llm" else f"{spec.seqs}x{spec.prompt:,} tokens"
+    )
+    for metric, key, label in (
+        ("ttft", "ttft_ms", "TTFT"),
+        ("tpot", "tpot_ms", "TPOT"),
+        ("e2e", "e2e_ms", "e2e latency"),
+    ):
         slo = spec.slo.get(key)
         value = _pct(point, metric, pct)
         if slo is None or value is None or value <= slo:
             continue
         if point.concurrency == 1:
             out.append(
-                f"{label} SLO {slo:g} ms is below the best achievable {value:,.0f} ms (p{pct}) for {where} at {shape}"
+                f"{label} SLO {slo:g} ms is below the best achievable {value:,.0f} ms (p{pct}) "
+                f"for {where} at {shape}"
             )
         else:
-            out.append(f"{label} p{pct} {value:,.0f} ms exceeds SLO {slo:g} ms at concurrency {point.concurrency:g}")
+            out.append(
+                f"{label} p{pct} {value:,.0f} ms exceeds SLO {slo:g} ms at concurrency {point.concurrency:g}"
+            )
     return out
 
 
@@ -246,12 +270,33 @@ def _evaluate(
     m = spec.model
     if spec.component == "llm":
         if spec.prompt + spec.output > m.context_length:
-            return None, [f"prompt+output {spec.prompt + spec.output:,} tokens exceed {m.name}'s context {m.context_length:,}"], None
+            return (
+                None,
+                [
+                    f"prompt+output {spec.prompt + spec.output:,} tokens exceed "
+                    f"{m.name}'s context {m.context_length:,}"
+                ],
+                None,
+            )
         mem = est.llm_memory(m, hw, precision, spec.prompt + spec.output)
-        table = next((t for t in cat.latency_tables if est.table_matches(t, m.name, hw, precision, spec.prompt, spec.output)), None)
+        table = next(
+            (
+                t
+                for t in cat.latency_tables
+                if est.table_matches(t, m.name, hw, precision, spec.prompt, spec.output)
+            ),
+            None,
+        )
     else:
         if spec.prompt > m.context_length:
-            return None, [f"input of {spec.prompt:,} tokens exceeds {m.name}'s max {m.context_length:,} (would be truncated)"], None
+            return (
+                None,
+                [
+                    f"input of {spec.prompt:,} tokens exceeds {m.name}'s max "
+                    f"{m.context_length:,} (would be truncated)"
+                ],
+                None,
+            )
         mem = est.encoder_memory(m, hw, spec.prompt, spec.seqs)
         table = None
     notes: list[str] = []
@@ -264,15 +309,21 @@ def _evaluate(
         if mem.max_concurrency < table.points[-1][0]:
             notes.append(
                 "published latencies are used beyond the roofline KV-cache limit "
-                f"({mem.max_concurrency} sequences at 16-bit KV): the measured engine queued or used a smaller KV format"
+                f"({mem.max_concurrency} sequences at 16-bit KV): "
+                "the measured engine queued or used a smaller KV format"
             )
     else:
         if mem.max_concurrency < 1:
             need = mem.weights_gb + mem.overhead_gb + mem.kv_cache_gb_per_sequence
-            return None, [
-                f"does not fit: weights {mem.weights_gb:,.1f} GB + overhead {mem.overhead_gb:,.1f} GB + one sequence "
-                f"{mem.kv_cache_gb_per_sequence:,.2f} GB = {need:,.1f} GB > usable {mem.usable_gb:,.1f} GB on {hw.label}"
-            ], None
+            return (
+                None,
+                [
+                    f"does not fit: weights {mem.weights_gb:,.1f} GB + overhead {mem.overhead_gb:,.1f} GB "
+                    f"+ one sequence {mem.kv_cache_gb_per_sequence:,.2f} GB = {need:,.1f} GB "
+                    f"> usable {mem.usable_gb:,.1f} GB on {hw.label}"
+                ],
+                None,
+            )
         cap = min(mem.max_concurrency, GRID[-1])
         grid = sorted({c for c in GRID if c <= cap} | {cap})
         if spec.component == "llm":
@@ -334,7 +385,9 @@ def _fig(value: float, unit: str, point: est.Point, digits: int = 1) -> Figure:
     return Figure(round(value, digits), unit, point.provenance, point.source)
 
 
-def _option(cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headroom: float, pct: int) -> _Sized:
+def _option(
+    cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headroom: float, pct: int
+) -> _Sized:
     replicas, op = _size(ev, users, qps, headroom)
     hw, spec = ev.hw, ev.spec
     ttft_p, tpot_p, e2e_p = (_pct(op, k, pct) for k in ("ttft", "tpot", "e2e"))
@@ -349,24 +402,34 @@ def _option(cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headr
         physical = replicas * hw.tp
     notes = list(ev.notes) + list(op.notes)
     if op.statistic != f"p{pct}":
-        notes.append(f"p{pct} derived from the source's {op.statistic} with tail factors {est.TAIL_FACTORS[pct]} (estimated)")
+        notes.append(
+            f"p{pct} derived from the source's {op.statistic} "
+            f"with tail factors {est.TAIL_FACTORS[pct]} (estimated)"
+        )
     if ev.precision == "fp8":
         notes.append("FP8 weights: validate answer quality against the BF16 model before rollout")
     if hw.tp > 1 and not hw.nvlink:
         notes.append(f"tensor parallel over PCIe (efficiency {est.TP_EFFICIENCY_PCIE})")
     if hw.mig_profile:
-        notes.append(f"MIG slice billed at {hw.gpu_fraction:.3f} of a GPU; reserve {physical} whole GPU(s) if not shared")
+        notes.append(
+            f"MIG slice billed at {hw.gpu_fraction:.3f} of a GPU; "
+            f"reserve {physical} whole GPU(s) if not shared"
+        )
     price_overridden = hw.usd_per_hour != g.price.usd_per_gpu_hour * hw.tp * hw.gpu_fraction
     kv_at_star = ev.mem.kv_cache_gb(ev.c_star)
+    # Users mode: the closed loop's own rate. QPS mode: the offered load (a lightly loaded
+    # replica at concurrency 1 could serve more, but it only receives qps / replicas).
+    served_rps = op.requests_per_s * replicas if qps is None else float(qps)
+    tokens_per_request = op.throughput_tokens_s / op.requests_per_s
     predicted = Predicted(
         percentile=pct,
         concurrency_per_replica=round(op.concurrency, 3),
         ttft_ms=None if ttft_p is None else _fig(ttft_p, "ms", op),
         tpot_ms=None if tpot_p is None else _fig(tpot_p, "ms", op),
         e2e_ms=_fig(e2e_p, "ms", op),
-        throughput_tokens_s_per_replica=_fig(op.throughput_tokens_s, "tokens/s", op),
-        throughput_tokens_s_total=_fig(op.throughput_tokens_s * replicas, "tokens/s", op),
-        requests_per_s_total=_fig(op.requests_per_s * replicas, "requests/s", op, 3),
+        throughput_tokens_s_per_replica=_fig(served_rps * tokens_per_request / replicas, "tokens/s", op),
+        throughput_tokens_s_total=_fig(served_rps * tokens_per_request, "tokens/s", op),
+        requests_per_s_total=_fig(served_rps, "requests/s", op, 3),
     )
     option = Option(
         component=spec.component,
@@ -392,24 +455,36 @@ def _option(cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headr
             usd_per_hour=round(hw.usd_per_hour * replicas, 4),
             monthly_usd=round(monthly, 2),
             hours_per_month=HOURS_PER_MONTH,
-            price_source="price_overrides" if price_overridden else cat.sources.get(g.price.source, g.price.source),
+            price_source="price_overrides"
+            if price_overridden
+            else cat.sources.get(g.price.source, g.price.source),
             price_verified=False if price_overridden else g.price.verified,
         ),
         notes=tuple(notes),
     )
-    return _Sized(option, monthly, op.requests_per_s * replicas, e2e_p, ttft_p, gpu_eq)
+    return _Sized(option, monthly, served_rps, e2e_p, ttft_p, gpu_eq)
 
 
 def _sort_key(s: _Sized) -> tuple[float, float, str, str, str, int, str]:
     o = s.option
-    return (round(s.monthly, 6), round(s.gpu_eq, 6), o.model, o.gpu, o.mig_profile or "", o.gpus_per_replica, o.precision)
+    return (
+        round(s.monthly, 6),
+        round(s.gpu_eq, 6),
+        o.model,
+        o.gpu,
+        o.mig_profile or "",
+        o.gpus_per_replica,
+        o.precision,
+    )
 
 
 def _precisions(model: Model, inp: PlanInput) -> list[str]:
     return [p for p in model.precisions if p != "fp8" or inp.allow_fp8]
 
 
-def _search(cat: Catalog, inp: PlanInput, spec: _Spec, pct: int, max_tp: int) -> tuple[list[_Eval], list[tuple[_Spec, est.Hardware, str, list[str], est.Point | None]]]:
+def _search(
+    cat: Catalog, inp: PlanInput, spec: _Spec, pct: int, max_tp: int
+) -> tuple[list[_Eval], list[tuple[_Spec, est.Hardware, str, list[str], est.Point | None]]]:
     ok: list[_Eval] = []
     failed = []
     for precision in _precisions(spec.model, inp):
@@ -431,12 +506,21 @@ def _component_spec(cat: Catalog, inp: PlanInput, tpl: Template, name: str, pct:
     conf = tpl.stack[name]
     override = inp.embedder_model if name == "embedder" else inp.reranker_model
     model = cat.models[override or conf["model"]]
-    seqs = int(inp.rerank_top_k or conf.get("top_k", 1)) if name == "reranker" else int(conf.get("seqs_per_request", 1))
+    seqs = (
+        int(inp.rerank_top_k or conf.get("top_k", 1))
+        if name == "reranker"
+        else int(conf.get("seqs_per_request", 1))
+    )
     return _Spec(name, model, int(conf["tokens"]), 0, seqs, {"e2e_ms": float(conf["e2e_ms"])})
 
 
 def _size_component(
-    cat: Catalog, inp: PlanInput, spec: _Spec, qps: float, pct: int, cache: dict[tuple[str, float], tuple[_Sized | None, list[str]]]
+    cat: Catalog,
+    inp: PlanInput,
+    spec: _Spec,
+    qps: float,
+    pct: int,
+    cache: dict[tuple[str, float], tuple[_Sized | None, list[str]]],
 ) -> tuple[_Sized | None, list[str]]:
     key = (spec.component, round(qps, 9))
     if key not in cache:
@@ -490,7 +574,11 @@ def _summarise_failures(failed: list, spec_slo: dict[str, float], pct: int) -> l
     """Name each SLO no configuration can meet, with the best value any configuration achieves."""
     reasons: list[str] = []
     firsts = [(f[4], f[0], f[1], f[2]) for f in failed if f[4] is not None]
-    for metric, key, label in (("ttft", "ttft_ms", "TTFT"), ("tpot", "tpot_ms", "TPOT"), ("e2e", "e2e_ms", "e2e latency")):
+    for metric, key, label in (
+        ("ttft", "ttft_ms", "TTFT"),
+        ("tpot", "tpot_ms", "TPOT"),
+        ("e2e", "e2e_ms", "e2e latency"),
+    ):
         slo = spec_slo.get(key)
         vals = [(_pct(p, metric, pct), s, hw, prec) for p, s, hw, prec in firsts]
         vals = [v for v in vals if v[0] is not None]
@@ -509,7 +597,9 @@ def _summarise_failures(failed: list, spec_slo: dict[str, float], pct: int) -> l
             other = sorted({r for f in failed for r in f[3]})
             reasons.append("no allowed configuration can run the model: " + "; ".join(other[:3]))
         else:
-            reasons.append("no single configuration meets all SLOs at once; see `infeasible` for each candidate")
+            reasons.append(
+                "no single configuration meets all SLOs at once; see `infeasible` for each candidate"
+            )
     return reasons
 
 
@@ -565,7 +655,9 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
         ok += e
         failed += f
 
-    primaries = sorted((_option(cat, ev, inp.concurrent_users, inp.qps, inp.headroom, pct) for ev in ok), key=_sort_key)
+    primaries = sorted(
+        (_option(cat, ev, inp.concurrent_users, inp.qps, inp.headroom, pct) for ev in ok), key=_sort_key
+    )
     comp_specs = [_component_spec(cat, inp, tpl, n, pct) for n in ("embedder", "reranker") if n in tpl.stack]
     cache: dict = {}
     deployments: list[tuple[tuple, Deployment]] = []
@@ -582,7 +674,11 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
         else:
             milvus = None
             if "milvus" in tpl.stack:
-                dim = comp_specs[0].model.embedding_dim if comp_specs else cat.models[p.option.model].embedding_dim
+                dim = (
+                    comp_specs[0].model.embedding_dim
+                    if comp_specs
+                    else cat.models[p.option.model].embedding_dim
+                )
                 milvus = _milvus(cat, inp, tpl, int(dim or 0))
             total = p.monthly + sum(c.monthly for c in comps) + (milvus.cost.monthly_usd if milvus else 0.0)
             visible = None
@@ -590,7 +686,9 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
                 search_ms = float(tpl.stack["milvus"]["search_budget_ms"])
                 visible = round(p.ttft_p_ms + sum(c.e2e_p_ms for c in comps) + search_ms, 1)
             within = inp.monthly_budget_usd is None or total <= inp.monthly_budget_usd + 1e-9
-            dep = Deployment(p.option, tuple(c.option for c in comps), milvus, round(total, 2), within, visible)
+            dep = Deployment(
+                p.option, tuple(c.option for c in comps), milvus, round(total, 2), within, visible
+            )
             deployments.append(((round(total, 6), *_sort_key(p)), dep))
     deployments.sort(key=lambda kd: kd[0])
     ranked = [d for _, d in deployments]
@@ -603,7 +701,8 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
         cheapest = ranked[0]
         reasons.append(
             f"budget ${inp.monthly_budget_usd:,.0f}/month is below the cheapest feasible option "
-            f"${cheapest.total_monthly_usd:,.0f}/month ({cheapest.primary.replicas}x {cheapest.primary.model} "
+            f"${cheapest.total_monthly_usd:,.0f}/month "
+            f"({cheapest.primary.replicas}x {cheapest.primary.model} "
             f"on {cheapest.primary.gpus_per_replica}x {cheapest.primary.gpu}"
             f"{' MIG ' + cheapest.primary.mig_profile if cheapest.primary.mig_profile else ''})"
         )
