@@ -580,8 +580,9 @@ def _summarise_failures(failed: list, spec_slo: dict[str, float], pct: int) -> l
         ("e2e", "e2e_ms", "e2e latency"),
     ):
         slo = spec_slo.get(key)
-        vals = [(_pct(p, metric, pct), s, hw, prec) for p, s, hw, prec in firsts]
-        vals = [v for v in vals if v[0] is not None]
+        vals = [
+            (value, s, hw, prec) for p, s, hw, prec in firsts if (value := _pct(p, metric, pct)) is not None
+        ]
         if slo is None or not vals:
             continue
         best = min(vals, key=lambda v: (v[0], v[1].model.name, v[2].label, v[3]))
