@@ -256,8 +256,9 @@ def _resources(spec: TritonDeploymentSpec) -> Manifest:
     limits: dict[str, Any] = {"cpu": spec.cpu_limit, "memory": spec.memory_limit}
     if spec.gpu_resource:
         # Extended resources cannot be overcommitted: the API server requires request == limit.
-        requests[spec.gpu_resource] = spec.gpus_per_replica
-        limits[spec.gpu_resource] = spec.gpus_per_replica
+        # Quantities as strings: the API server returns them so, keeping re-applies diff-free.
+        requests[spec.gpu_resource] = str(spec.gpus_per_replica)
+        limits[spec.gpu_resource] = str(spec.gpus_per_replica)
     return {"requests": requests, "limits": limits}
 
 
