@@ -493,7 +493,7 @@ class KubeApiDouble:
         for server_field in ("uid", "generation", "creationTimestamp"):
             config["metadata"].pop(server_field, None)
         expected_rv = config["metadata"].pop("resourceVersion", None)
-        check_schema(rt, config, self.k8s_version, namespace)
+        check_schema(rt, config, self.k8s_version, namespace, partial=True)
 
         existing = self._lookup(rt, namespace, name)
         object_key = (rt.kind, namespace, name)
@@ -502,6 +502,7 @@ class KubeApiDouble:
                 raise _not_found(rt, name)
             obj = copy.deepcopy(config)
             apply_defaults(rt, obj)
+            check_schema(rt, obj, self.k8s_version, namespace)
             check_api_rules(rt, obj, None)
             self._finish_create(rt, namespace, obj)
             obj["metadata"]["managedFields"] = [_managed_entry(manager, "Apply", rt, config)]
@@ -550,6 +551,7 @@ class KubeApiDouble:
                 remove_path(obj, path)
         obj = merge(obj, config)
         apply_defaults(rt, obj)
+        check_schema(rt, _without_server_fields(obj), self.k8s_version, namespace)
         check_api_rules(rt, obj, existing)
         new_applied[manager] = config
         obj["metadata"]["managedFields"] = _managed_fields(existing, new_applied, rt)
@@ -748,6 +750,15 @@ def _managed_fields(existing: Obj, applied: dict[str, Obj], rt: ResourceType) ->
         if entry["fieldsV1"]:
             entries.append(entry)
     return entries + kept
+
+
+def _without_server_fields(obj: Obj) -> Obj:
+    """The object as a client could have sent it: the schema check of a merged object."""
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    for key in ("managedFields", "uid", "resourceVersion", "generation", "creationTimestamp"):
+        out["metadata"].pop(key, None)
+    return out
 
 
 def _without_times(obj: Obj) -> Obj:

@@ -117,13 +117,17 @@ def _schema_path(error: jsonschema.ValidationError) -> str:
     return out.lstrip(".") or "<root>"
 
 
-def check_schema(rt: ResourceType, obj: Obj, k8s_version: str, namespace: str | None) -> None:
-    """Type-check an applied object like the API server does.
+def check_schema(
+    rt: ResourceType, obj: Obj, k8s_version: str, namespace: str | None, *, partial: bool = False
+) -> None:
+    """Type-check an object like the API server does.
 
     Real server-side apply converts the patch to a typed object first; an unknown field or a
     wrong type fails there with HTTP 500 "failed to create typed patch object" (a known
     upstream quirk: kubernetes/kubernetes#122480, #139253), not 422. The double reproduces it,
-    so clients must not read every 500 as "server down". Missing required fields are 422.
+    so clients must not read every 500 as "server down". `partial=True` checks an apply
+    configuration, which may omit required fields (they can come from the live object);
+    the merged result is then checked in full, where a missing required field is 422.
     """
     name = obj.get("metadata", {}).get("name", "")
     if rt.custom:
@@ -140,6 +144,8 @@ def check_schema(rt: ResourceType, obj: Obj, k8s_version: str, namespace: str | 
     error = min(errors, key=lambda e: len(list(e.absolute_path)))
     path = _schema_path(error)
     if error.validator == "required":
+        if partial:
+            return
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         field = f"{path}.{missing[0]}" if missing and path != "<root>" else (missing[0] if missing else path)
         raise invalid(rt, name, [(field, "Required value")])
