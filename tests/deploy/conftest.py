@@ -74,3 +74,4 @@ def cluster() -> Iterator[Cluster]:
             yield Cluster(target, "tenant-a", double)
         finally:
             target.close()
+        assert double.internal_errors == [], "the API double crashed; see the log above"

@@ -149,6 +149,7 @@ class KubeApiDouble:
     tokens: dict[str, TokenGrant] = field(default_factory=dict)
     plans: dict[tuple[str, str], RolloutPlan] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
+    internal_errors: list[Exception] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.tokens.setdefault(self.token, TokenGrant("system:admin"))
@@ -267,6 +268,9 @@ class KubeApiDouble:
             status = result[0] if result is not None else 200
         except ApiError as error:
             result, status = (error.code, error.status()), error.code
+        except Exception as exc:
+            self.internal_errors.append(exc)  # a bug in the double: tests assert there are none
+            raise
         self.log.append(LoggedRequest(raw.method, raw.path, query, content_type, status))
         return result
 

@@ -229,7 +229,7 @@ def leaves(obj: Any, prefix: Path = ()) -> Iterator[tuple[Path, Any]]:
     if isinstance(obj, Mapping) and obj:
         for key, value in obj.items():
             yield from leaves(value, (*prefix, key))
-    else:
+    elif prefix:  # an empty root has no leaves
         yield prefix, obj
 
 
@@ -243,6 +243,8 @@ def get_path(obj: Any, path: Path) -> Any:
 
 def remove_path(obj: Obj, path: Path) -> None:
     """Remove `path` and any map left empty by the removal."""
+    if not path:
+        return
     parents: list[Obj] = [obj]
     for key in path[:-1]:
         nxt = parents[-1].get(key)
