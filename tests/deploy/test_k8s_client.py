@@ -159,20 +159,19 @@ def test_kubeconfig_that_runs_programs_or_reads_files_is_refused(user: dict[str,
 
 def test_kubeconfig_with_token_and_ca_data(cluster: Cluster) -> None:
     double = cluster.double_or_skip
-    kubeconfig = {
+    cluster_entry: dict[str, Any] = {"server": double.url}
+    kubeconfig: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
         "current-context": "portal",
         "contexts": [{"name": "portal", "context": {"cluster": "double", "user": "deployer"}}],
-        "clusters": [{"name": "double", "cluster": {"server": double.url}}],
+        "clusters": [{"name": "double", "cluster": cluster_entry}],
         "users": [{"name": "deployer", "user": {"token": double.token}}],
     }
     with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig)) as target:
         assert target.check_auth(namespace="tenant-a") == "v1.31.0"
-    kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(
-        b"not a pem"
-    ).decode()
-    kubeconfig["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    cluster_entry["certificate-authority-data"] = base64.b64encode(b"not a pem").decode()
+    cluster_entry["server"] = "https://127.0.0.1:1"
     with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig)) as target:
         assert target.api.configuration.ca_cert_data == "not a pem"
 

@@ -333,9 +333,10 @@ class KubeApiDouble:
                     self._authorize(request, "get", _NAMESPACE_RT, None, None)
                 return None  # discovery and the like: kmock answers
             group, version = match["group"] or "", match["version"] or match["core_version"]
-            rt = _BY_PATH.get((group, version, match["plural"]))
-            if rt is None or (rt.custom and rt.plural not in self.installed_crds):
+            found = _BY_PATH.get((group, version, match["plural"]))
+            if found is None or (found.custom and found.plural not in self.installed_crds):
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            rt = found
             namespace, name, sub = match["ns"], match["name"], match["sub"]
         verb = {"GET": "get" if name else "list", "POST": "create", "PATCH": "patch", "DELETE": "delete"}.get(
             request.method, request.method.lower()

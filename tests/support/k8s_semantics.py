@@ -137,8 +137,8 @@ def check_schema(
         try:
             kubernetes_validate.validate(obj, k8s_version, strict=True)
             errors = []
-        except kubernetes_validate.ValidationError as error:
-            errors = [error]
+        except kubernetes_validate.ValidationError as caught:
+            errors = [caught]
     if not errors:
         return
     error = min(errors, key=lambda e: len(list(e.absolute_path)))
