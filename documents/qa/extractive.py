@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (dash/quote look-alikes are matched on purpose)
 """The default answerer: extractive, no LLM.
 
 Pipeline: split every retrieved chunk into sentence/row units (:func:`documents.qa.text.split_units`),
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from documents.qa.injection import detect_injection
-from documents.qa.text import content_terms, normalise_ws, split_units, stem, word_terms
+from documents.qa.text import content_terms, normalise_ws, split_units, stem, word_terms, words
 from documents.qa.types import NOT_FOUND_TEXT, Answer, Citation, RetrievedChunk
 
 __all__ = ["ExtractiveConfig", "answer_extractive"]
@@ -31,39 +32,13 @@ __all__ = ["ExtractiveConfig", "answer_extractive"]
 # ("on what date" -> "October 28, 1998"), so they neither score nor count as missing support.
 _ANSWER_TYPE_WORDS = frozenset(
     stem(w)
-    for w in [
-        "date",
-        "dates",
-        "day",
-        "days",
-        "year",
-        "years",
-        "time",
-        "number",
-        "numbers",
-        "amount",
-        "total",
-        "many",
-        "much",
-        "long",
-        "big",
-        "large",
-        "size",
-        "percent",
-        "percentage",
-        "value",
-        "figure",
-        "figures",
-        "count",
-        "name",
-        "names",
-        "called",
-        "title",
-        "kind",
-        "type",
-        "happen",
-        "happened",
-    ]
+    for w in words(
+        """
+    date dates day days year years time number numbers amount total many much long big large
+    size percent percentage value figure figures count name names called title kind type happen
+    happened
+        """
+    )
 )
 _CAPITALISED = re.compile(r"(?<![\w])(?:[A-ZÀ-Ý][\w’'-]*|[A-Z]{2,}\w*|\d[\d,./-]*\d|\d)")
 

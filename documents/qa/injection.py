@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF003  (homoglyphs and look-alike quotes are handled on purpose)
 """Prompt-injection detection and neutralisation for questions and retrieved chunks.
 
 Documents are untrusted input: a PDF can carry "ignore all previous instructions" as easily as a
@@ -71,6 +72,9 @@ _NEEDS_FOLD = re.compile(
 )
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _normalise(text: str) -> tuple[str, list[int]]:
     """Return (normalised, index_map) with ``index_map[i]`` = original index of normalised char i."""
     if text.isascii() or (
@@ -79,13 +83,23 @@ def _normalise(text: str) -> tuple[str, list[int]]:
         return text, list(range(len(text)))
     out: list[str] = []
     index: list[int] = []
-    for i, ch in enumerate(text):
+    pos = 0
+    # Only non-ASCII characters can change under NFKC/folding: copy ASCII runs wholesale.
+    for m in _NON_ASCII.finditer(text):
+        i = m.start()
+        if i > pos:
+            out.append(text[pos:i])
+            index.extend(range(pos, i))
+        ch = m.group(0)
+        pos = i + 1
         if unicodedata.category(ch) == "Cf":  # zero-width space/joiner, BOM, soft hyphen
             continue
         norm = unicodedata.normalize("NFKC", ch).translate(_CONFUSABLES)
-        for c in norm:
-            out.append(c)
-            index.append(i)
+        out.append(norm)
+        index.extend([i] * len(norm))
+    if pos < len(text):
+        out.append(text[pos:])
+        index.extend(range(pos, len(text)))
     return "".join(out), index
 
 
@@ -408,7 +422,10 @@ _RULES: tuple[_Rule, ...] = (
         "override_instructions", "fr", _FR_OVERRIDE, _fr_es_guard,
         ("ignor", "oubli", "compte", "abstraction", "fais fi", "outre", "outrepass", "obéis"),
     ),
-    _Rule("reveal_prompt", "fr", _FR_REVEAL, None, ("prompt", "invite", "message", "instructions", "consignes")),
+    _Rule(
+        "reveal_prompt", "fr", _FR_REVEAL, None,
+        ("prompt", "invite", "message", "instructions", "consignes"),
+    ),
     _Rule(
         "persona_jailbreak", "fr", _FR_PERSONA, None,
         ("tu es", "vous êtes", "agis", "semblant", "rôle", "mode", "n'as", "n'avez"),
