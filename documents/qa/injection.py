@@ -133,6 +133,8 @@ _BUSINESS_TAIL = re.compile(
 def _en_override_guard(m: re.Match[str], text: str) -> bool:
     """Accept only instruction-override phrasing that is not an ordinary correction note."""
     q, d, a = m.group("q"), m.group("d"), m.group("a")
+    if m.group("weak") and not (d and d.lower() == "your"):
+        return False  # "disable all filters" is a software manual; "disable your filters" is not
     if not (q or a or (d and d.lower() == "your")):
         return False
     if not q and not (d and d.lower() == "your") and (a or "").lower() in {"previous", "prior", "earlier"}:
@@ -149,19 +151,20 @@ def _qualified_guard(m: re.Match[str], _text: str) -> bool:
 
 _EN_OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass|discard|abandon|pay\s+no\s+attention\s+to|"
-    r"do\s+not\s+follow|don'?t\s+follow|stop\s+following|no\s+longer\s+follow)"
+    r"do\s+not\s+follow|don'?t\s+follow|stop\s+following|no\s+longer\s+follow|"
+    r"(?P<weak>set\s+aside|drop|disable|turn\s+off|switch\s+off))"
     rf"{S}(?:(?P<q>all|any|every)(?:{S}(?:of|and\s+all))?{S})?"
     rf"(?:(?P<d>the|your|these|those|its){S})?"
     r"(?:(?P<a>previous|prior|preceding|above|earlier|foregoing|initial|original|system|developer|"
     rf"safety|hidden|existing|pre-?set|given|old){S})?"
     r"(?:(?:system|safety|developer|AI|model){S})?"
-    r"(?:instructions?|prompts?|directives?|rules|guidelines|guardrails|constraints|restrictions|"
-    r"programming|commands|context|policies|safeguards|filters)\b",
+    r"(?:instructions?|prompts?|directives?|directions|rules|guidelines|guardrails|constraints|"
+    r"restrictions|programming|commands|context|policies|safeguards|filters)\b",
     _F,
 )
 
 _EN_OVERRIDE_EVERYTHING = re.compile(
-    rf"\b(?:ignore|disregard|forget){S}(?:all{S})?(?:of{S})?(?:everything|anything|all|the\s+text|what)"
+    rf"\b(?:ignore|disregard|forget|set\s+aside){S}(?:all{S})?(?:of{S})?(?:everything|anything|all|the\s+text|what)"
     rf"{S}(?:(?:that\s+)?(?:above|before|prior|so\s+far|earlier)|(?:that\s+)?(?:you\s+(?:were|have\s+been)"
     r"\s+told|was\s+said|I\s+said|you\s+know))\b",
     _F,
@@ -209,7 +212,11 @@ _SPECIAL_TOKENS = re.compile(
     r"<\|[a-z_]{2,30}\|>|\[/?INST\]|<<\s*/?SYS\s*>>|<(?:start|end)_of_turn>"
     r"|</?(?:system|assistant)>|(?m:^\s*#{2,}\s*(?:system|instruction|assistant)\b\s*:?)"
     r"|\[(?:system|SYSTEM)(?:\s+(?:message|prompt|override|note))?\]"
-    r"|\b(?:system|admin|developer)\s+(?:override|prompt|instruction)s?\s*:",
+    r"|\b(?:system|admin|developer)\s+(?:override|prompt|instruction|message)s?\s*:"
+    r"|\b(?:neue|new|updated)\s+(?:System-?(?:anweisung|nachricht|prompt)|system\s+(?:message|instruction|prompt))"
+    r"\w*\s*:"
+    r"|\b(?:nouvelle|nouvelles)\s+(?:consignes?|instructions?)\s+(?:du\s+)?système\s*:"
+    r"|\b(?:nueva|nuevas)\s+(?:instrucci(?:ón|ones)|orden|órdenes)\s+del\s+sistema\s*:",
     _F,
 )
 
@@ -248,7 +255,10 @@ _ADDRESSED = re.compile(
     r"passage)\b.{0,80}?\b(?:say|state|respond|answer|include|tell|reply|write|claim|recommend|output|"
     r"mention|rate|report)\b"
     r"|\bdo\s+not\s+(?:tell|inform|alert|mention\s+(?:this\s+)?to|reveal\s+(?:this\s+)?to|let)\s+the\s+user\b"
-    r"|\b(?:real|actual|true|secret|hidden|override)\s+instructions?\s*[:!]",
+    r"|\b(?:real|actual|true|secret|hidden|override)\s+instructions?\s*[:!]"
+    r"|\byour\s+(?:real|actual|true|new|only)\s+(?:task|job|goal|purpose|instruction)\s+(?:now\s+)?is\b"
+    rf"|\b{_AI_WORDS},?\s+from\s+(?:now|this\s+point)(?:\s+on)?,?\s+(?:you\s+)?(?:must\s+|will\s+)?"
+    r"(?:respond|answer|reply|only|act|output|say)\b",
     _F,
 )
 
@@ -378,9 +388,12 @@ _B64_BLOB = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9
 _RULES: tuple[_Rule, ...] = (
     _Rule(
         "override_instructions", "en", _EN_OVERRIDE, _en_override_guard,
-        ("ignor", "disregard", "forget", "overrid", "bypass", "discard", "abandon", "attention", "follow"),
+        ("ignor", "disregard", "forget", "overrid", "bypass", "discard", "abandon", "attention", "follow",
+         "aside", "drop", "disable", "turn off", "switch off"),
     ),
-    _Rule("override_instructions", "en", _EN_OVERRIDE_EVERYTHING, None, ("ignor", "disregard", "forget")),
+    _Rule(
+        "override_instructions", "en", _EN_OVERRIDE_EVERYTHING, None, ("ignor", "disregard", "forget", "aside")
+    ),
     _Rule(
         "reveal_prompt", "en", _EN_REVEAL, None,
         ("prompt", "instruction", "rules", "guideline", "directive", "programming", "configuration",
@@ -393,7 +406,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "chat_template_token", "any", _SPECIAL_TOKENS, None,
-        ("<|", "inst]", "<<", "_of_turn", "system", "assistant", "###", "admin", "developer"),
+        ("<|", "inst]", "<<", "_of_turn", "system", "assistant", "###", "admin", "developer", "système",
+         "sistema"),
     ),
     _Rule("hidden_markup", "any", _HIDDEN_MARKUP, None, ("<!--", "style", "![", "[//]")),
     _Rule(
@@ -404,7 +418,8 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "addressed_to_model", "en", _ADDRESSED, None,
         ("note", "message", "instruction", "attention", "important", "hey", "dear", "if you are",
-         "summari", "asked about", "answering", "processing", "reading", "analy", "the user"),
+         "summari", "asked about", "answering", "processing", "reading", "analy", "the user", "your",
+         "from now", "from this point"),
     ),
     _Rule(
         "override_instructions", "de", _DE_OVERRIDE, _de_override_guard,

@@ -251,7 +251,8 @@ def _cards(text: str) -> Iterable[tuple[int, int, str]]:
 
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-])")
 _SSN_BARE = re.compile(
-    r"\b(?:SSN|social\s+security(?:\s+(?:number|no\.?|#))?)\s*[:#]?\s*(\d{3})(\d{2})(\d{4})\b", re.I
+    r"\b(?:SSN|social\s+security(?:\s+(?:number|no\.?|#))?)(?:\s+(?:is|was|of))?\s*[:#]?\s*(\d{3})(\d{2})(\d{4})\b",
+    re.I,
 )
 _NINO = re.compile(
     r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z])"
