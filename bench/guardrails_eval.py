@@ -63,7 +63,7 @@ def main() -> None:
 
         gold = {(s["kind"], s["start"], s["end"]) for s in row["pii"]}
         pred = {(f.kind, f.start, f.end) for f in find_pii(text)}
-        for k, s, e in pred & gold:
+        for k, _s, _e in pred & gold:
             tp[k] += 1
         for k, s, e in pred - gold:
             fp[k] += 1
@@ -84,7 +84,7 @@ def main() -> None:
         print(f"  {lang}: recall {hit}/{pos}, false positives {fpl}/{neg}")
     print("PII (exact span + kind):")
     print(f"  {'kind':<12} {'gold':>5} {'pred':>5} {'prec':>7} {'recall':>7}")
-    for kind in sorted(PII_KINDS) + ["overall"]:
+    for kind in [*sorted(PII_KINDS), "overall"]:
         if kind == "overall":
             t, f, n = sum(tp.values()), sum(fp.values()), sum(fn.values())
         else:

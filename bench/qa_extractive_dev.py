@@ -217,7 +217,8 @@ def main() -> None:
     print(f"answerable wrongly declined:         {n_false_decline}/{n_ans}")
     print(f"unanswerable correctly declined:     {n_declined}/{n_unans}")
     print(
-        f"answer_extractive latency ms (k={args.k} chunks, min of 5 runs): median {statistics.median(times):.2f}, "
+        f"answer_extractive latency ms (k={args.k} chunks, min of 5 runs): "
+        f"median {statistics.median(times):.2f}, "
         f"p95 {sorted(times)[int(0.95 * (len(times) - 1))]:.2f}, max {max(times):.2f}"
     )
 

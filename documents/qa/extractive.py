@@ -42,6 +42,24 @@ _ANSWER_TYPE_WORDS = frozenset(
 )
 _CAPITALISED = re.compile(r"(?<![\w])(?:[A-ZÀ-Ý][\w’'-]*|[A-Z]{2,}\w*|\d[\d,./-]*\d|\d)")
 
+_NUMERIC_QUESTION = re.compile(
+    r"\b(?:how\s+(?:many|much|long|old|far|big|large|often)|when|what\s+(?:date|year|day|time|percentage|"
+    r"amount|number|share|rate)|(?:maximum|minimum|total|average|number|amount|cost|price|fee|penalty|"
+    r"fine|rate|size|length|population|area)\b|wie\s+(?:viele?|lange|hoch)|wann|combien|quand|"
+    r"cu[aá]nt[oa]s?|cu[aá]ndo)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"(?<![\w.])[$€£]?\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
+# "section 1201 or 1202", "page 24": numbers that name things, not answers ("No. 07-1315" may be one).
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:sections?|§+|articles?|titles?|parts?|pages?|chapters?|rules?|lines?|"
+    r"schedules?|appendix|table|figure|fig\.)\s*(?:\d[\w.-]*\s*(?:,|or|and|to|-)\s*)?$",
+    re.IGNORECASE,
+)
 _BRACKET_NUM = re.compile(r"\[(\d+(?:\s*[,;\-–]\s*\d+)*)\]")
 
 
@@ -52,12 +70,14 @@ class ExtractiveConfig:
     k1: float = 1.2
     b: float = 0.75
     rank_decay: float = 0.08  # score multiplier per retrieval rank: 1 / (1 + rank_decay * rank)
-    key_boost: float = 1.5  # weight of entity terms (names, numbers): table rows match on them
-    neighbour_weight: float = 0.25  # share of the adjacent sentences' score a sentence inherits
+    key_boost: float = 1.0  # extra weight of entity terms (names, numbers); 1.5 did not help on dev
+    neighbour_weight: float = 0.0  # share of the adjacent sentences' score (0.25 and 0.5 lost on dev)
     compound_weight: float = 0.7  # "semester" inside "Wintersemester" counts this much
     follow_ratio: float = 0.45  # extra sentences need this fraction of the best score
     redundancy: float = 0.6  # max term-set Jaccard with an already chosen sentence
     max_unit_chars: int = 600  # longer units (run-on table text) are skipped
+    answer_type_bonus: float = 0.5  # x mean question-term weight, for a sentence holding a new
+    # number when the question asks for one ("how many", "when", "what is the maximum penalty")
 
 
 @dataclass(slots=True)
@@ -96,7 +116,7 @@ def answer_extractive(
     chunks: Sequence[RetrievedChunk],
     *,
     max_sentences: int = 3,
-    min_support: float = 0.45,
+    min_support: float = 0.4,
     config: ExtractiveConfig | None = None,
 ) -> Answer:
     """Answer ``question`` from ``chunks`` (best first) by quoting their sentences.
@@ -165,6 +185,22 @@ def answer_extractive(
                 tf[alias[t]] += cfg.compound_weight
         norm = cfg.k1 * (1 - cfg.b + cfg.b * len(u.terms) / avg_len)
         u.own = sum(weight[t] * f * (cfg.k1 + 1) / (f + norm) for t, f in tf.items())
+    numeric = bool(_NUMERIC_QUESTION.search(question))
+    q_numbers = {m.group(0).lower() for m in _NUMBER.finditer(question)}
+
+    def has_new_number(u: _Unit) -> bool:
+        text = chunks[u.chunk_index].text[u.start : u.end]
+        return any(
+            m.group(0).lower() not in q_numbers
+            and not _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start())
+            for m in _NUMBER.finditer(text)
+        )
+
+    if numeric and cfg.answer_type_bonus:
+        bonus = cfg.answer_type_bonus * sum(weight.values()) / len(weight)
+        for u in units:
+            if u.own > 0 and has_new_number(u):
+                u.own += bonus
     for i, u in enumerate(units):
         ctx = sum(
             units[j].own for j in (i - 1, i + 1) if 0 <= j < n_units and units[j].chunk_index == u.chunk_index
@@ -178,9 +214,12 @@ def answer_extractive(
 
     total = sum(weight.values())
 
+    chunk_title_terms = [set(content_terms(c.document_title.replace("_", " "))) for c in chunks]
+
     def support(i: int) -> float:
         u = units[i]
-        have = {alias.get(t, t) for t in u.terms}
+        # The document title says what a bare table row is about ("nics-background-checks.pdf").
+        have = {alias.get(t, t) for t in u.terms} | chunk_title_terms[u.chunk_index]
         for j in (i - 1, i + 1):  # neighbours often name the subject of a short answer sentence
             if 0 <= j < n_units and units[j].chunk_index == u.chunk_index:
                 have |= {alias.get(t, t) for t in units[j].terms}
@@ -203,6 +242,18 @@ def answer_extractive(
             continue
         chosen.append(i)
         chosen_sets.append(terms)
+
+    # A numeric question answered by sentences without any new number: the figure is usually in
+    # the sentence right after the best one ("It is an offense to ... . Penalties range up to
+    # $500,000 ..."), so bring that neighbour in, in place of the weakest extra sentence.
+    if numeric and not any(has_new_number(units[i]) for i in chosen):
+        b = order[0]
+        for j in (b + 1, b - 1):
+            if 0 <= j < n_units and units[j].chunk_index == best.chunk_index and has_new_number(units[j]):
+                if len(chosen) >= max_sentences:
+                    chosen.pop()
+                chosen.append(j)
+                break
 
     # Reading order: by chunk rank, then position inside the chunk.
     chosen.sort(key=lambda i: (units[i].chunk_index, units[i].start))

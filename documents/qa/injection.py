@@ -392,7 +392,8 @@ _RULES: tuple[_Rule, ...] = (
          "aside", "drop", "disable", "turn off", "switch off"),
     ),
     _Rule(
-        "override_instructions", "en", _EN_OVERRIDE_EVERYTHING, None, ("ignor", "disregard", "forget", "aside")
+        "override_instructions", "en", _EN_OVERRIDE_EVERYTHING, None,
+        ("ignor", "disregard", "forget", "aside"),
     ),
     _Rule(
         "reveal_prompt", "en", _EN_REVEAL, None,
