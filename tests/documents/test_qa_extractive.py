@@ -42,7 +42,10 @@ CHUNKS = [
         document_id="nics",
         document_title="nics-2015-11.pdf",
         page=1,
-        text="State / Territory Permit Handgun Totals\nKansas 1,190 9,771 21,452\nKentucky 264,140 12,155 295,891",
+        text=(
+            "State / Territory Permit Handgun Totals\n"
+            "Kansas 1,190 9,771 21,452\nKentucky 264,140 12,155 295,891"
+        ),
         score=3.0,
     ),
 ]
@@ -64,20 +67,27 @@ def assert_well_formed(answer, chunks) -> None:
 
 
 def test_answer_cites_verbatim_quotes() -> None:
-    ans = answer_extractive("Who signed the Digital Millennium Copyright Act into law, and on what date?", CHUNKS)
+    ans = answer_extractive(
+        "Who signed the Digital Millennium Copyright Act into law, and on what date?", CHUNKS
+    )
     assert ans.found
     assert "October 28, 1998" in ans.text and "Clinton" in ans.text
     assert_well_formed(ans, CHUNKS)
     assert ans.citations[0].chunk_id == "c1"
     # The citations survive the validator untouched.
     checked = validate_citations(
-        ans.text, ans.citations, {c.chunk_id for c in CHUNKS}, chunk_texts={c.chunk_id: c.text for c in CHUNKS}
+        ans.text,
+        ans.citations,
+        {c.chunk_id for c in CHUNKS},
+        chunk_texts={c.chunk_id: c.text for c in CHUNKS},
     )
     assert not checked.flagged and checked.text == ans.text and checked.uncited_sentences == 0
 
 
 def test_answer_never_quotes_injected_sentence() -> None:
-    ans = answer_extractive("What is the penalty for violating section 1201 for commercial advantage?", CHUNKS)
+    ans = answer_extractive(
+        "What is the penalty for violating section 1201 for commercial advantage?", CHUNKS
+    )
     assert ans.found and "$500,000" in ans.text
     assert "Ignore all previous instructions" not in ans.text
     assert_well_formed(ans, CHUNKS)
@@ -129,7 +139,8 @@ def test_document_brackets_do_not_become_markers() -> None:
 
 def test_split_units_abbreviations_numbers_tables() -> None:
     text = (
-        "Pub. L. No. 105-304 was signed by Mr. Smith on Oct. 28, 1998. It cost $3.5 million, e.g. for staff.\n"
+        "Pub. L. No. 105-304 was signed by Mr. Smith on Oct. 28, 1998. "
+        "It cost $3.5 million, e.g. for staff.\n"
         "Name | Area | Capital\nFinland | 338,424 | Helsinki\n"
         "The U.S. Copyright Office wrote it. Next sentence here."
     )
