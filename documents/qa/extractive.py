@@ -177,12 +177,12 @@ def answer_extractive(
     avg_len = sum(len(u.terms) for u in units) / n_units or 1.0
     q_set = set(q_terms)
     for u in units:
-        tf: Counter[str] = Counter()
+        tf: dict[str, float] = {}
         for t in u.terms:
             if t in q_set:
-                tf[t] += 1.0
+                tf[t] = tf.get(t, 0.0) + 1.0
             elif t in alias:
-                tf[alias[t]] += cfg.compound_weight
+                tf[alias[t]] = tf.get(alias[t], 0.0) + cfg.compound_weight
         norm = cfg.k1 * (1 - cfg.b + cfg.b * len(u.terms) / avg_len)
         u.own = sum(weight[t] * f * (cfg.k1 + 1) / (f + norm) for t, f in tf.items())
     numeric = bool(_NUMERIC_QUESTION.search(question))
