@@ -102,12 +102,22 @@ def top_k_sorted(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, n)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    cand = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+    if k < n:
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        # argpartition picks arbitrarily among items tied with the k-th score; take the lowest indices.
+        above = np.flatnonzero(scores > kth)
+        cand = np.concatenate([above, np.flatnonzero(scores == kth)[: k - above.size]])
+    else:
+        cand = np.arange(n)
     return cand[np.lexsort((cand, -scores[cand]))]
 
 
 def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Row-wise :func:`top_k_sorted` for a 2-D score matrix."""
+    """Row-wise :func:`top_k_sorted` for a 2-D score matrix (validation only).
+
+    Same order as :func:`top_k_sorted` except among items tied with a row's k-th score, where the
+    choice is arbitrary (but deterministic): exact tie handling per row would cost a full sort.
+    """
     n = scores.shape[1]
     k = min(k, n)
     cand = (

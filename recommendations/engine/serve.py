@@ -122,9 +122,9 @@ class Recommender:
         if personal:
             c_src, c_col, c_val = gather_rows(self._collab, rows, weights)
             t_src, t_col, t_val = gather_rows(self._content, rows, weights)
-            scores = np.bincount(c_col, c_val, minlength=self._n) + np.bincount(
-                t_col, t_val, minlength=self._n
-            )
+            # bincount of an empty input is int64, hence the explicit float64
+            scores = np.bincount(c_col, c_val, minlength=self._n).astype(np.float64)
+            scores += np.bincount(t_col, t_val, minlength=self._n)
             if self._pop_term is not None:
                 scores += self._pop_term
         else:

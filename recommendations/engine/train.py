@@ -63,7 +63,7 @@ class TrainParams:
     content_neighbours: int = 50
     content_min_similarity: float = 0.2
     max_history: int = 50
-    history_half_life_days: float = 30.0
+    history_half_life_days: float = 90.0
     context_weight: float = 1.0
     time_split_quantile: float = 0.8
     max_validation_users: int = 2000
