@@ -131,6 +131,10 @@ def main() -> None:
     heavy = np.flatnonzero(np.diff(bounds) >= 20)
     users = rng.choice(heavy, args.requests)
     histories = [history(int(u)) for u in users]
+    # Synthetic users have ~10 events; glue 25 heavy users together for 500-event histories.
+    long_histories = [
+        [event for u in rng.choice(heavy, 25) for event in history(int(u))] for _ in range(args.requests)
+    ]
     active = set(rng.choice(keys, int(0.9 * len(keys)), replace=False).tolist())
     shapes = {
         "history (20-50 events), k=10": lambda h: rec.recommend(user_history=h, k=10),
@@ -144,14 +148,17 @@ def main() -> None:
         ),
         "cold start (empty history), k=10": lambda h: rec.recommend(user_history=[], k=10),
     }
+    long_shape = {"history (~500 events), k=10": lambda h: rec.recommend(user_history=h, k=10)}
     print(f"\nrecommend() latency over {args.requests} requests each (ms, in-process, warm):\n")
     print("| request | p50 | p95 | p99 | max |")
     print("|---|---|---|---|---|")
-    for name, fn in shapes.items():
-        for h in histories[:50]:
+    runs = [(name, fn, histories) for name, fn in shapes.items()]
+    runs += [(name, fn, long_histories) for name, fn in long_shape.items()]
+    for name, fn, inputs in runs:
+        for h in inputs[:50]:
             fn(h)
         lat = []
-        for h in histories:
+        for h in inputs:
             t = time.perf_counter()
             fn(h)
             lat.append(time.perf_counter() - t)

@@ -31,7 +31,7 @@ class HistoryConfig:
     comes back after a year is not a cold start).
     """
 
-    max_history: int = 50
+    max_history: int = 500
     half_life_s: float = 30 * 86_400.0
 
     def to_dict(self) -> dict[str, float]:

@@ -62,7 +62,7 @@ class TrainParams:
     ease_weighting: Weighting = "binary"
     content_neighbours: int = 50
     content_min_similarity: float = 0.2
-    max_history: int = 50
+    max_history: int = 500
     history_half_life_days: float = 90.0
     context_weight: float = 1.0
     time_split_quantile: float = 0.8
