@@ -49,6 +49,12 @@ DB_NAME_MAX_LEN = 36
 
 _PR_SET_PDEATHSIG = 1
 
+# POSIX record locks (lockf) are per process: a second lockf on the same file from this process
+# succeeds, and closing any descriptor of it drops the lock. So servers started in this process
+# are also tracked here.
+_LOCKED_IN_PROCESS: set[Path] = set()
+_LOCKED_GUARD = threading.Lock()
+
 
 class LiteServerError(RuntimeError):
     """The Milvus Lite server could not be started, became unhealthy, or is misconfigured."""
@@ -286,14 +292,17 @@ class LiteServer:
     # -- helpers ------------------------------------------------------------------------------
 
     def _acquire_lock(self) -> None:
-        fd = open(self.lock_path, "a")  # noqa: SIM115 - held until stop()
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fd.close()
-            raise LiteServerError(
-                f"{self.db_path} is already opened by another Milvus Lite process (lock {self.lock_path})"
-            ) from exc
+        busy = LiteServerError(f"{self.db_path} is already opened by another Milvus Lite server")
+        with _LOCKED_GUARD:
+            if self.db_path in _LOCKED_IN_PROCESS:
+                raise busy
+            fd = open(self.lock_path, "a")  # noqa: SIM115 - held until stop()
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                fd.close()
+                raise busy from exc
+            _LOCKED_IN_PROCESS.add(self.db_path)
         self._lock_fd = fd
 
     def _release_lock(self) -> None:
@@ -305,6 +314,8 @@ class LiteServer:
             self.lock_path.unlink()
         fcntl.lockf(fd, fcntl.LOCK_UN)
         fd.close()
+        with _LOCKED_GUARD:
+            _LOCKED_IN_PROCESS.discard(self.db_path)
 
     def _close_log(self) -> None:
         fh, self._log_fh = self._log_fh, None
