@@ -17,6 +17,7 @@ Environment the process gets (measured; see shared/notes/triton-local.md §2.2-2
 - flags: ``--model-control-mode=explicit`` (start with no models; load/unload via the API),
   ``--pinned-memory-pool-byte-size=0`` (silences the CUDA pinned-memory warning on CPU),
   ``--exit-on-error=false`` (a model that fails to load never kills the server),
+  ``--strict-readiness=false`` (a failed model load must not mark the whole server not-ready),
   ``--exit-timeout-secs=5`` (default 30: SIGTERM would wait that long on idle HTTP keep-alives).
 
 Invariants: the server runs in its own process group (``start_new_session``), so ``stop()``
@@ -209,6 +210,9 @@ class TritonServer:
             "--model-control-mode=explicit",
             "--pinned-memory-pool-byte-size=0",
             "--exit-on-error=false",
+            # Strict readiness reports the whole server not-ready once any model failed to load,
+            # which would take a shared multi-model server out of service for one bad model.
+            "--strict-readiness=false",
             # Triton otherwise waits up to 30 s for idle keep-alive HTTP connections on SIGTERM.
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--http-port={self.http_port}",
