@@ -69,6 +69,7 @@ def _acquire(tmp_path_factory: pytest.TempPathFactory) -> SharedTriton:
                 grpc_port=free_port(),
                 metrics_port=free_port(),
                 python_executable=PYTHON,
+                exit_timeout_s=1,  # do not wait on idle keep-alive connections at teardown
             )
             server.start()
             try:
