@@ -105,6 +105,7 @@ class _TorchRuntime:
         if self.model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no tqdm bar in worker logs
             import torch
             from sentence_transformers import SentenceTransformer
 

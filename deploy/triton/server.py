@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -43,6 +44,9 @@ from pathlib import Path
 from types import TracebackType
 
 __all__ = ["TritonEnvironment", "TritonServer", "TritonStartError", "free_port", "probe_environment"]
+
+
+_ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 class TritonStartError(RuntimeError):
@@ -125,6 +129,7 @@ class TritonServer:
         extra_args: Sequence[str] = (),
         ready_timeout: float = 60.0,
         exit_timeout_s: int = 5,
+        bind_address: str = "127.0.0.1",
     ) -> None:
         self.repo_dir = Path(repo_dir)
         self.workdir = Path(workdir)
@@ -135,6 +140,7 @@ class TritonServer:
         self.extra_args = tuple(extra_args)
         self.ready_timeout = ready_timeout
         self.exit_timeout_s = exit_timeout_s
+        self.bind_address = bind_address
         self._proc: subprocess.Popen[bytes] | None = None
         self._env: TritonEnvironment | None = None
 
@@ -218,10 +224,17 @@ class TritonServer:
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
-            "--http-address=127.0.0.1",
-            "--grpc-address=127.0.0.1",
+            f"--http-address={self.bind_address}",
+            f"--grpc-address={self.bind_address}",
+            f"--metrics-address={self.bind_address}",
             *self.extra_args,
         ]
+
+    def shell_command(self) -> str:
+        """The equivalent shell line (env + command) for running this server by hand."""
+        penv = self.process_env()
+        assigns = [f"{k}={shlex.quote(penv[k])}" for k in _ENV_KEYS]
+        return " ".join(["env", *assigns, *(shlex.quote(a) for a in self.command())])
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -303,3 +316,40 @@ class TritonServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m deploy.triton.server --repo R --workdir W``: run a server in the foreground."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Run a local tritonserver (explicit model control).")
+    ap.add_argument("--repo", type=Path, required=True)
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--http-port", type=int, default=8000)
+    ap.add_argument("--grpc-port", type=int, default=8001)
+    ap.add_argument("--metrics-port", type=int, default=8002)
+    ap.add_argument("--python", default=sys.executable, help="interpreter of the venv the models run in")
+    ap.add_argument("--print-only", action="store_true", help="assemble backends, print the command, exit")
+    args, extra = ap.parse_known_args(argv)
+    server = TritonServer(
+        args.repo,
+        workdir=args.workdir,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        python_executable=args.python,
+        extra_args=extra,
+    )
+    server.assemble_backends()
+    print(server.shell_command(), flush=True)
+    if args.print_only:
+        return
+    with server:
+        print(f"ready: {server.http_url} {server.grpc_url}; log {server.log_path}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while server.is_running():
+                time.sleep(1.0)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from deploy.triton.client import TritonAdmin
+from deploy.triton.repository import write_model_entry
 from deploy.triton.server import TritonServer, TritonStartError, free_port, probe_environment
-from tests.support.triton import SharedTriton
+from tests.support.triton import ECHO, FIXTURES, SharedTriton, echo_spec
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,21 @@ def test_shared_server_is_ready_with_assembled_backend(triton: SharedTriton) -> 
     assert "Started GRPCInferenceService" in triton.server.log_path.read_text()
 
 
+def _group_members(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    pids.append(int(entry.name))
+            except ProcessLookupError:
+                continue
+    return pids
+
+
 def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
+    """Stopping kills the process group: the server and its python-backend stub processes."""
+    write_model_entry(tmp_path / "repo", echo_spec(), 1, {"model.py": FIXTURES / "echo" / "model.py"})
     server = TritonServer(
         tmp_path / "repo",
         workdir=tmp_path / "work",
@@ -59,10 +74,15 @@ def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
     with server:
         pid = server.pid
         assert pid is not None and _alive(pid)
-        assert TritonAdmin(server.grpc_url).server_ready()
-        assert TritonAdmin(server.grpc_url).repository_index() == []
+        admin = TritonAdmin(server.grpc_url)
+        assert admin.server_ready()
+        assert [(m.name, m.state) for m in admin.repository_index()] == [(ECHO, "")]
+        admin.load_model(ECHO)
+        members = _group_members(pid)
+        assert len(members) >= 2  # tritonserver + the echo stub
     assert not server.is_running()
-    assert not _alive(pid)
+    assert not any(_alive(p) for p in members)
+    assert _group_members(pid) == []
     assert not TritonAdmin(server.http_url, timeout_s=2).server_ready()
     server.stop()  # idempotent
 

