@@ -19,6 +19,9 @@ import pytest
 
 from deploy.k8s.client import KubeTarget
 from tests.support.k8s_double import KubeApiDouble, RolloutPlan
+from tests.support.triton import triton, triton_minilm
+
+__all__ = ["triton", "triton_minilm"]
 
 KUBECONFIG_ENV = "PORTAL_K8S_TEST_KUBECONFIG"
 REAL_CLUSTER = bool(os.environ.get(KUBECONFIG_ENV))
