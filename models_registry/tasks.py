@@ -1,0 +1,49 @@
+"""Celery tasks for the local Triton target (queue ``deploy``). They take ids, load rows through
+the services, and are idempotent: a redelivered serve re-claims only a row still LOADING."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from deploy.triton.client import TritonUnavailable
+
+_COMMON = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "queue": "deploy"}
+
+
+@shared_task(
+    name="models_registry.serve", autoretry_for=(TritonUnavailable,), retry_backoff=True, max_retries=5, **_COMMON
+)
+def serving_load_task(self, *, serving_id: int, triggered_by_user_id: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Load one version on the local tritonserver (starting the server if needed)."""
+    from models_registry.services import serving_load
+    from models_registry.serving import LocalTritonConfig
+
+    serving_load(
+        serving_id=serving_id, config=LocalTritonConfig.from_settings(), triggered_by_user_id=triggered_by_user_id
+    )
+
+
+@shared_task(
+    name="models_registry.unserve", autoretry_for=(TritonUnavailable,), retry_backoff=True, max_retries=5, **_COMMON
+)
+def serving_unload_task(self, *, serving_id: int, triggered_by_user_id: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    from models_registry.services import serving_unload
+    from models_registry.serving import LocalTritonConfig
+
+    serving_unload(
+        serving_id=serving_id, config=LocalTritonConfig.from_settings(), triggered_by_user_id=triggered_by_user_id
+    )
+
+
+@shared_task(name="models_registry.local_triton", **_COMMON)
+def local_triton_task(self, *, action: str) -> None:  # type: ignore[no-untyped-def]
+    """``action="start"``: start the local tritonserver unless one answers; ``"stop"``: stop it."""
+    from models_registry.serving import LocalTritonConfig, local_server_ensure, local_server_stop
+
+    config = LocalTritonConfig.from_settings()
+    if action == "start":
+        local_server_ensure(config).close()
+    elif action == "stop":
+        local_server_stop(config)
+    else:
+        raise ValueError(f"unknown action {action!r}; use 'start' or 'stop'")
