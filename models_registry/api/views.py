@@ -53,6 +53,10 @@ from models_registry.specs import render_version_config
 from portal.exceptions import ApplicationError
 from tenants.api.base import TenantScopedViewSet
 
+# Capability for an HTTP method a route does not map (DRF then answers 405): the action is
+# None there, and the base looks the method name up instead of the action.
+_UNMAPPED_METHODS = {m: "models.read" for m in ("get", "post", "put", "patch", "delete")}
+
 
 class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Models of this tenant plus platform-shared ones (``shared: true``, read-only)."""
@@ -63,6 +67,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
         "compare": "models.read",
         "create": "models.write",
         "partial_update": "models.write",
+        **_UNMAPPED_METHODS,
     }
     serializer_class = RegisteredModelSerializer
 
@@ -113,6 +118,7 @@ class ModelVersionViewSet(TenantScopedViewSet):
         "create": "models.write",
         "serve": "deploy.manage",
         "unserve": "deploy.manage",
+        **_UNMAPPED_METHODS,
     }
     serializer_class = ModelVersionSerializer
     parser_classes = [JSONParser, MultiPartParser, FormParser]
@@ -193,6 +199,7 @@ class ModelAliasViewSet(TenantScopedViewSet):
         "retrieve": "models.read",
         "update": "models.write",
         "destroy": "models.write",
+        **_UNMAPPED_METHODS,
     }
     serializer_class = AliasSerializer
     lookup_field = "name"
@@ -237,7 +244,12 @@ class ModelAliasViewSet(TenantScopedViewSet):
 class LocalServingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Local Triton status rows visible to this tenant, and the server's live status."""
 
-    required_capability = {"list": "models.read", "retrieve": "models.read", "server": "models.read"}
+    required_capability = {
+        "list": "models.read",
+        "retrieve": "models.read",
+        "server": "models.read",
+        **_UNMAPPED_METHODS,
+    }
     serializer_class = ServingSerializer
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
