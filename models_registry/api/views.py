@@ -55,7 +55,7 @@ from tenants.api.base import TenantScopedViewSet
 
 # Capability for an HTTP method a route does not map (DRF then answers 405): the action is
 # None there, and the base looks the method name up instead of the action.
-_UNMAPPED_METHODS = {m: "models.read" for m in ("get", "post", "put", "patch", "delete")}
+_UNMAPPED_METHODS = dict.fromkeys(("get", "post", "put", "patch", "delete"), "models.read")
 
 
 class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
