@@ -333,7 +333,7 @@ def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersio
     """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued)."""
     _authorize(tenant, actor, "deploy.manage", version)
     _check_owner(tenant, version.model)
-    from models_registry.tasks import serving_load_task
+    from models_registry.tasks import enqueue_on_commit, serving_load_task
 
     with transaction.atomic():
         row, created = (
@@ -353,14 +353,14 @@ def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersio
             target=row,
             changes={"status": [before, row.status], "version": version.version},
         )
-        serving_load_task.delay_on_commit(serving_id=row.pk, triggered_by_user_id=actor.user_id)
+        enqueue_on_commit(serving_load_task, serving_id=row.pk, triggered_by_user_id=actor.user_id)
     return row
 
 
 def serving_unload_request(*, tenant: Tenant | None, actor: Actor, serving: LocalServing) -> LocalServing:
     _authorize(tenant, actor, "deploy.manage", serving)
     _check_owner(tenant, serving.version.model)
-    from models_registry.tasks import serving_unload_task
+    from models_registry.tasks import enqueue_on_commit, serving_unload_task
 
     with transaction.atomic():
         before = serving.status
@@ -375,7 +375,7 @@ def serving_unload_request(*, tenant: Tenant | None, actor: Actor, serving: Loca
             target=serving,
             changes={"status": [before, serving.status]},
         )
-        serving_unload_task.delay_on_commit(serving_id=serving.pk, triggered_by_user_id=actor.user_id)
+        enqueue_on_commit(serving_unload_task, serving_id=serving.pk, triggered_by_user_id=actor.user_id)
     return serving
 
 

@@ -293,6 +293,12 @@ def load_version(
     Returns a failed :class:`LoadOutcome` with Triton's reason when Triton refuses the model;
     raises :class:`TritonUnavailable` when the server cannot be reached (transient: retry).
     """
+    if spec.backend == "python" and "model.py" not in files:
+        # Triton 2.51 never answers such a load: the stub fails to pre-initialise ("Python model
+        # file not found") and load_model blocks until the client times out (measured).
+        return LoadOutcome(
+            False, f"python backend needs a model.py in {spec.name}/{version}/; the artifact provides {sorted(files)}"
+        )
     write_model_entry(repository, spec, version, files)
     try:
         admin.load_model(spec.name)

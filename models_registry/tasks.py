@@ -7,7 +7,18 @@ from celery import shared_task
 
 from deploy.triton.client import TritonUnavailable
 
-_COMMON = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "queue": "deploy"}
+QUEUE = "deploy"
+_COMMON = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+def enqueue_on_commit(task, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """``task.delay_on_commit(**kwargs)`` on the ``deploy`` queue (the task-level ``queue`` option
+    is deprecated in Celery 5 and CELERY_TASK_ROUTES only routes ``deploy.*`` names there)."""
+    from functools import partial
+
+    from django.db import transaction
+
+    transaction.on_commit(partial(task.apply_async, kwargs=kwargs, queue=QUEUE))
 
 
 @shared_task(

@@ -109,8 +109,12 @@ class TestModelAliasAPI(CrossTenantAPITests):
     detail_url = "api:modelalias-detail"
     covers_routes = ["api:modelalias-list", "api:modelalias-detail"]
     model = ModelAlias
-    write = ("put", "api:modelalias-detail", lambda ctx: {"model_pk": ctx["obj_a"].model_id, "name": "staging"},
-             {"version": 1})
+    write = (
+        "put",
+        "api:modelalias-detail",
+        lambda ctx: {"model_pk": ctx["obj_a"].model_id, "name": "staging"},
+        {"version": 1},
+    )
     write_role_too_low = "viewer"
 
     def make_object(self, tenant, membership):
@@ -130,15 +134,19 @@ class TestModelAliasAPI(CrossTenantAPITests):
     def test_move_alias_of_other_tenant_is_404(self, two_tenants, api):
         b = two_tenants["obj_b"]
         resp = api(two_tenants["token_a"]).put(
-            reverse(self.detail_url, kwargs={"model_pk": b.model_id, "name": "production"}), {"version": 1},
-            format="json")
+            reverse(self.detail_url, kwargs={"model_pk": b.model_id, "name": "production"}),
+            {"version": 1},
+            format="json",
+        )
         assert resp.status_code == 404, resp.content
 
     def test_alias_to_other_tenants_version_id_is_400(self, two_tenants, api):
         a, b = two_tenants["obj_a"], two_tenants["obj_b"]
         resp = api(two_tenants["token_a"]).put(
             reverse(self.detail_url, kwargs={"model_pk": a.model_id, "name": "production"}),
-            {"version_id": b.version_id}, format="json")
+            {"version_id": b.version_id},
+            format="json",
+        )
         assert resp.status_code == 400, resp.content
         a.refresh_from_db()
         assert a.version_id != b.version_id
@@ -181,8 +189,7 @@ class TestSharedModels:
             rows = client.get(reverse("api:model-list")).json()["results"]
             shared = [r for r in rows if r["id"] == shared_version.model_id]
             assert shared and shared[0]["shared"] is True and shared[0]["owner"] == "platform"
-            detail = reverse("api:modelversion-detail",
-                             kwargs={"model_pk": shared_version.model_id, "version": 1})
+            detail = reverse("api:modelversion-detail", kwargs={"model_pk": shared_version.model_id, "version": 1})
             assert client.get(detail).status_code == 200
 
     def test_tenant_b_cannot_modify_shared_model(self, shared_version, owner_b, make_token, api):
@@ -191,10 +198,16 @@ class TestSharedModels:
         attempts = [
             client.patch(reverse("api:model-detail", kwargs={"pk": mid}), {"description": "x"}, format="json"),
             client.post(reverse("api:modelversion-list", kwargs={"model_pk": mid}), VERSION_PAYLOAD, format="json"),
-            client.put(reverse("api:modelalias-detail", kwargs={"model_pk": mid, "name": "production"}),
-                       {"version": 1}, format="json"),
-            client.put(reverse("api:modelalias-detail", kwargs={"model_pk": mid, "name": "staging"}),
-                       {"version": 1}, format="json"),
+            client.put(
+                reverse("api:modelalias-detail", kwargs={"model_pk": mid, "name": "production"}),
+                {"version": 1},
+                format="json",
+            ),
+            client.put(
+                reverse("api:modelalias-detail", kwargs={"model_pk": mid, "name": "staging"}),
+                {"version": 1},
+                format="json",
+            ),
             client.delete(reverse("api:modelalias-detail", kwargs={"model_pk": mid, "name": "production"})),
             client.post(reverse("api:modelversion-serve", kwargs={"model_pk": mid, "version": 1}), {}, format="json"),
         ]
@@ -208,7 +221,11 @@ class TestSharedModels:
         private = model_version(registered_model(owner_a.tenant, "private-a"))
         client = api(make_token(owner_b, ["read"]))
         assert client.get(reverse("api:model-detail", kwargs={"pk": private.model_id})).status_code == 404
-        assert client.get(reverse("api:modelversion-detail",
-                                  kwargs={"model_pk": private.model_id, "version": 1})).status_code == 404
+        assert (
+            client.get(
+                reverse("api:modelversion-detail", kwargs={"model_pk": private.model_id, "version": 1})
+            ).status_code
+            == 404
+        )
         ids = [r["id"] for r in client.get(reverse("api:model-list")).json()["results"]]
         assert private.model_id not in ids

@@ -43,8 +43,15 @@ def multipart_payload(content: bytes, **extra):
         "outputs": json.dumps(ECHO_IO["outputs"]),
         "max_batch_size": "8",
         "metrics": json.dumps({"ndcg@10": 0.41, "latency_ms": 12.5}),
-        "serving": json.dumps({"dynamic_batching": True, "preferred_batch_sizes": [4, 8],
-                               "max_queue_delay_us": 500, "instance_kind": "KIND_CPU", "instance_count": 2}),
+        "serving": json.dumps(
+            {
+                "dynamic_batching": True,
+                "preferred_batch_sizes": [4, 8],
+                "max_queue_delay_us": 500,
+                "instance_kind": "KIND_CPU",
+                "instance_count": 2,
+            }
+        ),
         "parameters": json.dumps({"threads": "1"}),
         "source_run": "mlflow:run/42",
         "dataset_hash": "ab" * 32,
@@ -78,12 +85,15 @@ def test_create_model_and_register_uploaded_version(editor_a, api, model_a):
 
     event = AuditEvent.objects.for_tenant(editor_a.tenant).filter(action="models_registry.version.registered").first()
     assert event is not None and event.changes["artifact_sha256"][1] in {
-        hashlib.sha256(content).hexdigest(), hashlib.sha256(b"print('v2')\n").hexdigest()}
+        hashlib.sha256(content).hexdigest(),
+        hashlib.sha256(b"print('v2')\n").hexdigest(),
+    }
 
 
 def test_client_cannot_supply_the_hash(editor_a, api, model_a):
     resp = api(user=editor_a.user, tenant="acme").post(
-        versions_url(model_a), multipart_payload(b"x = 1\n", artifact_sha256="0" * 64), format="multipart")
+        versions_url(model_a), multipart_payload(b"x = 1\n", artifact_sha256="0" * 64), format="multipart"
+    )
     assert resp.status_code == 201
     assert resp.json()["artifact_sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
 
@@ -129,8 +139,9 @@ def test_artifact_source_rules(editor_a, api, model_a, tmp_path):
 def test_duplicate_version_numbers_are_impossible(model_a):
     model_version(model_a)
     with pytest.raises(IntegrityError), transaction.atomic():
-        ModelVersion.objects.create(tenant=model_a.tenant, model=model_a, version=1, task="embedding",
-                                    backend="python", inputs=[], outputs=[])
+        ModelVersion.objects.create(
+            tenant=model_a.tenant, model=model_a, version=1, task="embedding", backend="python", inputs=[], outputs=[]
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -236,8 +247,12 @@ def test_ensure_builtin_models_is_idempotent(db, owner_a, make_token, api):
     assert version.version == 1 and version.artifact_uri == "builtin:minilm"
     assert version.artifact_sha256 == hashlib.sha256(MINILM_MODEL_PY.read_bytes()).hexdigest()
     assert ModelAlias.objects.all_tenants().get(model=version.model, name="production").version_id == version.pk
-    assert AuditEvent.objects.all_tenants().filter(tenant__isnull=True,
-                                                   action="models_registry.version.registered").count() == 1
+    assert (
+        AuditEvent.objects.all_tenants()
+        .filter(tenant__isnull=True, action="models_registry.version.registered")
+        .count()
+        == 1
+    )
     rows = api(make_token(owner_a, ["read"])).get(reverse("api:model-list")).json()["results"]
     assert [(r["name"], r["shared"]) for r in rows] == [("minilm", True)]
 
@@ -268,3 +283,20 @@ def test_readyz_includes_triton_only_when_configured(client, settings):
         assert resp.status_code == 503 and resp.json()["checks"]["triton"]["ok"] is False
     finally:
         health._CHECKS.pop("triton", None)
+
+
+def test_serve_request_enqueues_the_task_on_the_deploy_queue(admin_a, api, model_a, django_capture_on_commit_callbacks):
+    from models_registry.models import LocalServing
+
+    model_version(model_a)
+    url = reverse("api:modelversion-serve", kwargs={"model_pk": model_a.pk, "version": 1})
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        resp = api(user=admin_a.user, tenant="acme").post(url, {}, format="json")
+    assert resp.status_code == 202 and resp.json()["status"] == "loading"
+    assert len(callbacks) == 1
+    enqueue = callbacks[0]
+    assert enqueue.func.__self__.name == "models_registry.serve"
+    assert enqueue.keywords["queue"] == "deploy"
+    assert enqueue.keywords["kwargs"] == {"serving_id": resp.json()["id"], "triggered_by_user_id": admin_a.user.pk}
+    row = LocalServing.objects.for_tenant(admin_a.tenant).get()
+    assert row.triton_name == "acme.embedder" and row.requested_by == admin_a.user
