@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 
 import pytest
@@ -126,7 +127,7 @@ def chain(tenant_a):
 def test_chain_links_and_verifies(chain, capsys):
     assert [e.seq for e in chain] == [1, 2, 3, 4, 5]
     assert chain[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
     assert audit_verify_chain(tenant_id=chain[0].tenant_id) is None
     call_command("verify_audit_log")
     assert "every chain verifies" in capsys.readouterr().out
