@@ -111,6 +111,14 @@ class TenantQuerySet(models.QuerySet):
         self._assert_scoped()
         return super().update(**kwargs)
 
+    def _combinator_query(self, combinator: str, *other_qs: Any, **kwargs: Any) -> Self:
+        # union()/intersection()/difference() copy this queryset's scope onto the result, so an
+        # unscoped operand would otherwise ride along unchecked.
+        for qs in (self, *other_qs):
+            if isinstance(qs, TenantQuerySet):
+                qs._assert_scoped()
+        return super()._combinator_query(combinator, *other_qs, **kwargs)
+
     def delete(self) -> tuple[int, dict[str, int]]:
         self._assert_scoped()
         return super().delete()

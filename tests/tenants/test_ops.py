@@ -248,3 +248,5 @@ def test_create_tenant_rejects_bad_slugs_clearly(tenant_a, slug, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("create_tenant", "--slug", slug, "--name", "X", "--owner-email", "x@x.test")
     assert Tenant.objects.count() == 1
+    # The owner it would have created is not left behind (with a password nobody was shown).
+    assert not get_user_model().objects.filter(email="x@x.test").exists()

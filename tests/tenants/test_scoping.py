@@ -85,6 +85,17 @@ def test_filters_that_do_not_pin_the_rows_own_tenant_are_refused(two, build):
         list(build(two[0]))
 
 
+@pytest.mark.parametrize("combinator", ["union", "intersection", "difference"])
+def test_combining_a_scoped_queryset_with_an_unscoped_one_is_refused(two, combinator):
+    acme, globex = two
+    scoped = Membership.objects.for_tenant(acme).order_by()
+    with pytest.raises(TenantScopeError):
+        list(getattr(scoped, combinator)(Membership.objects.order_by()))
+    combined = getattr(scoped, combinator)(Membership.objects.for_tenant(globex).order_by())
+    expected = {"union": 3, "intersection": 0, "difference": 2}[combinator]
+    assert len(list(combined)) == expected  # both sides scoped: allowed
+
+
 def test_for_tenant_scopes_and_pinned_filters_pass(two):
     acme, globex = two
     assert {m.tenant_id for m in Membership.objects.for_tenant(acme)} == {acme.pk}
