@@ -89,9 +89,7 @@ def test_schema_endpoint_serves_a_valid_openapi_document(db, client):
     doc = json.loads(resp.content)
     validate_schema(doc)  # raises on an invalid document
     assert doc["openapi"].startswith("3.")
-    assert {"/api/v1/me/", "/api/v1/members/", "/api/v1/tokens/", "/api/v1/audit-events/export/"} <= set(
-        doc["paths"]
-    )
+    assert {"/api/v1/me/", "/api/v1/members/", "/api/v1/tokens/", "/api/v1/audit-events/export/"} <= set(doc["paths"])
     schemes = doc["components"]["securitySchemes"]
     assert schemes["ApiToken"] == {
         "type": "http",
@@ -225,9 +223,7 @@ def test_check_deploy_flags_insecure_defaults(tmp_path):
 
 
 def test_create_tenant_prints_working_credentials(db, capsys, client):
-    call_command(
-        "create_tenant", "--slug", "initech", "--name", "Initech", "--owner-email", "Boss@Initech.test"
-    )
+    call_command("create_tenant", "--slug", "initech", "--name", "Initech", "--owner-email", "Boss@Initech.test")
     out = capsys.readouterr().out
     assert "Created tenant 'initech' with owner boss@initech.test" in out
     password = re.search(r"Owner login: boss@initech\.test / (\S+)", out)[1]
