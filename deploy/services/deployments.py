@@ -76,7 +76,7 @@ def deployment_create(
     """Create a draft deployment. Raises NotFound (foreign ids), ValidationError (-> 400 naming
     the field), PermissionDenied."""
     authorize(tenant=tenant, actor=actor, capability="deploy.manage")
-    unknown = set(fields) - set(EDITABLE)
+    unknown = set(fields) - {*EDITABLE, "predicted"}
     if unknown:
         raise ApplicationError(f"unknown field(s): {', '.join(sorted(unknown))}")
     cluster = selectors.cluster_get(tenant=tenant, cluster_id=cluster_id) if cluster_id else None
@@ -123,7 +123,9 @@ def deployment_update(
             changes["cluster"] = [deployment.cluster_id, None]
             deployment.cluster = None
         deployment.full_clean()
-        deployment.save()
+        # Only what this service edits: status and active_revision belong to the rollout machine,
+        # and this instance may be older than the row.
+        deployment.save(update_fields=[*EDITABLE, "cluster", "updated_at"])
         if rows is not None:
             changes["models"] = [_served_repr(list(deployment.served.all())), _served_repr(rows)]
             _save_models(deployment, rows)

@@ -110,6 +110,7 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
     with transaction.atomic():
         # Serialises revision numbering per deployment (PostgreSQL; SQLite serialises writers anyway).
         Deployment.objects.for_tenant(tenant).select_for_update().filter(pk=deployment.pk).first()
+        deployment.refresh_from_db(fields=["active_revision", "status"])
         _refuse_concurrent(tenant, deployment)
         snapshot = deployment_snapshot(deployment)
         if not snapshot["models"]:
