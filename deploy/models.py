@@ -33,8 +33,7 @@ DNS1035_LABEL = RegexValidator(
 )
 DNS1123_LABEL = RegexValidator(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    "Must contain only lowercase letters, digits or '-', and start and end with a letter or digit "
-    "(DNS-1123 label).",
+    "Must contain only lowercase letters, digits or '-', and start and end with a letter or digit (DNS-1123 label).",
 )
 QUANTITY = RegexValidator(
     r"^[+]?(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$",
@@ -159,9 +158,7 @@ class Deployment(TenantOwnedModel):
     rollout_timeout_s = models.PositiveIntegerField(default=900, validators=[MinValueValidator(10)])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.TextField(blank=True)
-    active_revision = models.ForeignKey(
-        "Revision", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    active_revision = models.ForeignKey("Revision", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -170,8 +167,9 @@ class Deployment(TenantOwnedModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="uniq_deployment_tenant_name"),
-            models.CheckConstraint(condition=Q(min_replicas__lte=models.F("max_replicas")),
-                                   name="deployment_min_le_max_replicas"),
+            models.CheckConstraint(
+                condition=Q(min_replicas__lte=models.F("max_replicas")), name="deployment_min_le_max_replicas"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -191,7 +189,9 @@ class Deployment(TenantOwnedModel):
         if self.min_replicas > self.max_replicas:
             errors["max_replicas"] = f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})."
         elif not self.min_replicas <= self.replicas <= self.max_replicas:
-            errors["replicas"] = f"replicas must lie between min_replicas and max_replicas ({self.min_replicas}-{self.max_replicas})."
+            errors["replicas"] = (
+                f"replicas must lie between min_replicas and max_replicas ({self.min_replicas}-{self.max_replicas})."
+            )
         if self.mig_profile and not MIG_PROFILE.match(self.mig_profile):
             errors["mig_profile"] = f"'{self.mig_profile}' is not a MIG profile (e.g. '1g.10gb')."
         if self.mig_profile and self.time_slicing:
@@ -221,11 +221,16 @@ class DeploymentModel(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(model_version__isnull=False, model_alias__isnull=True)
-                           | Q(model_version__isnull=True, model_alias__isnull=False)),
+                condition=(
+                    Q(model_version__isnull=False, model_alias__isnull=True)
+                    | Q(model_version__isnull=True, model_alias__isnull=False)
+                ),
                 name="deploymentmodel_version_xor_alias",
             ),
         ]
+
+    def __str__(self) -> str:
+        return str(self.model_version or self.model_alias)
 
     def resolved_version(self):  # type: ignore[no-untyped-def]
         return self.model_version if self.model_version_id else self.model_alias.version  # type: ignore[union-attr]
@@ -282,8 +287,7 @@ class Rollout(TenantOwnedModel):
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="rollouts")
     revision = models.ForeignKey(Revision, on_delete=models.PROTECT, related_name="+")
-    previous_revision = models.ForeignKey(Revision, on_delete=models.PROTECT, null=True, blank=True,
-                                          related_name="+")
+    previous_revision = models.ForeignKey(Revision, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ROLLOUT)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # Idempotency key for the target's side effects (stored with every apply as an annotation).
@@ -330,3 +334,6 @@ class RolloutEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.message[:60]}"

@@ -40,8 +40,9 @@ def deployment_list(*, tenant: Tenant) -> QuerySet[Deployment]:
     return (
         Deployment.objects.for_tenant(tenant)
         .select_related("cluster", "active_revision", "plan")
-        .prefetch_related("served__model_version__model", "served__model_alias__version__model",
-                          "served__model_alias__model")
+        .prefetch_related(
+            "served__model_version__model", "served__model_alias__version__model", "served__model_alias__model"
+        )
         .order_by("name")
     )
 
@@ -80,18 +81,14 @@ def rollout_get(*, tenant: Tenant, rollout_id: int) -> Rollout:
 
 def model_version_visible(*, tenant: Tenant, model_version_id: int) -> ModelVersion:
     """A version this tenant may serve (its own or platform-shared); another tenant's is 404."""
-    version = (
-        ModelVersion.objects.visible_to(tenant).select_related("model").filter(pk=model_version_id).first()
-    )
+    version = ModelVersion.objects.visible_to(tenant).select_related("model").filter(pk=model_version_id).first()
     if version is None:
         raise NotFound(f"Model version {model_version_id} not found.", extra={"field": "model_versions"})
     return version
 
 
 def model_alias_visible(*, tenant: Tenant, model_alias_id: int) -> ModelAlias:
-    alias = (
-        ModelAlias.objects.visible_to(tenant).select_related("model", "version").filter(pk=model_alias_id).first()
-    )
+    alias = ModelAlias.objects.visible_to(tenant).select_related("model", "version").filter(pk=model_alias_id).first()
     if alias is None:
         raise NotFound(f"Model alias {model_alias_id} not found.", extra={"field": "model_aliases"})
     return alias

@@ -129,18 +129,20 @@ def local_entries(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     entries = []
     for m in snapshot["models"]:
         source = m["artifact_uri"] if m["artifact_uri"].startswith("builtin:") else m["artifact_path"]
-        entries.append({
-            "triton_name": local_model_name(snapshot["tenant"], snapshot["name"], m["model"]),
-            "model": m["model"],
-            "version": m["version"],
-            "source": source,
-            "file_name": _BACKEND_FILE.get(m["backend"], "model.bin"),
-            "backend": m["backend"],
-            "max_batch_size": m["max_batch_size"],
-            "inputs": m["inputs"],
-            "outputs": m["outputs"],
-            "parameters": m["parameters"],
-        })
+        entries.append(
+            {
+                "triton_name": local_model_name(snapshot["tenant"], snapshot["name"], m["model"]),
+                "model": m["model"],
+                "version": m["version"],
+                "source": source,
+                "file_name": _BACKEND_FILE.get(m["backend"], "model.bin"),
+                "backend": m["backend"],
+                "max_batch_size": m["max_batch_size"],
+                "inputs": m["inputs"],
+                "outputs": m["outputs"],
+                "parameters": m["parameters"],
+            }
+        )
     return entries
 
 

@@ -16,6 +16,7 @@ task start again from `apply`. Nothing here touches the database.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable
@@ -159,8 +160,9 @@ class KubernetesTarget:
             if previous is None:
                 deleted = self.kube.delete(current.manifests)
                 return "removed " + (", ".join(map(str, deleted)) or "nothing (nothing had been created)")
-            self.kube.rollback(self.namespace, previous.manifests, current_objs=current.manifests,
-                               field_manager=FIELD_MANAGER)
+            self.kube.rollback(
+                self.namespace, previous.manifests, current_objs=current.manifests, field_manager=FIELD_MANAGER
+            )
         except KubeError as exc:
             raise _kube_error(exc) from exc
         return self.wait(previous, deadline_s)
@@ -250,9 +252,7 @@ class LocalTritonTarget:
             except unavailable as exc:
                 raise TargetUnavailable(f"local Triton unreachable: {exc}") from exc
             except model_error as exc:
-                raise TargetError(
-                    f"Triton could not load {entry['model']} v{entry['version']}: {exc}"
-                ) from exc
+                raise TargetError(f"Triton could not load {entry['model']} v{entry['version']}: {exc}") from exc
             names.append(f"{entry['triton_name']} v{entry['version']}")
         return "loaded " + (", ".join(names) or "no models")
 
@@ -298,10 +298,9 @@ class LocalTritonTarget:
             name = entry["triton_name"]
             if name in keep:
                 continue
-            try:
+            # never loaded, or already gone: nothing to undo on the server
+            with contextlib.suppress(model_error, unavailable):
                 self.admin.unload_model(name, wait_s=5.0)
-            except (model_error, unavailable):
-                pass  # never loaded, or already gone: nothing to undo on the server
             shutil.rmtree(Path(self.repository) / name, ignore_errors=True)
             removed.append(name)
         if previous is None:

@@ -28,8 +28,14 @@ def sweep_stale_rollouts_task() -> None:
     rollout_sweep_stale()
 
 
-@shared_task(name="deploy.measure", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=120, time_limit=180)
+@shared_task(
+    name="deploy.measure",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=120,
+    time_limit=180,
+)
 def deployment_measure_task(*, tenant_id: int, deployment_id: int) -> None:
     """Plan vs actual on the local Triton target: measure latency at the planned concurrency."""
     from deploy.services import deployment_measure

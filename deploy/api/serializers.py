@@ -32,20 +32,37 @@ class CapacityPlanDeployInputSerializer(serializers.Serializer):
 class KubeClusterSerializer(serializers.ModelSerializer):
     class Meta:
         model = KubeCluster
-        fields = ["id", "name", "api_server", "auth_kind", "verify_ssl", "k8s_version", "default_namespace",
-                  "last_checked_at", "last_check_ok", "last_check_error", "server_version", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "api_server",
+            "auth_kind",
+            "verify_ssl",
+            "k8s_version",
+            "default_namespace",
+            "last_checked_at",
+            "last_check_ok",
+            "last_check_error",
+            "server_version",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
 class KubeClusterCredentialsInputSerializer(serializers.Serializer):
     auth_kind = serializers.ChoiceField(choices=KubeCluster.AuthKind.choices, default=KubeCluster.AuthKind.TOKEN)
     api_server = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    token = serializers.CharField(required=False, allow_blank=True, default="", write_only=True,
-                                  style={"input_type": "password"}, trim_whitespace=True, max_length=20000)
-    ca_cert_pem = serializers.CharField(required=False, allow_blank=True, default="", write_only=True,
-                                        max_length=20000)
-    kubeconfig = serializers.CharField(required=False, allow_blank=True, default="", write_only=True,
-                                       max_length=200000)
+    token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        write_only=True,
+        style={"input_type": "password"},
+        trim_whitespace=True,
+        max_length=20000,
+    )
+    ca_cert_pem = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=20000)
+    kubeconfig = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=200000)
     context = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
@@ -69,9 +86,16 @@ def served_models(deployment: Deployment) -> list[dict[str, Any]]:
     out = []
     for s in deployment.served.all():
         version = s.resolved_version()
-        out.append({"model_version_id": version.pk, "model_alias_id": s.model_alias_id, "model": version.model.name,
-                    "version": version.version, "alias": s.model_alias.name if s.model_alias_id else None,
-                    "shared": version.tenant_id is None})
+        out.append(
+            {
+                "model_version_id": version.pk,
+                "model_alias_id": s.model_alias_id,
+                "model": version.model.name,
+                "version": version.version,
+                "alias": s.model_alias.name if s.model_alias_id else None,
+                "shared": version.tenant_id is None,
+            }
+        )
     return out
 
 
@@ -82,11 +106,38 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["id", "name", "target", "cluster", "namespace", "model_repository", "plan", "models",
-                  "replicas", "min_replicas", "max_replicas", "gpus_per_replica", "gpu_type", "mig_profile",
-                  "time_slicing", "cpu_request", "cpu_limit", "memory_request", "memory_limit",
-                  "autoscaling_metric", "autoscaling_target", "slo", "predicted", "measurement",
-                  "rollout_timeout_s", "status", "status_reason", "active_revision", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "target",
+            "cluster",
+            "namespace",
+            "model_repository",
+            "plan",
+            "models",
+            "replicas",
+            "min_replicas",
+            "max_replicas",
+            "gpus_per_replica",
+            "gpu_type",
+            "mig_profile",
+            "time_slicing",
+            "cpu_request",
+            "cpu_limit",
+            "memory_request",
+            "memory_limit",
+            "autoscaling_metric",
+            "autoscaling_target",
+            "slo",
+            "predicted",
+            "measurement",
+            "rollout_timeout_s",
+            "status",
+            "status_reason",
+            "active_revision",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_cluster(self, obj: Deployment) -> dict[str, Any] | None:
@@ -149,8 +200,20 @@ class RolloutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rollout
-        fields = ["id", "deployment", "kind", "state", "revision", "previous_revision", "reason", "attempts",
-                  "deadline_at", "finished_at", "created_at", "events"]
+        fields = [
+            "id",
+            "deployment",
+            "kind",
+            "state",
+            "revision",
+            "previous_revision",
+            "reason",
+            "attempts",
+            "deadline_at",
+            "finished_at",
+            "created_at",
+            "events",
+        ]
         read_only_fields = fields
 
 

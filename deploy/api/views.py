@@ -62,8 +62,12 @@ class YAMLRenderer(BaseRenderer):
 class CapacityPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """SLO-driven capacity plans. POST the planner's input (deploy/capacity) plus an optional `name`."""
 
-    required_capability = {"list": "deploy.read", "retrieve": "deploy.read", "create": "deploy.plan",
-                           "deploy": "deploy.manage"}
+    required_capability = {
+        "list": "deploy.read",
+        "retrieve": "deploy.read",
+        "create": "deploy.plan",
+        "deploy": "deploy.manage",
+    }
     serializer_class = CapacityPlanSerializer
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
@@ -85,8 +89,7 @@ class CapacityPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         data = CapacityPlanDeployInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = {k: v for k, v in data.validated_data.items() if v not in (None, "")}
-        deployment = deployment_create_from_plan(tenant=self.tenant, actor=self.actor, plan=self.get_object(),
-                                                 **values)
+        deployment = deployment_create_from_plan(tenant=self.tenant, actor=self.actor, plan=self.get_object(), **values)
         deployment = selectors.deployment_get(tenant=self.tenant, deployment_id=deployment.pk)
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
 
@@ -94,8 +97,14 @@ class CapacityPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
 class KubeClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Kubernetes clusters. Credentials are write-only: no response ever contains them."""
 
-    required_capability = {"list": "deploy.read", "retrieve": "deploy.read", "create": "deploy.manage",
-                           "destroy": "deploy.manage", "check": "deploy.manage", "credentials": "deploy.manage"}
+    required_capability = {
+        "list": "deploy.read",
+        "retrieve": "deploy.read",
+        "create": "deploy.manage",
+        "destroy": "deploy.manage",
+        "check": "deploy.manage",
+        "credentials": "deploy.manage",
+    }
     serializer_class = KubeClusterSerializer
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
@@ -125,16 +134,23 @@ class KubeClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         """Replace (rotate) the credentials."""
         data = KubeClusterCredentialsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        cluster = cluster_set_credentials(tenant=self.tenant, actor=self.actor, cluster=self.get_object(),
-                                          **data.validated_data)
+        cluster = cluster_set_credentials(
+            tenant=self.tenant, actor=self.actor, cluster=self.get_object(), **data.validated_data
+        )
         return Response(KubeClusterSerializer(cluster).data)
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     required_capability = {
-        "list": "deploy.read", "retrieve": "deploy.read", "manifests": "deploy.read", "revisions": "deploy.read",
-        "create": "deploy.manage", "partial_update": "deploy.manage",
-        "rollout": "deploy.rollout", "rollback": "deploy.rollout", "measure": "deploy.rollout",
+        "list": "deploy.read",
+        "retrieve": "deploy.read",
+        "manifests": "deploy.read",
+        "revisions": "deploy.read",
+        "create": "deploy.manage",
+        "partial_update": "deploy.manage",
+        "rollout": "deploy.rollout",
+        "rollback": "deploy.rollout",
+        "measure": "deploy.rollout",
     }
     serializer_class = DeploymentSerializer
 
@@ -155,8 +171,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         data = DeploymentInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        deployment = deployment_update(tenant=self.tenant, actor=self.actor, deployment=self.get_object(),
-                                       **data.validated_data)
+        deployment = deployment_update(
+            tenant=self.tenant, actor=self.actor, deployment=self.get_object(), **data.validated_data
+        )
         return Response(self._out(deployment.pk))
 
     @extend_schema(
@@ -169,8 +186,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         deployment = self.get_object()
         objs, text = deployment_manifests(tenant=self.tenant, deployment=deployment)
         if request.accepted_renderer.format == "yaml":
-            return Response(text, headers={
-                "Content-Disposition": f'attachment; filename="{deployment.name}-manifests.yaml"'})
+            return Response(
+                text, headers={"Content-Disposition": f'attachment; filename="{deployment.name}-manifests.yaml"'}
+            )
         return Response({"deployment": deployment.pk, "target": deployment.target, "manifests": objs, "yaml": text})
 
     @extend_schema(request=None, responses={202: RolloutSerializer})
@@ -178,8 +196,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def rollout(self, request: Request, pk: str | None = None) -> Response:
         """Freeze a new revision and roll it out (409 while another rollout is in progress)."""
         rollout = rollout_start(tenant=self.tenant, actor=self.actor, deployment=self.get_object())
-        return Response(RolloutSerializer(selectors.rollout_get(tenant=self.tenant, rollout_id=rollout.pk)).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            RolloutSerializer(selectors.rollout_get(tenant=self.tenant, rollout_id=rollout.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(request=RollbackInputSerializer, responses={202: RolloutSerializer})
     @action(detail=True, methods=["post"])
@@ -188,11 +208,14 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         data = RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         deployment = self.get_object()
-        revision = selectors.revision_get(tenant=self.tenant, deployment=deployment,
-                                          number=data.validated_data["revision"])
+        revision = selectors.revision_get(
+            tenant=self.tenant, deployment=deployment, number=data.validated_data["revision"]
+        )
         rollout = rollback_start(tenant=self.tenant, actor=self.actor, deployment=deployment, revision=revision)
-        return Response(RolloutSerializer(selectors.rollout_get(tenant=self.tenant, rollout_id=rollout.pk)).data,
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            RolloutSerializer(selectors.rollout_get(tenant=self.tenant, rollout_id=rollout.pk)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
 
     @extend_schema(responses={200: RevisionSerializer(many=True)})
     @action(detail=True, methods=["get"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
@@ -28,11 +28,21 @@ from deploy.services import (
     rollout_start,
 )
 from models_registry.models import ModelVersion
-from portal.exceptions import ApplicationError
+from portal.exceptions import ApplicationError, NotFound
 from tenants.console.mixins import TenantConsoleMixin
 
 USE_CASES = ["chatbot", "rag_qa", "summarization", "code_generation", "embeddings", "recommendations"]
 GPUS = ["L4", "L40S", "A10G", "A100-40GB", "A100-80GB", "H100-SXM-80GB", "H200"]
+
+
+class DeployConsoleMixin(TenantConsoleMixin):
+    """Selectors raise the API's NotFound; in the console that is a plain 404 page."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
 
 
 def _error_text(exc: Exception) -> str:
@@ -47,26 +57,35 @@ def _ids(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.strip().isdigit()]
 
 
-class DeploymentListView(TenantConsoleMixin, View):
+class DeploymentListView(DeployConsoleMixin, View):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        return render(request, "deploy/list.html", {
-            "deployments": selectors.deployment_list(tenant=self.tenant),
-            "plans": selectors.capacity_plan_list(tenant=self.tenant)[:20],
-            "clusters": selectors.cluster_list(tenant=self.tenant),
-            "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
-            "can_manage": self.can("deploy.manage"), "can_plan": self.can("deploy.plan"),
-        })
+        return render(
+            request,
+            "deploy/list.html",
+            {
+                "deployments": selectors.deployment_list(tenant=self.tenant),
+                "plans": selectors.capacity_plan_list(tenant=self.tenant)[:20],
+                "clusters": selectors.cluster_list(tenant=self.tenant),
+                "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
+                "can_manage": self.can("deploy.manage"),
+                "can_plan": self.can("deploy.plan"),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         p = request.POST
         try:
             deployment = deployment_create(
-                tenant=self.tenant, actor=self.actor, name=p.get("name", "").strip(), target=p.get("target", "local"),
+                tenant=self.tenant,
+                actor=self.actor,
+                name=p.get("name", "").strip(),
+                target=p.get("target", "local"),
                 cluster_id=int(p["cluster_id"]) if p.get("cluster_id") else None,
-                namespace=p.get("namespace", "").strip(), model_repository=p.get("model_repository", "").strip(),
+                namespace=p.get("namespace", "").strip(),
+                model_repository=p.get("model_repository", "").strip(),
                 model_version_ids=_ids(p.getlist("model_version_ids")),
             )
         except (ApplicationError, ValidationError) as exc:
@@ -76,7 +95,7 @@ class DeploymentListView(TenantConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment.pk)
 
 
-class PlanWizardView(TenantConsoleMixin, View):
+class PlanWizardView(DeployConsoleMixin, View):
     capability = "deploy.plan"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -99,8 +118,9 @@ class PlanWizardView(TenantConsoleMixin, View):
                     inputs[key] = float(p[key])
         except ValueError:
             messages.error(request, "Numbers only in the load, token and SLO fields.")
-            return render(request, "deploy/plan_form.html",
-                          {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400)
+            return render(
+                request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400
+            )
         inputs["percentile"] = int(p.get("percentile") or 90)
         if p.getlist("allowed_gpus"):
             inputs["allowed_gpus"] = p.getlist("allowed_gpus")
@@ -109,33 +129,44 @@ class PlanWizardView(TenantConsoleMixin, View):
             plan = capacity_plan_create(tenant=self.tenant, actor=self.actor, inputs=inputs, name=p.get("name", ""))
         except ApplicationError as exc:
             messages.error(request, exc.message)
-            return render(request, "deploy/plan_form.html",
-                          {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400)
+            return render(
+                request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400
+            )
         return redirect("deploy:plan", tenant_slug=tenant_slug, plan_id=plan.pk)
 
 
-class PlanDetailView(TenantConsoleMixin, View):
+class PlanDetailView(DeployConsoleMixin, View):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 
     def get(self, request: HttpRequest, tenant_slug: str, plan_id: int) -> HttpResponse:
         plan = selectors.capacity_plan_get(tenant=self.tenant, plan_id=plan_id)
-        return render(request, "deploy/plan_detail.html", {
-            "plan": plan, "result": plan.result, "inputs_json": json.dumps(plan.inputs, indent=2),
-            "clusters": selectors.cluster_list(tenant=self.tenant),
-            "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
-            "can_manage": self.can("deploy.manage"),
-        })
+        return render(
+            request,
+            "deploy/plan_detail.html",
+            {
+                "plan": plan,
+                "result": plan.result,
+                "inputs_json": json.dumps(plan.inputs, indent=2),
+                "clusters": selectors.cluster_list(tenant=self.tenant),
+                "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
+                "can_manage": self.can("deploy.manage"),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str, plan_id: int) -> HttpResponse:
         plan = selectors.capacity_plan_get(tenant=self.tenant, plan_id=plan_id)
         p = request.POST
         try:
             deployment = deployment_create_from_plan(
-                tenant=self.tenant, actor=self.actor, plan=plan, name=p.get("name", "").strip(),
+                tenant=self.tenant,
+                actor=self.actor,
+                plan=plan,
+                name=p.get("name", "").strip(),
                 target=p.get("target", Deployment.Target.KUBERNETES),
                 cluster_id=int(p["cluster_id"]) if p.get("cluster_id") else None,
-                namespace=p.get("namespace", "").strip(), model_repository=p.get("model_repository", "").strip(),
+                namespace=p.get("namespace", "").strip(),
+                model_repository=p.get("model_repository", "").strip(),
                 model_version_ids=_ids(p.getlist("model_version_ids")),
             )
         except (ApplicationError, ValidationError) as exc:
@@ -145,26 +176,33 @@ class PlanDetailView(TenantConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment.pk)
 
 
-class DeploymentDetailView(TenantConsoleMixin, View):
+class DeploymentDetailView(DeployConsoleMixin, View):
     capability = "deploy.read"
     method_capability = {"post": "deploy.rollout"}
 
     def get(self, request: HttpRequest, tenant_slug: str, deployment_id: int) -> HttpResponse:
         deployment = selectors.deployment_get(tenant=self.tenant, deployment_id=deployment_id)
         rollouts = list(selectors.rollout_list(tenant=self.tenant, deployment=deployment)[:10])
-        return render(request, "deploy/detail.html", {
-            "d": deployment, "revisions": selectors.revision_list(tenant=self.tenant, deployment=deployment),
-            "rollouts": rollouts, "latest": rollouts[0] if rollouts else None,
-            "can_rollout": self.can("deploy.rollout"),
-            "spec_json": json.dumps({"slo": deployment.slo, "predicted": deployment.predicted}, indent=2),
-        })
+        return render(
+            request,
+            "deploy/detail.html",
+            {
+                "d": deployment,
+                "revisions": selectors.revision_list(tenant=self.tenant, deployment=deployment),
+                "rollouts": rollouts,
+                "latest": rollouts[0] if rollouts else None,
+                "can_rollout": self.can("deploy.rollout"),
+                "spec_json": json.dumps({"slo": deployment.slo, "predicted": deployment.predicted}, indent=2),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str, deployment_id: int) -> HttpResponse:
         deployment = selectors.deployment_get(tenant=self.tenant, deployment_id=deployment_id)
         try:
             if request.POST.get("op") == "rollback":
-                revision = selectors.revision_get(tenant=self.tenant, deployment=deployment,
-                                                  number=int(request.POST.get("revision", 0)))
+                revision = selectors.revision_get(
+                    tenant=self.tenant, deployment=deployment, number=int(request.POST.get("revision", 0))
+                )
                 rollback_start(tenant=self.tenant, actor=self.actor, deployment=deployment, revision=revision)
                 messages.success(request, f"Rolling back to revision {revision.number}.")
             else:
@@ -175,7 +213,7 @@ class DeploymentDetailView(TenantConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment_id)
 
 
-class RolloutEventsView(TenantConsoleMixin, View):
+class RolloutEventsView(DeployConsoleMixin, View):
     """htmx partial: the latest rollout and its events; polled while it is in progress."""
 
     capability = "deploy.read"
@@ -186,7 +224,7 @@ class RolloutEventsView(TenantConsoleMixin, View):
         return render(request, "deploy/_events.html", {"d": deployment, "latest": latest})
 
 
-class ManifestsDownloadView(TenantConsoleMixin, View):
+class ManifestsDownloadView(DeployConsoleMixin, View):
     capability = "deploy.read"
 
     def get(self, request: HttpRequest, tenant_slug: str, deployment_id: int) -> HttpResponse:
@@ -200,15 +238,20 @@ class ManifestsDownloadView(TenantConsoleMixin, View):
         return response
 
 
-class ClustersView(TenantConsoleMixin, View):
+class ClustersView(DeployConsoleMixin, View):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        return render(request, "deploy/clusters.html", {
-            "clusters": selectors.cluster_list(tenant=self.tenant), "can_manage": self.can("deploy.manage"),
-            "auth_kinds": KubeCluster.AuthKind.choices,
-        })
+        return render(
+            request,
+            "deploy/clusters.html",
+            {
+                "clusters": selectors.cluster_list(tenant=self.tenant),
+                "can_manage": self.can("deploy.manage"),
+                "auth_kinds": KubeCluster.AuthKind.choices,
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         p = request.POST
@@ -222,10 +265,15 @@ class ClustersView(TenantConsoleMixin, View):
                     messages.error(request, f"{cluster.name}: {cluster.last_check_error}")
             else:
                 cluster = cluster_create(
-                    tenant=self.tenant, actor=self.actor, name=p.get("name", "").strip(),
-                    auth_kind=p.get("auth_kind", KubeCluster.AuthKind.TOKEN), api_server=p.get("api_server", ""),
-                    token=p.get("token", ""), ca_cert_pem=p.get("ca_cert_pem", ""),
-                    kubeconfig=p.get("kubeconfig", ""), default_namespace=p.get("default_namespace", "").strip(),
+                    tenant=self.tenant,
+                    actor=self.actor,
+                    name=p.get("name", "").strip(),
+                    auth_kind=p.get("auth_kind", KubeCluster.AuthKind.TOKEN),
+                    api_server=p.get("api_server", ""),
+                    token=p.get("token", ""),
+                    ca_cert_pem=p.get("ca_cert_pem", ""),
+                    kubeconfig=p.get("kubeconfig", ""),
+                    default_namespace=p.get("default_namespace", "").strip(),
                     verify_ssl=p.get("verify_ssl") == "on",
                 )
                 messages.success(request, f"Cluster {cluster.name} saved (credentials encrypted).")

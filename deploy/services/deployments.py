@@ -23,9 +23,25 @@ from tenants.models import Tenant
 from tenants.services import audit_record, authorize
 
 EDITABLE = (
-    "name", "target", "namespace", "model_repository", "replicas", "min_replicas", "max_replicas",
-    "gpus_per_replica", "gpu_type", "mig_profile", "time_slicing", "cpu_request", "cpu_limit", "memory_request",
-    "memory_limit", "autoscaling_metric", "autoscaling_target", "slo", "rollout_timeout_s",
+    "name",
+    "target",
+    "namespace",
+    "model_repository",
+    "replicas",
+    "min_replicas",
+    "max_replicas",
+    "gpus_per_replica",
+    "gpu_type",
+    "mig_profile",
+    "time_slicing",
+    "cpu_request",
+    "cpu_limit",
+    "memory_request",
+    "memory_limit",
+    "autoscaling_metric",
+    "autoscaling_target",
+    "slo",
+    "rollout_timeout_s",
 )
 
 
@@ -36,18 +52,25 @@ class ManifestInvalid(ApplicationError):
 def _resolve_models(
     *, tenant: Tenant, model_version_ids: Sequence[int], model_alias_ids: Sequence[int]
 ) -> list[DeploymentModel]:
-    rows = [DeploymentModel(model_version=selectors.model_version_visible(tenant=tenant, model_version_id=i))
-            for i in model_version_ids]
-    rows += [DeploymentModel(model_alias=selectors.model_alias_visible(tenant=tenant, model_alias_id=i))
-             for i in model_alias_ids]
+    rows = [
+        DeploymentModel(model_version=selectors.model_version_visible(tenant=tenant, model_version_id=i))
+        for i in model_version_ids
+    ]
+    rows += [
+        DeploymentModel(model_alias=selectors.model_alias_visible(tenant=tenant, model_alias_id=i))
+        for i in model_alias_ids
+    ]
     if not rows:
-        raise ApplicationError("model_versions: serve at least one model version or alias.",
-                               extra={"field": "model_versions"})
+        raise ApplicationError(
+            "model_versions: serve at least one model version or alias.", extra={"field": "model_versions"}
+        )
     names = [(r.model_version or r.model_alias.version).model.name for r in rows]  # type: ignore[union-attr]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ApplicationError(f"model_versions: model {dupes[0]} is listed twice; serve one version per model.",
-                               extra={"field": "model_versions"})
+        raise ApplicationError(
+            f"model_versions: model {dupes[0]} is listed twice; serve one version per model.",
+            extra={"field": "model_versions"},
+        )
     return rows
 
 
@@ -69,9 +92,16 @@ def _served_repr(rows: Sequence[DeploymentModel]) -> list[str]:
 
 
 def deployment_create(
-    *, tenant: Tenant, actor: Actor, name: str, target: str = Deployment.Target.KUBERNETES,
-    cluster_id: int | None = None, plan_id: int | None = None, model_version_ids: Sequence[int] = (),
-    model_alias_ids: Sequence[int] = (), **fields: Any,
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    name: str,
+    target: str = Deployment.Target.KUBERNETES,
+    cluster_id: int | None = None,
+    plan_id: int | None = None,
+    model_version_ids: Sequence[int] = (),
+    model_alias_ids: Sequence[int] = (),
+    **fields: Any,
 ) -> Deployment:
     """Create a draft deployment. Raises NotFound (foreign ids), ValidationError (-> 400 naming
     the field), PermissionDenied."""
@@ -83,22 +113,44 @@ def deployment_create(
     plan = selectors.capacity_plan_get(tenant=tenant, plan_id=plan_id) if plan_id else None
     rows = _resolve_models(tenant=tenant, model_version_ids=model_version_ids, model_alias_ids=model_alias_ids)
     with transaction.atomic():
-        deployment = Deployment(tenant=tenant, name=name, target=target, cluster=cluster, plan=plan,
-                                created_by=actor.user if actor.user else None, **fields)
+        deployment = Deployment(
+            tenant=tenant,
+            name=name,
+            target=target,
+            cluster=cluster,
+            plan=plan,
+            created_by=actor.user if actor.user else None,
+            **fields,
+        )
         if cluster is not None and not deployment.namespace:
             deployment.namespace = cluster.default_namespace
         deployment.full_clean()
         deployment.save()
         _save_models(deployment, rows)
-        audit_record(tenant=tenant, actor=actor, action="deploy.deployment.created", target=deployment,
-                     changes={"name": [None, name], "target": [None, target], "models": [None, _served_repr(rows)],
-                              "plan": [None, plan.pk if plan else None]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="deploy.deployment.created",
+            target=deployment,
+            changes={
+                "name": [None, name],
+                "target": [None, target],
+                "models": [None, _served_repr(rows)],
+                "plan": [None, plan.pk if plan else None],
+            },
+        )
     return deployment
 
 
 def deployment_update(
-    *, tenant: Tenant, actor: Actor, deployment: Deployment, cluster_id: int | None = None,
-    model_version_ids: Sequence[int] | None = None, model_alias_ids: Sequence[int] | None = None, **fields: Any,
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    deployment: Deployment,
+    cluster_id: int | None = None,
+    model_version_ids: Sequence[int] | None = None,
+    model_alias_ids: Sequence[int] | None = None,
+    **fields: Any,
 ) -> Deployment:
     authorize(tenant=tenant, actor=actor, capability="deploy.manage", target=deployment)
     unknown = set(fields) - set(EDITABLE)
@@ -106,8 +158,9 @@ def deployment_update(
         raise ApplicationError(f"unknown field(s): {', '.join(sorted(unknown))}")
     rows = None
     if model_version_ids is not None or model_alias_ids is not None:
-        rows = _resolve_models(tenant=tenant, model_version_ids=model_version_ids or (),
-                               model_alias_ids=model_alias_ids or ())
+        rows = _resolve_models(
+            tenant=tenant, model_version_ids=model_version_ids or (), model_alias_ids=model_alias_ids or ()
+        )
     cluster = selectors.cluster_get(tenant=tenant, cluster_id=cluster_id) if cluster_id else None
     with transaction.atomic():
         changes: dict[str, Any] = {}
@@ -129,8 +182,7 @@ def deployment_update(
         if rows is not None:
             changes["models"] = [_served_repr(list(deployment.served.all())), _served_repr(rows)]
             _save_models(deployment, rows)
-        audit_record(tenant=tenant, actor=actor, action="deploy.deployment.updated", target=deployment,
-                     changes=changes)
+        audit_record(tenant=tenant, actor=actor, action="deploy.deployment.updated", target=deployment, changes=changes)
     return deployment
 
 
@@ -139,8 +191,9 @@ def deployment_fields_from_plan(plan: CapacityPlan) -> dict[str, Any]:
     rec = plan.recommended
     if not plan.feasible or not rec:
         reasons = "; ".join(plan.result.get("reasons") or []) or "no recommended deployment"
-        raise ApplicationError(f"plan: this plan is infeasible and cannot be deployed ({reasons}).",
-                               extra={"field": "plan"})
+        raise ApplicationError(
+            f"plan: this plan is infeasible and cannot be deployed ({reasons}).", extra={"field": "plan"}
+        )
     primary = rec["primary"]
     predicted = primary["predicted"]
     replicas = int(primary["replicas"])
@@ -169,15 +222,30 @@ def deployment_fields_from_plan(plan: CapacityPlan) -> dict[str, Any]:
 
 
 def deployment_create_from_plan(
-    *, tenant: Tenant, actor: Actor, plan: CapacityPlan, name: str, target: str = Deployment.Target.KUBERNETES,
-    cluster_id: int | None = None, model_version_ids: Sequence[int] = (), model_alias_ids: Sequence[int] = (),
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    plan: CapacityPlan,
+    name: str,
+    target: str = Deployment.Target.KUBERNETES,
+    cluster_id: int | None = None,
+    model_version_ids: Sequence[int] = (),
+    model_alias_ids: Sequence[int] = (),
     **fields: Any,
 ) -> Deployment:
     """One click from a feasible plan: its sizing, SLOs and predictions; `fields` override."""
     sized = {**deployment_fields_from_plan(plan), **fields}
-    return deployment_create(tenant=tenant, actor=actor, name=name, target=target, cluster_id=cluster_id,
-                             plan_id=plan.pk, model_version_ids=model_version_ids,
-                             model_alias_ids=model_alias_ids, **sized)
+    return deployment_create(
+        tenant=tenant,
+        actor=actor,
+        name=name,
+        target=target,
+        cluster_id=cluster_id,
+        plan_id=plan.pk,
+        model_version_ids=model_version_ids,
+        model_alias_ids=model_alias_ids,
+        **sized,
+    )
 
 
 def deployment_manifests(*, tenant: Tenant, deployment: Deployment) -> tuple[list[dict[str, Any]], str]:

@@ -76,7 +76,7 @@ def measure_latency(*, url: str, entry: dict[str, Any], concurrency: int, durati
                 t0 = time.perf_counter()
                 try:
                     client.infer(entry["triton_name"], inputs, model_version=str(entry["version"]))
-                except Exception as exc:  # noqa: BLE001 - every failure is counted, not raised
+                except Exception as exc:
                     with lock:
                         errors.append(str(exc)[:200])
                     continue
@@ -107,26 +107,37 @@ def measure_latency(*, url: str, entry: dict[str, Any], concurrency: int, durati
     }
 
 
-def deployment_measure(*, tenant: Tenant, deployment_id: int, duration_s: float | None = None,
-                       concurrency: int | None = None) -> dict[str, Any] | None:
+def deployment_measure(
+    *, tenant: Tenant, deployment_id: int, duration_s: float | None = None, concurrency: int | None = None
+) -> dict[str, Any] | None:
     """Measure the active revision of a local deployment and store predicted vs measured.
 
     Idempotent (re-measuring overwrites the previous measurement); no-op unless the deployment
     is local and active."""
-    deployment = Deployment.objects.for_tenant(tenant).select_related("active_revision").filter(
-        pk=deployment_id).first()
-    if (deployment is None or deployment.target != Deployment.Target.LOCAL
-            or deployment.status != Deployment.Status.ACTIVE or deployment.active_revision is None
-            or not deployment.active_revision.manifests):
+    deployment = (
+        Deployment.objects.for_tenant(tenant).select_related("active_revision").filter(pk=deployment_id).first()
+    )
+    if (
+        deployment is None
+        or deployment.target != Deployment.Target.LOCAL
+        or deployment.status != Deployment.Status.ACTIVE
+        or deployment.active_revision is None
+        or not deployment.active_revision.manifests
+    ):
         return None
     entry = deployment.active_revision.manifests[0]
-    planned = int((deployment.slo or {}).get("concurrency") or math.ceil(
-        float((deployment.predicted or {}).get("concurrency_per_replica") or MEASURE_DEFAULT_CONCURRENCY)))
+    planned = int(
+        (deployment.slo or {}).get("concurrency")
+        or math.ceil(float((deployment.predicted or {}).get("concurrency_per_replica") or MEASURE_DEFAULT_CONCURRENCY))
+    )
     n = max(1, min(concurrency or planned, MEASURE_MAX_CONCURRENCY))
     url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or f"http://127.0.0.1:{settings.TRITON_LOCAL_HTTP_PORT}"
-    measured = measure_latency(url=url, entry=entry, concurrency=n,
-                               duration_s=duration_s or float(getattr(settings, "DEPLOY_MEASURE_DURATION_S",
-                                                                      MEASURE_DURATION_S)))
+    measured = measure_latency(
+        url=url,
+        entry=entry,
+        concurrency=n,
+        duration_s=duration_s or float(getattr(settings, "DEPLOY_MEASURE_DURATION_S", MEASURE_DURATION_S)),
+    )
     predicted = dict(deployment.predicted or {})
     pct = int(predicted.get("percentile") or (deployment.slo or {}).get("percentile") or 90)
     measured_at_pct = measured["latency_ms"].get(f"p{pct}")
@@ -146,12 +157,20 @@ def deployment_measure(*, tenant: Tenant, deployment_id: int, duration_s: float 
         "slo_e2e_ms": slo_e2e,
         "meets_slo": (measured_at_pct <= slo_e2e) if slo_e2e and measured["requests"] else None,
         "hardware_note": "measured on the portal's local CPU tritonserver; the prediction is for "
-                         f"{predicted.get('gpu') or 'the planned hardware'}",
+        f"{predicted.get('gpu') or 'the planned hardware'}",
         **measured,
     }
     with transaction.atomic():
         Deployment.objects.for_tenant(tenant).filter(pk=deployment.pk).update(measurement=result)
-        audit_record(tenant=tenant, actor=Actor.system(label="deploy worker"), action="deploy.deployment.measured",
-                     target=deployment, changes={"measured_e2e_ms": measured_at_pct, "predicted_e2e_ms": pred_e2e,
-                                                 "requests": measured["requests"]})
+        audit_record(
+            tenant=tenant,
+            actor=Actor.system(label="deploy worker"),
+            action="deploy.deployment.measured",
+            target=deployment,
+            changes={
+                "measured_e2e_ms": measured_at_pct,
+                "predicted_e2e_ms": pred_e2e,
+                "requests": measured["requests"],
+            },
+        )
     return result

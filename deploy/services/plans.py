@@ -51,11 +51,21 @@ def capacity_plan_create(*, tenant: Tenant, actor: Actor, inputs: dict[str, Any]
     result = capacity_plan_compute(inputs=inputs)
     with transaction.atomic():
         row = CapacityPlan(
-            tenant=tenant, name=name[:100], inputs=inputs, result=result, feasible=bool(result["feasible"]),
-            data_versions=result.get("data_versions") or {}, created_by=actor.user if actor.user else None,
+            tenant=tenant,
+            name=name[:100],
+            inputs=inputs,
+            result=result,
+            feasible=bool(result["feasible"]),
+            data_versions=result.get("data_versions") or {},
+            created_by=actor.user if actor.user else None,
         )
         row.full_clean()
         row.save()
-        audit_record(tenant=tenant, actor=actor, action="deploy.capacityplan.created", target=row,
-                     changes={"feasible": [None, row.feasible], "use_case": [None, inputs.get("use_case")]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="deploy.capacityplan.created",
+            target=row,
+            changes={"feasible": [None, row.feasible], "use_case": [None, inputs.get("use_case")]},
+        )
     return row

@@ -75,12 +75,12 @@ def _refuse_concurrent(tenant: Tenant, deployment: Deployment) -> None:
     if busy is not None:
         raise Conflict(
             f"Deployment {deployment.name} already has rollout {busy.pk} in progress ({busy.state}); "
-            "wait for it to finish.", extra={"rollout_id": busy.pk},
+            "wait for it to finish.",
+            extra={"rollout_id": busy.pk},
         )
 
 
-def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, revision: Revision,
-                    kind: str) -> Rollout:
+def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, revision: Revision, kind: str) -> Rollout:
     """Insert the rollout (the DB refuses a second in-progress one) and enqueue it on commit."""
     from deploy.tasks import rollout_execute_task
 
@@ -88,14 +88,19 @@ def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, rev
     try:
         with transaction.atomic():  # savepoint: the IntegrityError must not poison the outer block
             rollout = Rollout.objects.create(
-                tenant=tenant, deployment=deployment, revision=revision, previous_revision=deployment.active_revision,
-                kind=kind, deadline_at=now + dt.timedelta(seconds=deployment.rollout_timeout_s),
+                tenant=tenant,
+                deployment=deployment,
+                revision=revision,
+                previous_revision=deployment.active_revision,
+                kind=kind,
+                deadline_at=now + dt.timedelta(seconds=deployment.rollout_timeout_s),
                 created_by=actor.user if actor.user and actor.user.pk else None,
             )
     except IntegrityError as exc:
         raise Conflict(f"Deployment {deployment.name} already has a rollout in progress.") from exc
     Deployment.objects.for_tenant(tenant).filter(pk=deployment.pk).update(
-        status=Deployment.Status.ROLLING_OUT, updated_at=now)
+        status=Deployment.Status.ROLLING_OUT, updated_at=now
+    )
     _event(rollout, S.PENDING, f"{kind} to revision {revision.number} queued")
     rollout_execute_task.delay_on_commit(tenant_id=tenant.pk, rollout_id=rollout.pk)
     return rollout
@@ -121,13 +126,28 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
             manifests = manifests_for(snapshot, number)
         except ManifestError as exc:
             raise ManifestInvalid(str(exc), extra={"problems": list(exc.problems)}) from exc
-        revision = Revision.objects.create(tenant=tenant, deployment=deployment, number=number, spec=snapshot,
-                                           manifests=manifests, created_by=actor.user if actor.user else None)
-        rollout = _create_rollout(tenant=tenant, actor=actor, deployment=deployment, revision=revision,
-                                  kind=Rollout.Kind.ROLLOUT)
-        audit_record(tenant=tenant, actor=actor, action="deploy.rollout.started", target=rollout,
-                     changes={"deployment": deployment.name, "revision": [None, number],
-                              "models": [f"{m['model']}:{m['version']}" for m in snapshot["models"]]})
+        revision = Revision.objects.create(
+            tenant=tenant,
+            deployment=deployment,
+            number=number,
+            spec=snapshot,
+            manifests=manifests,
+            created_by=actor.user if actor.user else None,
+        )
+        rollout = _create_rollout(
+            tenant=tenant, actor=actor, deployment=deployment, revision=revision, kind=Rollout.Kind.ROLLOUT
+        )
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="deploy.rollout.started",
+            target=rollout,
+            changes={
+                "deployment": deployment.name,
+                "revision": [None, number],
+                "models": [f"{m['model']}:{m['version']}" for m in snapshot["models"]],
+            },
+        )
     return rollout
 
 
@@ -143,12 +163,22 @@ def rollback_start(*, tenant: Tenant, actor: Actor, deployment: Deployment, revi
         _refuse_concurrent(tenant, deployment)
         if deployment.active_revision_id == revision.pk and deployment.status == Deployment.Status.ACTIVE:
             raise ApplicationError(f"revision: revision {revision.number} is already live.")
-        rollout = _create_rollout(tenant=tenant, actor=actor, deployment=deployment, revision=revision,
-                                  kind=Rollout.Kind.ROLLBACK)
-        audit_record(tenant=tenant, actor=actor, action="deploy.rollout.rollback_started", target=rollout,
-                     changes={"deployment": deployment.name,
-                              "revision": [deployment.active_revision.number if deployment.active_revision else None,
-                                           revision.number]})
+        rollout = _create_rollout(
+            tenant=tenant, actor=actor, deployment=deployment, revision=revision, kind=Rollout.Kind.ROLLBACK
+        )
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="deploy.rollout.rollback_started",
+            target=rollout,
+            changes={
+                "deployment": deployment.name,
+                "revision": [
+                    deployment.active_revision.number if deployment.active_revision else None,
+                    revision.number,
+                ],
+            },
+        )
     return rollout
 
 
@@ -171,13 +201,17 @@ def default_target_factory(deployment: Deployment, sleep: Callable[[float], None
         from deploy.triton.client import TritonAdmin
 
         url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or f"http://127.0.0.1:{settings.TRITON_LOCAL_HTTP_PORT}"
-        return LocalTritonTarget(TritonAdmin(url, timeout_s=120.0), Path(settings.TRITON_LOCAL_REPOSITORY),
-                                 sleep=sleep)
+        return LocalTritonTarget(TritonAdmin(url, timeout_s=120.0), Path(settings.TRITON_LOCAL_REPOSITORY), sleep=sleep)
     if deployment.cluster is None:
         raise TargetError("the deployment has no cluster")
     kube = kube_target_for(deployment.cluster)
-    return KubernetesTarget(kube, deployment.namespace, deployment.name,
-                            poll_s=float(getattr(settings, "DEPLOY_KUBE_POLL_S", 2.0)), sleep=sleep)
+    return KubernetesTarget(
+        kube,
+        deployment.namespace,
+        deployment.name,
+        poll_s=float(getattr(settings, "DEPLOY_KUBE_POLL_S", 2.0)),
+        sleep=sleep,
+    )
 
 
 class _Runner:
@@ -196,8 +230,11 @@ class _Runner:
         return Rollout.objects.for_tenant(self.tenant).filter(pk=self.rollout.pk, claim_token=self.token)
 
     def renew(self) -> None:
-        if not self._scoped().filter(state=self.state).update(
-                lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_S)):
+        if (
+            not self._scoped()
+            .filter(state=self.state)
+            .update(lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_S))
+        ):
             raise LostClaim()
 
     def sleep(self, seconds: float) -> None:
@@ -207,8 +244,11 @@ class _Runner:
     def move(self, state: str, message: str, **fields: Any) -> None:
         with transaction.atomic():
             now = timezone.now()
-            updated = self._scoped().filter(state=self.state).update(
-                state=state, lease_expires_at=now + dt.timedelta(seconds=LEASE_S), updated_at=now, **fields)
+            updated = (
+                self._scoped()
+                .filter(state=self.state)
+                .update(state=state, lease_expires_at=now + dt.timedelta(seconds=LEASE_S), updated_at=now, **fields)
+            )
             if not updated:
                 raise LostClaim()
             self.state = state
@@ -217,13 +257,17 @@ class _Runner:
     def remaining(self) -> float:
         return max(1.0, (self.rollout.deadline_at - timezone.now()).total_seconds())
 
-    def finish(self, state: str, message: str, *, reason: str = "", live: RevisionData | None,
-               deployment_status: str) -> None:
+    def finish(
+        self, state: str, message: str, *, reason: str = "", live: RevisionData | None, deployment_status: str
+    ) -> None:
         """Terminal transition + deployment status + audit, all or nothing."""
         with transaction.atomic():
             now = timezone.now()
-            updated = self._scoped().filter(state=self.state).update(
-                state=state, reason=reason[:8000], finished_at=now, lease_expires_at=None, updated_at=now)
+            updated = (
+                self._scoped()
+                .filter(state=self.state)
+                .update(state=state, reason=reason[:8000], finished_at=now, lease_expires_at=None, updated_at=now)
+            )
             if not updated:
                 raise LostClaim()
             self.state = state
@@ -232,12 +276,21 @@ class _Runner:
             if live is not None:
                 live_rev = Revision.objects.for_tenant(self.tenant).get(deployment=self.deployment, number=live.number)
             Deployment.objects.for_tenant(self.tenant).filter(pk=self.deployment.pk).update(
-                status=deployment_status, status_reason=reason[:8000], active_revision=live_rev, updated_at=now)
+                status=deployment_status, status_reason=reason[:8000], active_revision=live_rev, updated_at=now
+            )
             actor = Actor.system(label="deploy worker", triggered_by_user_id=self.rollout.created_by_id)
-            audit_record(tenant=self.tenant, actor=actor, action=f"deploy.rollout.{state}", target=self.rollout,
-                         changes={"deployment": self.deployment.name, "state": [None, state],
-                                  "revision": self.revision.number if self.revision else None,
-                                  "reason": reason[:2000]})
+            audit_record(
+                tenant=self.tenant,
+                actor=actor,
+                action=f"deploy.rollout.{state}",
+                target=self.rollout,
+                changes={
+                    "deployment": self.deployment.name,
+                    "state": [None, state],
+                    "revision": self.revision.number if self.revision else None,
+                    "reason": reason[:2000],
+                },
+            )
             if state == S.ACTIVE and self.deployment.target == Deployment.Target.LOCAL:
                 from deploy.tasks import deployment_measure_task
 
@@ -269,9 +322,18 @@ class _Runner:
                 self.fail(f"{self.state}: {exc.message}", applied=True)
                 return
             live_status = Deployment.Status.ACTIVE
-            reason = "" if self.rollout.kind == Rollout.Kind.ROLLOUT else f"manual rollback to revision {self.revision.number}"
-            self.finish(S.ACTIVE, f"revision {self.revision.number} is live: {message}", reason=reason,
-                        live=self.revision, deployment_status=live_status)
+            reason = (
+                ""
+                if self.rollout.kind == Rollout.Kind.ROLLOUT
+                else f"manual rollback to revision {self.revision.number}"
+            )
+            self.finish(
+                S.ACTIVE,
+                f"revision {self.revision.number} is live: {message}",
+                reason=reason,
+                live=self.revision,
+                deployment_status=live_status,
+            )
         except LostClaim:
             logger.info("rollout %s: claim lost, another executor took over", self.rollout.pk)
         finally:
@@ -287,8 +349,12 @@ class _Runner:
             self.finish(S.FAILED, f"failed: {reason}", reason=reason, live=prev, deployment_status=status)
             return
         if self.state != S.ROLLING_BACK:
-            self.move(S.ROLLING_BACK, f"failed: {reason}; " + (
-                f"rolling back to revision {prev.number}" if prev else "removing what was applied"), reason=reason)
+            self.move(
+                S.ROLLING_BACK,
+                f"failed: {reason}; "
+                + (f"rolling back to revision {prev.number}" if prev else "removing what was applied"),
+                reason=reason,
+            )
         try:
             if self.target is None:
                 self.target = self.factory(self.deployment, self.sleep)
@@ -319,23 +385,29 @@ def _claim(tenant: Tenant, rollout_id: int) -> tuple[Rollout, str, bool] | None:
     if row is None or row.state in Rollout.TERMINAL:
         return None
     if row.state == S.PENDING:
-        claimed = qs.filter(state=S.PENDING).update(state=S.APPLYING, claim_token=token, claimed_at=now,
-                                                   lease_expires_at=lease, attempts=F("attempts") + 1)
+        claimed = qs.filter(state=S.PENDING).update(
+            state=S.APPLYING, claim_token=token, claimed_at=now, lease_expires_at=lease, attempts=F("attempts") + 1
+        )
         message = "claimed by a worker; applying"
         resume_rollback = False
     elif row.lease_expires_at is not None and row.lease_expires_at < now:
         resume_rollback = row.state == S.ROLLING_BACK
         new_state = S.ROLLING_BACK if resume_rollback else S.APPLYING
         claimed = qs.filter(state=row.state, claim_token=row.claim_token).update(
-            state=new_state, claim_token=token, claimed_at=now, lease_expires_at=lease, attempts=F("attempts") + 1)
-        message = (f"previous worker lost in state {row.state}; "
-                   + ("continuing the rollback" if resume_rollback else "resuming from apply (idempotent)"))
+            state=new_state, claim_token=token, claimed_at=now, lease_expires_at=lease, attempts=F("attempts") + 1
+        )
+        message = f"previous worker lost in state {row.state}; " + (
+            "continuing the rollback" if resume_rollback else "resuming from apply (idempotent)"
+        )
     else:
         return None  # a live worker holds the lease
     if not claimed:
         return None
-    row = Rollout.objects.for_tenant(tenant).select_related(
-        "deployment__cluster", "revision", "previous_revision", "deployment__tenant").get(pk=rollout_id)
+    row = (
+        Rollout.objects.for_tenant(tenant)
+        .select_related("deployment__cluster", "revision", "previous_revision", "deployment__tenant")
+        .get(pk=rollout_id)
+    )
     _event(row, row.state, message, attempt=row.attempts)
     return row, token, resume_rollback
 
@@ -368,15 +440,27 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
     for row in stale.select_related("tenant"):
         token = secrets.token_hex(16)
         was = row.state
-        claimed = Rollout.objects.all_tenants().filter(pk=row.pk, state=was, claim_token=row.claim_token).update(
-            claim_token=token, claimed_at=now, lease_expires_at=now + dt.timedelta(seconds=LEASE_S),
-            attempts=F("attempts") + 1)
+        claimed = (
+            Rollout.objects.all_tenants()
+            .filter(pk=row.pk, state=was, claim_token=row.claim_token)
+            .update(
+                claim_token=token,
+                claimed_at=now,
+                lease_expires_at=now + dt.timedelta(seconds=LEASE_S),
+                attempts=F("attempts") + 1,
+            )
+        )
         if not claimed:
             continue
-        rollout = Rollout.objects.for_tenant(row.tenant).select_related(
-            "deployment__cluster", "deployment__tenant", "revision", "previous_revision").get(pk=row.pk)
-        reason = (f"rollout passed its deadline ({rollout.deadline_at:%Y-%m-%d %H:%M:%S} UTC) in state {was}: "
-                  "the worker was lost or the target never became ready")
+        rollout = (
+            Rollout.objects.for_tenant(row.tenant)
+            .select_related("deployment__cluster", "deployment__tenant", "revision", "previous_revision")
+            .get(pk=row.pk)
+        )
+        reason = (
+            f"rollout passed its deadline ({rollout.deadline_at:%Y-%m-%d %H:%M:%S} UTC) in state {was}: "
+            "the worker was lost or the target never became ready"
+        )
         _event(rollout, was, f"sweep: {reason}")
         runner = _Runner(row.tenant, rollout, token, target_factory or default_target_factory)
         try:

@@ -56,8 +56,14 @@ def k8s(settings) -> Iterator[RevisionAwareDouble]:
 
 @pytest.fixture
 def cluster_a(k8s, tenant_a, admin_a) -> KubeCluster:
-    return cluster_create(tenant=tenant_a, actor=Actor.system(), name="kind-a", api_server=k8s.url,
-                          token=k8s.token, default_namespace=NAMESPACE)
+    return cluster_create(
+        tenant=tenant_a,
+        actor=Actor.system(),
+        name="kind-a",
+        api_server=k8s.url,
+        token=k8s.token,
+        default_namespace=NAMESPACE,
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tests.support.api_mixins import CrossTenantAPITests
 SYSTEM = Actor.system()
 
 
-def _deployment(tenant) -> Deployment:  # noqa: ANN001
+def _deployment(tenant) -> Deployment:
     version = model_version(tenant, "echo", 1)
     return deployment_create(tenant=tenant, actor=SYSTEM, name="svc", target="local", model_version_ids=[version.pk])
 
@@ -26,20 +26,26 @@ class TestCapacityPlansAPI(CrossTenantAPITests):
     write = ("post", "api:capacityplan-list", None, {"use_case": "chatbot", "concurrent_users": 4})
 
     def make_object(self, tenant, membership):
-        return capacity_plan_create(tenant=tenant, actor=SYSTEM, inputs={"use_case": "embeddings",
-                                                                         "concurrent_users": 4})
+        return capacity_plan_create(
+            tenant=tenant, actor=SYSTEM, inputs={"use_case": "embeddings", "concurrent_users": 4}
+        )
 
     def test_deploy_other_tenants_plan_is_404(self, two_tenants, api):
-        resp = api(two_tenants["token_a"]).post(f"/api/v1/capacity-plans/{two_tenants['obj_b'].pk}/deploy/",
-                                                {"name": "x", "target": "local"}, format="json")
+        resp = api(two_tenants["token_a"]).post(
+            f"/api/v1/capacity-plans/{two_tenants['obj_b'].pk}/deploy/", {"name": "x", "target": "local"}, format="json"
+        )
         assert resp.status_code == 404
 
 
 class TestClustersAPI(CrossTenantAPITests):
     list_url = "api:kubecluster-list"
     detail_url = "api:kubecluster-detail"
-    covers_routes = ["api:kubecluster-list", "api:kubecluster-detail", "api:kubecluster-check",
-                     "api:kubecluster-credentials"]
+    covers_routes = [
+        "api:kubecluster-list",
+        "api:kubecluster-detail",
+        "api:kubecluster-check",
+        "api:kubecluster-credentials",
+    ]
     model = KubeCluster
     write = ("post", "api:kubecluster-list", None, {"name": "c", "api_server": "https://h:6443", "token": "t"})
 
@@ -50,16 +56,26 @@ class TestClustersAPI(CrossTenantAPITests):
         client = api(two_tenants["token_a"])
         pk = two_tenants["obj_b"].pk
         assert client.post(f"/api/v1/clusters/{pk}/check/", {}, format="json").status_code == 404
-        assert client.post(f"/api/v1/clusters/{pk}/credentials/", {"api_server": "https://x:1", "token": "y"},
-                           format="json").status_code == 404
+        assert (
+            client.post(
+                f"/api/v1/clusters/{pk}/credentials/", {"api_server": "https://x:1", "token": "y"}, format="json"
+            ).status_code
+            == 404
+        )
 
 
 class TestDeploymentsAPI(CrossTenantAPITests):
     list_url = "api:deployment-list"
     detail_url = "api:deployment-detail"
-    covers_routes = ["api:deployment-list", "api:deployment-detail", "api:deployment-manifests",
-                     "api:deployment-rollout", "api:deployment-rollback", "api:deployment-revisions",
-                     "api:deployment-measure"]
+    covers_routes = [
+        "api:deployment-list",
+        "api:deployment-detail",
+        "api:deployment-manifests",
+        "api:deployment-rollout",
+        "api:deployment-rollback",
+        "api:deployment-revisions",
+        "api:deployment-measure",
+    ]
     model = Deployment
     write = ("post", "api:deployment-rollout", lambda ctx: {"pk": ctx["obj_a"].pk}, {})
     write_role_too_low = "editor"

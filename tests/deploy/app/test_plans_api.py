@@ -50,19 +50,27 @@ def test_impossible_slo_is_201_infeasible_with_reasons(client_a):
 
 
 def test_budget_too_small_is_infeasible_with_reason(client_a):
-    body = client_a.post(URL, {"use_case": "chatbot", "concurrent_users": 8, "monthly_budget_usd": 1},
-                         format="json").json()
+    body = client_a.post(
+        URL, {"use_case": "chatbot", "concurrent_users": 8, "monthly_budget_usd": 1}, format="json"
+    ).json()
     assert body["feasible"] is False
     assert any("budget $1/month is below the cheapest feasible option" in r for r in body["result"]["reasons"])
 
 
-@pytest.mark.parametrize(("payload", "field", "words"), [
-    ({"use_case": "chatbot", "concurrent_users": 0}, "concurrent_users", "positive integer"),
-    ({"use_case": "chatbot", "concurrent_users": 5, "allowed_gpus": ["B300"]}, "allowed_gpus", "unknown GPU(s): B300"),
-    ({"use_case": "teleport", "concurrent_users": 5}, "use_case", "unknown use_case 'teleport'"),
-    ({"use_case": "chatbot", "concurrent_users": 5, "colour": "red"}, None, "unknown plan input field(s): colour"),
-    ({"concurrent_users": 5}, "use_case", "use_case is required"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field", "words"),
+    [
+        ({"use_case": "chatbot", "concurrent_users": 0}, "concurrent_users", "positive integer"),
+        (
+            {"use_case": "chatbot", "concurrent_users": 5, "allowed_gpus": ["B300"]},
+            "allowed_gpus",
+            "unknown GPU(s): B300",
+        ),
+        ({"use_case": "teleport", "concurrent_users": 5}, "use_case", "unknown use_case 'teleport'"),
+        ({"use_case": "chatbot", "concurrent_users": 5, "colour": "red"}, None, "unknown plan input field(s): colour"),
+        ({"concurrent_users": 5}, "use_case", "use_case is required"),
+    ],
+)
 def test_invalid_input_is_400_naming_the_problem(client_a, tenant_a, payload, field, words):
     resp = client_a.post(URL, payload, format="json")
     assert resp.status_code == 400, resp.content
@@ -81,9 +89,16 @@ def test_plan_deploys_in_one_click(client_a, tenant_a, cluster_a):
 
     version = model_version(tenant_a, "echo", 1, artifact_uri="s3://m/echo")
     plan = client_a.post(URL, CHAT, format="json").json()
-    resp = client_a.post(f"{URL}{plan['id']}/deploy/", {
-        "name": "support-bot", "cluster_id": cluster_a.pk, "model_repository": "s3://models/acme",
-        "model_version_ids": [version.pk]}, format="json")
+    resp = client_a.post(
+        f"{URL}{plan['id']}/deploy/",
+        {
+            "name": "support-bot",
+            "cluster_id": cluster_a.pk,
+            "model_repository": "s3://models/acme",
+            "model_version_ids": [version.pk],
+        },
+        format="json",
+    )
     assert resp.status_code == 201, resp.content
     d = resp.json()
     primary = plan["result"]["recommended"]["primary"]
@@ -99,6 +114,7 @@ def test_infeasible_plan_cannot_be_deployed(client_a, tenant_a):
 
     version = model_version(tenant_a, "echo", 1)
     plan = client_a.post(URL, {"use_case": "chatbot", "concurrent_users": 8, "ttft_slo_ms": 1}, format="json").json()
-    resp = client_a.post(f"{URL}{plan['id']}/deploy/", {"name": "x", "target": "local",
-                                                       "model_version_ids": [version.pk]}, format="json")
+    resp = client_a.post(
+        f"{URL}{plan['id']}/deploy/", {"name": "x", "target": "local", "model_version_ids": [version.pk]}, format="json"
+    )
     assert resp.status_code == 400 and "infeasible" in resp.json()["detail"]

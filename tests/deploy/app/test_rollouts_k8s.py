@@ -36,17 +36,23 @@ def client_a(api, admin_a, make_token):
 @pytest.fixture
 def deployment(tenant_a, cluster_a) -> Deployment:
     version = model_version(tenant_a, "echo", 1)
-    return deployment_create(tenant=tenant_a, actor=SYSTEM, name="qa-triton", cluster_id=cluster_a.pk,
-                             model_repository="s3://models/acme", model_version_ids=[version.pk],
-                             memory_limit="16Gi")
+    return deployment_create(
+        tenant=tenant_a,
+        actor=SYSTEM,
+        name="qa-triton",
+        cluster_id=cluster_a.pk,
+        model_repository="s3://models/acme",
+        model_version_ids=[version.pk],
+        memory_limit="16Gi",
+    )
 
 
-def run(rollout_id: int, tenant) -> Rollout:  # noqa: ANN001
+def run(rollout_id: int, tenant) -> Rollout:
     rollout_execute_task(tenant_id=tenant.pk, rollout_id=rollout_id)
     return Rollout.objects.for_tenant(tenant).get(pk=rollout_id)
 
 
-def start_and_run(client, deployment, tenant, django_capture_on_commit_callbacks) -> Rollout:  # noqa: ANN001
+def start_and_run(client, deployment, tenant, django_capture_on_commit_callbacks) -> Rollout:
     with django_capture_on_commit_callbacks() as callbacks:
         resp = client.post(f"/api/v1/deployments/{deployment.pk}/rollout/", {}, format="json")
     assert resp.status_code == 202, resp.content
@@ -54,11 +60,11 @@ def start_and_run(client, deployment, tenant, django_capture_on_commit_callbacks
     return run(resp.json()["id"], tenant)
 
 
-def live_deployment(k8s):  # noqa: ANN001
+def live_deployment(k8s):
     return k8s.get("Deployment", NAMESPACE, "qa-triton")
 
 
-def live_revision(k8s) -> str | None:  # noqa: ANN001
+def live_revision(k8s) -> str | None:
     obj = live_deployment(k8s)
     return obj["spec"]["template"]["metadata"]["labels"][REVISION_LABEL] if obj else None
 
@@ -73,8 +79,12 @@ def test_rollout_succeeds_and_is_idempotent(client_a, deployment, tenant_a, k8s,
     assert deployment.status == "active" and deployment.active_revision.number == 1
     assert live_revision(k8s) == "1"
     kinds = {o["kind"] for o in k8s.objects(NAMESPACE)}
-    assert {"ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds or \
-        {"ConfigMap", "Service", "Deployment", "PodDisruptionBudget"} <= kinds
+    assert {"ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds or {
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+    } <= kinds
     # server-side apply with the portal's field manager
     managers = {m["manager"] for m in live_deployment(k8s)["metadata"]["managedFields"]}
     assert "llmops-portal" in managers
@@ -88,7 +98,7 @@ def test_rollout_succeeds_and_is_idempotent(client_a, deployment, tenant_a, k8s,
     assert body["state"] == "active" and body["events"][-1]["state"] == "active"
 
 
-def _second_revision(tenant_a, deployment, client_a, cb, k8s, plan: RolloutPlan) -> Rollout:  # noqa: ANN001
+def _second_revision(tenant_a, deployment, client_a, cb, k8s, plan: RolloutPlan) -> Rollout:
     assert start_and_run(client_a, deployment, tenant_a, cb).state == "active"
     deployment_update(tenant=tenant_a, actor=SYSTEM, deployment=deployment, memory_limit="24Gi")
     k8s.plans_by_revision["2"] = plan
@@ -96,8 +106,14 @@ def _second_revision(tenant_a, deployment, client_a, cb, k8s, plan: RolloutPlan)
 
 
 def test_never_ready_rolls_back_automatically(client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks):
-    rollout = _second_revision(tenant_a, deployment, client_a, django_capture_on_commit_callbacks, k8s,
-                               RolloutPlan("stuck", deadline_after_polls=2))
+    rollout = _second_revision(
+        tenant_a,
+        deployment,
+        client_a,
+        django_capture_on_commit_callbacks,
+        k8s,
+        RolloutPlan("stuck", deadline_after_polls=2),
+    )
     assert rollout.state == "rolled_back", rollout.reason
     assert "ProgressDeadlineExceeded" in rollout.reason and "rolled back to revision 1" in rollout.reason
     assert [e.state for e in rollout.events.all()][-2:] == ["rolling_back", "rolled_back"]
@@ -111,14 +127,16 @@ def test_never_ready_rolls_back_automatically(client_a, deployment, tenant_a, k8
     assert Revision.objects.for_tenant(tenant_a).filter(deployment=deployment).count() == 2
 
 
-def test_rollout_deadline_rolls_back_with_reason(client_a, deployment, tenant_a, k8s,
-                                                 django_capture_on_commit_callbacks, monkeypatch):
+def test_rollout_deadline_rolls_back_with_reason(
+    client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks, monkeypatch
+):
     assert start_and_run(client_a, deployment, tenant_a, django_capture_on_commit_callbacks).state == "active"
     deployment_update(tenant=tenant_a, actor=SYSTEM, deployment=deployment, memory_limit="24Gi")
     k8s.plans_by_revision["2"] = RolloutPlan("stuck")  # never ready, never reports a deadline
     rollout = rollout_start(tenant=tenant_a, actor=SYSTEM, deployment=deployment)
     Rollout.objects.for_tenant(tenant_a).filter(pk=rollout.pk).update(
-        deadline_at=timezone.now() + dt.timedelta(seconds=1.5))
+        deadline_at=timezone.now() + dt.timedelta(seconds=1.5)
+    )
     rollout = run(rollout.pk, tenant_a)
     assert rollout.state == "rolled_back" and "not complete after" in rollout.reason
     assert live_revision(k8s) == "1"
@@ -135,11 +153,18 @@ def test_first_rollout_never_ready_leaves_nothing_applied(deployment, tenant_a, 
 
 
 def test_bad_credentials_fail_with_a_clear_reason(tenant_a, k8s):
-    bad = cluster_create(tenant=tenant_a, actor=SYSTEM, name="bad", api_server=k8s.url, token="wrong-token",
-                         default_namespace=NAMESPACE)
+    bad = cluster_create(
+        tenant=tenant_a, actor=SYSTEM, name="bad", api_server=k8s.url, token="wrong-token", default_namespace=NAMESPACE
+    )
     version = model_version(tenant_a, "echo", 1)
-    d = deployment_create(tenant=tenant_a, actor=SYSTEM, name="qa-triton", cluster_id=bad.pk,
-                          model_repository="s3://m/x", model_version_ids=[version.pk])
+    d = deployment_create(
+        tenant=tenant_a,
+        actor=SYSTEM,
+        name="qa-triton",
+        cluster_id=bad.pk,
+        model_repository="s3://m/x",
+        model_version_ids=[version.pk],
+    )
     rollout = run(rollout_start(tenant=tenant_a, actor=SYSTEM, deployment=d).pk, tenant_a)
     assert rollout.state == "failed"
     assert "401 Unauthorized" in rollout.reason and "cannot reach the target" in rollout.reason
@@ -157,8 +182,12 @@ def test_cluster_check_reports_bad_credentials(client_a, tenant_a, k8s, cluster_
 
 
 def test_manual_rollback_to_revision_n(client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks):
-    assert _second_revision(tenant_a, deployment, client_a, django_capture_on_commit_callbacks, k8s,
-                            RolloutPlan("ready")).state == "active"
+    assert (
+        _second_revision(
+            tenant_a, deployment, client_a, django_capture_on_commit_callbacks, k8s, RolloutPlan("ready")
+        ).state
+        == "active"
+    )
     assert live_revision(k8s) == "2"
     url = f"/api/v1/deployments/{deployment.pk}/rollback/"
     with django_capture_on_commit_callbacks() as callbacks:
@@ -186,18 +215,26 @@ def test_concurrent_rollout_is_409_and_refused_by_the_database(client_a, deploym
     # The guard is the partial unique index, not only the Python pre-check.
     rev = Revision.objects.for_tenant(tenant_a).get(deployment=deployment)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Rollout.objects.create(tenant=tenant_a, deployment=deployment, revision=rev, state="waiting",
-                               deadline_at=timezone.now())
-    assert client_a.post(f"/api/v1/deployments/{deployment.pk}/rollback/", {"revision": 1},
-                         format="json").status_code == 409
+        Rollout.objects.create(
+            tenant=tenant_a, deployment=deployment, revision=rev, state="waiting", deadline_at=timezone.now()
+        )
+    assert (
+        client_a.post(f"/api/v1/deployments/{deployment.pk}/rollback/", {"revision": 1}, format="json").status_code
+        == 409
+    )
 
 
-def _crash(tenant, rollout: Rollout, state: str, *, lease_s: float, deadline_s: float) -> None:  # noqa: ANN001
+def _crash(tenant, rollout: Rollout, state: str, *, lease_s: float, deadline_s: float) -> None:
     """What a worker that died in `state` leaves behind."""
     now = timezone.now()
     Rollout.objects.for_tenant(tenant).filter(pk=rollout.pk).update(
-        state=state, claim_token="dead-worker", claimed_at=now, attempts=1,
-        lease_expires_at=now + dt.timedelta(seconds=lease_s), deadline_at=now + dt.timedelta(seconds=deadline_s))
+        state=state,
+        claim_token="dead-worker",
+        claimed_at=now,
+        attempts=1,
+        lease_expires_at=now + dt.timedelta(seconds=lease_s),
+        deadline_at=now + dt.timedelta(seconds=deadline_s),
+    )
 
 
 def test_redelivered_task_resumes_a_crashed_rollout(deployment, tenant_a, k8s):
@@ -211,8 +248,9 @@ def test_redelivered_task_resumes_a_crashed_rollout(deployment, tenant_a, k8s):
     assert live_revision(k8s) == "1"
 
 
-def test_sweep_rolls_back_a_rollout_past_its_deadline(client_a, deployment, tenant_a, k8s,
-                                                      django_capture_on_commit_callbacks):
+def test_sweep_rolls_back_a_rollout_past_its_deadline(
+    client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks
+):
     assert start_and_run(client_a, deployment, tenant_a, django_capture_on_commit_callbacks).state == "active"
     deployment_update(tenant=tenant_a, actor=SYSTEM, deployment=deployment, memory_limit="24Gi")
     rollout = rollout_start(tenant=tenant_a, actor=SYSTEM, deployment=deployment)

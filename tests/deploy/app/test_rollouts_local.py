@@ -20,8 +20,14 @@ SYSTEM = Actor.system()
 def test_local_rollout_measure_and_rollback(local_triton, tenant_a, django_capture_on_commit_callbacks):
     v1 = model_version(tenant_a, "echo", 1, artifact_uri=str(ECHO_PY))
     v2 = model_version(tenant_a, "echo", 2, artifact_uri=str(FAILING_PY))
-    d = deployment_create(tenant=tenant_a, actor=SYSTEM, name="local-echo", target="local",
-                          model_version_ids=[v1.pk], slo={"e2e_ms": 2000, "concurrency": 2, "percentile": 90})
+    d = deployment_create(
+        tenant=tenant_a,
+        actor=SYSTEM,
+        name="local-echo",
+        target="local",
+        model_version_ids=[v1.pk],
+        slo={"e2e_ms": 2000, "concurrency": 2, "percentile": 90},
+    )
     name = local_model_name("acme", "local-echo", "echo")
     admin = local_triton.http
 
