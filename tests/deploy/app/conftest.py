@@ -20,7 +20,6 @@ from deploy.models import KubeCluster
 from deploy.services import cluster_create
 from tenants.actors import Actor
 from tests.support.k8s_double import KubeApiDouble, RolloutPlan
-from tests.support.triton import triton, triton_minilm  # noqa: F401  (session-shared server)
 
 NAMESPACE = "team-a"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -64,12 +63,3 @@ def cluster_a(k8s, tenant_a, admin_a) -> KubeCluster:
         token=k8s.token,
         default_namespace=NAMESPACE,
     )
-
-
-@pytest.fixture
-def local_triton(settings, triton):  # noqa: F811
-    """Point the local target at the session tritonserver and its repository."""
-    settings.DEPLOY_LOCAL_TRITON_URL = triton.server.http_url
-    settings.TRITON_LOCAL_REPOSITORY = triton.repo_dir
-    settings.DEPLOY_MEASURE_DURATION_S = 1.0
-    return triton

@@ -17,6 +17,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.timeout(180)]
 SYSTEM = Actor.system()
 
 
+@pytest.fixture
+def local_triton(settings, request):
+    """Point the local target at the session tritonserver and its repository.
+
+    `triton` is the session fixture of tests/support/triton.py (h/triton), registered in
+    tests/deploy/conftest.py: one server per session, shared with the Triton tests.
+    """
+    triton = request.getfixturevalue("triton")
+    settings.DEPLOY_LOCAL_TRITON_URL = triton.server.http_url
+    settings.TRITON_LOCAL_REPOSITORY = triton.repo_dir
+    settings.DEPLOY_MEASURE_DURATION_S = 1.0
+    return triton
+
+
 def test_local_rollout_measure_and_rollback(local_triton, tenant_a, django_capture_on_commit_callbacks):
     v1 = model_version(tenant_a, "echo", 1, artifact_uri=str(ECHO_PY))
     v2 = model_version(tenant_a, "echo", 2, artifact_uri=str(FAILING_PY))
