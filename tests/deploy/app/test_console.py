@@ -41,7 +41,9 @@ def test_plan_wizard_to_result_with_provenance(admin_a, tenant_a):
     plan = CapacityPlan.objects.for_tenant(tenant_a).get()
     assert resp.status_code == 302 and resp["Location"] == f"{BASE}plans/{plan.pk}/"
     page = c.get(resp["Location"]).content.decode()
-    assert "Recommended" in page and "H100-SXM-80GB" in page and "Deploy this plan" in page
+    primary = plan.result["recommended"]["primary"]
+    assert "Recommended" in page and "Deploy this plan" in page
+    assert f"{primary['replicas']} × {primary['gpus_per_replica']}× H100-SXM-80GB" in page
     assert any(p in page for p in ("benchmarked", "interpolated", "estimated"))
     assert "2026-07-gpus-1" in page  # data versions shown
 
