@@ -43,7 +43,8 @@ def test_plan_wizard_to_result_with_provenance(admin_a, tenant_a):
     page = c.get(resp["Location"]).content.decode()
     primary = plan.result["recommended"]["primary"]
     assert "Recommended" in page and "Deploy this plan" in page
-    assert f"{primary['replicas']} × {primary['gpus_per_replica']}× H100-SXM-80GB" in page
+    times = "\u00d7"  # the multiplication sign the template uses
+    assert f"{primary['replicas']} {times} {primary['gpus_per_replica']}{times} H100-SXM-80GB" in page
     assert any(p in page for p in ("benchmarked", "interpolated", "estimated"))
     assert "2026-07-gpus-1" in page  # data versions shown
 
