@@ -259,6 +259,10 @@ CELERY_TASK_ROUTES = {
     "documents.*": {"queue": "ingestion"},
     "deploy.*": {"queue": "deploy"},
 }
+# Periodic jobs (celery beat). The sweep ends rollouts whose worker died: every minute.
+CELERY_BEAT_SCHEDULE = {
+    "deploy.sweep_stale_rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+}
 
 # ------------------------------------------------------------------------------------------------
 # Vectors (Milvus) and inference (Triton or in-process)
