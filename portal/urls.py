@@ -9,6 +9,7 @@ from portal import health
 api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("models_registry.api.urls")),
+    path("", include("deploy.api.urls")),
 ]
 
 urlpatterns = [
@@ -21,5 +22,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(("models_registry.console.urls", "models_registry"), namespace="models_registry")),
+    path("", include(("deploy.console.urls", "deploy"), namespace="deploy")),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
 ]
