@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
@@ -35,11 +35,21 @@ from models_registry.services import (
     version_register,
 )
 from models_registry.specs import render_version_config
-from portal.exceptions import ApplicationError
+from portal.exceptions import ApplicationError, NotFound
 from tenants.console.mixins import TenantConsoleMixin
 
 
-class ModelListView(TenantConsoleMixin, View):
+class RegistryConsoleMixin(TenantConsoleMixin):
+    """Selectors raise the domain NotFound (mapped to 404 by the API handler); pages need Http404."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+
+
+class ModelListView(RegistryConsoleMixin, View):
     capability = "models.read"
     method_capability = {"post": "models.write"}
 
@@ -73,7 +83,7 @@ class ModelListView(TenantConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class ModelDetailView(TenantConsoleMixin, View):
+class ModelDetailView(RegistryConsoleMixin, View):
     capability = "models.read"
     method_capability = {"post": "models.write"}
 
@@ -129,7 +139,7 @@ class ModelDetailView(TenantConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class VersionDetailView(TenantConsoleMixin, View):
+class VersionDetailView(RegistryConsoleMixin, View):
     capability = "models.read"
 
     def get(self, request: HttpRequest, tenant_slug: str, model_id: int, version: int) -> HttpResponse:
@@ -158,7 +168,7 @@ _EXAMPLE_INPUTS = '[{"name": "text", "data_type": "BYTES", "dims": [1]}]'
 _EXAMPLE_OUTPUTS = '[{"name": "embedding", "data_type": "FP32", "dims": [384]}]'
 
 
-class VersionRegisterView(TenantConsoleMixin, View):
+class VersionRegisterView(RegistryConsoleMixin, View):
     capability = "models.write"
 
     def _form(self, request: HttpRequest, model: RegisteredModel, values: dict[str, Any], status: int = 200):
@@ -233,7 +243,7 @@ class VersionRegisterView(TenantConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class ServingView(TenantConsoleMixin, View):
+class ServingView(RegistryConsoleMixin, View):
     capability = "models.read"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
