@@ -26,12 +26,22 @@ def enqueue_on_commit(task, **kwargs) -> None:  # type: ignore[no-untyped-def]
 )
 def serving_load_task(self, *, serving_id: int, triggered_by_user_id: int | None = None) -> None:  # type: ignore[no-untyped-def]
     """Load one version on the local tritonserver (starting the server if needed)."""
-    from models_registry.services import serving_load
+    from models_registry.services import serving_fail, serving_load
     from models_registry.serving import LocalTritonConfig
 
-    serving_load(
-        serving_id=serving_id, config=LocalTritonConfig.from_settings(), triggered_by_user_id=triggered_by_user_id
-    )
+    try:
+        serving_load(
+            serving_id=serving_id, config=LocalTritonConfig.from_settings(), triggered_by_user_id=triggered_by_user_id
+        )
+    except TritonUnavailable as exc:
+        if self.request.retries < self.max_retries:
+            raise  # autoretry_for retries it with backoff
+        # Out of retries: the row must not stay LOADING forever.
+        serving_fail(
+            serving_id=serving_id,
+            error=f"Triton unreachable after retries: {exc}",
+            triggered_by_user_id=triggered_by_user_id,
+        )
 
 
 @shared_task(
