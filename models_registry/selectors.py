@@ -15,8 +15,9 @@ from tenants.models import Tenant
 
 
 def model_list(*, tenant: Tenant) -> QuerySet[RegisteredModel]:
+    # RegistryQuerySet.visible_to is typed on the base Model, hence the ignore below.
     return (
-        RegisteredModel.objects.visible_to(tenant)
+        RegisteredModel.objects.visible_to(tenant)  # type: ignore[return-value]
         .select_related("tenant", "created_by")
         .annotate(version_count=Count("versions", distinct=True))
         .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.all_tenants().select_related("version")))

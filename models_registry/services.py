@@ -140,8 +140,8 @@ def _digest_uri(uri: str) -> tuple[int | None, str]:
                 f"Unknown built-in model '{uri}'. Known: "
                 + ", ".join(f"builtin:{n}" for n in sorted(BUILTIN_ARTIFACTS))
             )
-        (path,) = files.values()
-        return artifact_digest(path)
+        (builtin_path,) = files.values()
+        return artifact_digest(builtin_path)
     path = local_path_for_uri(uri)
     if path is None:
         return None, ""
@@ -203,6 +203,7 @@ def version_register(
         )
     except InvalidModelConfig as exc:
         raise _invalid(exc) from None
+    size: int | None
     if artifact_file is not None:
         size, sha = _digest_upload(artifact_file)
     else:
@@ -326,7 +327,7 @@ def alias_delete(*, tenant: Tenant | None, actor: Actor, model: RegisteredModel,
 
 def _triton_name(version: ModelVersion) -> str:
     model = version.model
-    return triton_name_for(model_name=model.name, tenant_slug=model.tenant.slug if model.tenant_id else None)
+    return triton_name_for(model_name=model.name, tenant_slug=model.tenant.slug if model.tenant else None)
 
 
 def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersion) -> LocalServing:
@@ -485,6 +486,14 @@ def serving_load(
     )
     return _finish(
         row.pk, status=LocalServing.Status.READY, actor=actor, action="models_registry.serving.ready", replaced=replaced
+    )
+
+
+def serving_fail(*, serving_id: int, error: str, triggered_by_user_id: int | None = None) -> LocalServing:
+    """Terminal FAILED for a row whose task gave up (e.g. Triton unreachable after all retries)."""
+    actor = Actor.system(label="models_registry.serve", triggered_by_user_id=triggered_by_user_id)
+    return _finish(
+        serving_id, status=LocalServing.Status.FAILED, error=error, actor=actor, action="models_registry.serving.failed"
     )
 
 

@@ -59,7 +59,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         ]
 
     def get_owner(self, obj: RegisteredModel) -> str:
-        return obj.tenant.slug if obj.tenant_id else "platform"
+        return obj.tenant.slug if obj.tenant else "platform"
 
 
 class ModelCreateInputSerializer(serializers.Serializer):
@@ -125,7 +125,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return sorted(a.name for a in obj.aliases.all())
 
     def get_artifact_file(self, obj: ModelVersion) -> str:
-        return obj.artifact.name.rsplit("/", 1)[-1] if obj.artifact else ""
+        return (obj.artifact.name or "").rsplit("/", 1)[-1] if obj.artifact else ""
 
     def get_created_by(self, obj: ModelVersion) -> str:
         user = obj.created_by
@@ -141,7 +141,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class VersionRegisterInputSerializer(serializers.Serializer):
     backend = serializers.ChoiceField(choices=ModelVersion.Backend.choices)
-    task = serializers.ChoiceField(choices=ModelVersion._meta.get_field("task").choices, required=False)
+    task = serializers.ChoiceField(choices=RegisteredModel.Task.choices, required=False)
     artifact = serializers.FileField(required=False, help_text="multipart upload of the model file")
     artifact_uri = serializers.CharField(
         required=False,
