@@ -138,7 +138,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
 class ExperimentCreateInputSerializer(serializers.Serializer):
     key = serializers.SlugField(max_length=100)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    variants = serializers.ListField(child=serializers.DictField(), min_length=2, max_length=10,
+    variants = serializers.ListField(child=serializers.DictField(),
                                      help_text='[{"name", "weight", "run_id"} | {"name", "weight", "strategy": "popularity"}]')
     attribution_window_s = serializers.IntegerField(min_value=60, max_value=30 * 86_400, default=86_400)
 
