@@ -149,7 +149,7 @@ class TrainingView(TenantConsoleMixin, View):
                 training_run_activate(tenant=self.tenant, actor=self.actor, run=run)
                 messages.success(request, f"Recommender v{run.version} is now active.")
             else:
-                params = {"content": request.POST.get("content", "on") == "on"}
+                params = {"content": "content" in request.POST}  # an unchecked box is not sent
                 run = training_run_start(tenant=self.tenant, actor=self.actor, params=params)
                 messages.success(request, f"Training v{run.version} queued.")
         except ApplicationError as exc:

@@ -49,7 +49,6 @@ def check_row_count(n: int, what: str) -> None:
         )
 
 
-@transaction.atomic
 def catalog_items_upsert(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> CatalogImportResult:
     """Create or update items by ``external_id``; invalid rows are reported, valid rows kept.
 
@@ -60,9 +59,12 @@ def catalog_items_upsert(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -
     check_row_count(len(rows), "rows")
     checked = validate_catalog_rows(rows)
     result = CatalogImportResult(received=len(rows), errors=checked.errors)
-    if checked.rows:
-        existing = catalog_ids_by_external_id(tenant=tenant, external_ids=[r["external_id"] for _, r in checked.rows])
-        objs = [CatalogItem(tenant=tenant, **r) for _, r in checked.rows]
+    if not checked.rows:
+        return result
+    # Read before the transaction: see events_ingest (SQLite write-lock upgrade).
+    existing = catalog_ids_by_external_id(tenant=tenant, external_ids=[r["external_id"] for _, r in checked.rows])
+    objs = [CatalogItem(tenant=tenant, **r) for _, r in checked.rows]
+    with transaction.atomic():
         CatalogItem.objects.bulk_create(
             objs,
             batch_size=500,

@@ -52,7 +52,6 @@ def _existing_keys(
     return out
 
 
-@transaction.atomic
 def events_ingest(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> EventIngestResult:
     """Store valid events; report every rejected row with its number and reason.
 
@@ -60,7 +59,8 @@ def events_ingest(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> Event
     one (same user, item, type, timestamp) is counted as a duplicate and not stored again
     (the unique constraint guarantees it even under concurrent requests; the counts can then
     call a racing duplicate "created"). Item ids resolve within ``tenant`` only: another
-    tenant's item id is an unknown item. Raises PayloadTooLarge above the row limit.
+    tenant's item id is an unknown item. The insert is one transaction: all valid rows of the
+    request are stored, or none. Raises PayloadTooLarge above the row limit.
     """
     check_row_count(len(rows), "events")
     checked = validate_event_rows(rows, now=timezone.now())
@@ -95,6 +95,10 @@ def events_ingest(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> Event
             Event(tenant=tenant, user_id=r["user_id"], item_id=r["item_pk"], type=r["type"], value=r["value"],
                   timestamp=r["timestamp"], context=r["context"])
         )
-    Event.objects.bulk_create(objs, batch_size=1000, ignore_conflicts=True)
+    # Reads above run outside the transaction on purpose: on SQLite a transaction that reads
+    # first and then writes cannot wait for the write lock (SQLITE_BUSY at once under concurrent
+    # writers); starting with the INSERT lets the busy timeout queue writers instead.
+    with transaction.atomic():
+        Event.objects.bulk_create(objs, batch_size=1000, ignore_conflicts=True)
     result.created = len(objs)
     return result
