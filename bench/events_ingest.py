@@ -29,8 +29,12 @@ def make_batches(n_events: int, batch: int, start: int, n_items: int, rng: rando
         rows = []
         for i in range(start + b, start + min(b + batch, n_events)):
             etype = rng.choice(TYPES)
-            row = {"user_id": f"user-{rng.randrange(20_000)}", "item_id": f"item-{rng.randrange(n_items)}",
-                   "type": etype, "timestamp": BASE_TS + i}
+            row = {
+                "user_id": f"user-{rng.randrange(20_000)}",
+                "item_id": f"item-{rng.randrange(n_items)}",
+                "type": etype,
+                "timestamp": BASE_TS + i,
+            }
             if etype == "rating":
                 row["value"] = rng.randint(1, 5)
             rows.append(row)
@@ -76,8 +80,14 @@ def main() -> None:
         from tenants.actors import Actor
 
         bt = make_tenant()
-        catalog_items_upsert(tenant=bt.tenant, actor=Actor.system(), rows=[
-            {"external_id": f"item-{n}", "title": f"Item {n}", "category": f"cat-{n % 20}"} for n in range(args.items)])
+        catalog_items_upsert(
+            tenant=bt.tenant,
+            actor=Actor.system(),
+            rows=[
+                {"external_id": f"item-{n}", "title": f"Item {n}", "category": f"cat-{n % 20}"}
+                for n in range(args.items)
+            ],
+        )
         configs = [(1_000, 1), (5_000, 1), (10_000, 1), (5_000, 2)]
         rows = []
         with gunicorn(var, workers=args.workers, threads=1) as base:
@@ -91,13 +101,17 @@ def main() -> None:
             wall, lat, totals = run(base, bt.token, bodies[-2:], 1)
             rows.append(("5,000 x 2 resent", 1, totals, wall, lat))
         print(f"\nEvents ingest through HTTP (gunicorn -w {args.workers}, SQLite WAL), catalog {args.items:,} items\n")
-        print("| batch x requests | clients | created | duplicates | rejected | wall s | events/s | req p50 ms | req p95 ms |")
+        print(
+            "| batch x requests | clients | created | duplicates | rejected | wall s | events/s | req p50 ms | req p95 ms |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for label, clients, totals, wall, lat in rows:
             n = totals["created"] + totals["duplicates"] + totals["rejected"]
             p = percentiles(lat)
-            print(f"| {label} | {clients} | {totals['created']:,} | {totals['duplicates']:,} | {totals['rejected']:,} "
-                  f"| {wall:.2f} | {n / wall:,.0f} | {p['p50']:.0f} | {p['p95']:.0f} |")
+            print(
+                f"| {label} | {clients} | {totals['created']:,} | {totals['duplicates']:,} | {totals['rejected']:,} "
+                f"| {wall:.2f} | {n / wall:,.0f} | {p['p50']:.0f} | {p['p95']:.0f} |"
+            )
 
 
 if __name__ == "__main__":

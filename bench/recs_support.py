@@ -54,8 +54,13 @@ def make_tenant(slug: str = "bench") -> BenchTenant:
     tenant = Tenant.objects.create(slug=slug, name=slug.title())
     user = get_user_model().objects.create_user(username=f"owner@{slug}.test", email=f"owner@{slug}.test")
     membership = Membership.objects.create(tenant=tenant, user=user, role="owner")
-    issued = token_create(tenant=tenant, actor=Actor.system(label="bench"), membership=membership, name="bench",
-                          scopes=["write", "recommend"])
+    issued = token_create(
+        tenant=tenant,
+        actor=Actor.system(label="bench"),
+        membership=membership,
+        name="bench",
+        scopes=["write", "recommend"],
+    )
     return BenchTenant(tenant, issued.plaintext)
 
 
@@ -71,10 +76,30 @@ def gunicorn(var_dir: Path, *, workers: int, threads: int) -> Iterator[str]:
     import requests
 
     port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.test", "PORTAL_VAR_DIR": str(var_dir),
-           "LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "-b", f"127.0.0.1:{port}",
-           "-w", str(workers), "--threads", str(threads), "--log-level", "warning", "--timeout", "120"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "PORTAL_VAR_DIR": str(var_dir),
+        "LOG_LEVEL": "WARNING",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi:application",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--timeout",
+        "120",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -112,5 +137,9 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     import numpy as np
 
     arr = np.asarray(samples_ms)
-    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "p99": float(np.percentile(arr, 99)), "max": float(arr.max())}
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "p99": float(np.percentile(arr, 99)),
+        "max": float(arr.max()),
+    }

@@ -84,9 +84,7 @@ class Event(models.Model):
     class Meta:
         ordering = ["-timestamp", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "user_id", "timestamp", "item", "type"], name="uniq_recs_event"
-            )
+            models.UniqueConstraint(fields=["tenant", "user_id", "timestamp", "item", "type"], name="uniq_recs_event")
         ]
         indexes = [models.Index(fields=["tenant", "timestamp"], name="recs_event_tenant_ts")]
 

@@ -85,8 +85,10 @@ def event_stats(*, tenant: Tenant, days: int = 30, top_n: int = 10) -> dict[str,
         days_map: dict[dt.date, dict[str, int]] = {}
         for day, etype, n in rows:
             days_map.setdefault(day, {})[etype] = n
-        per_day = [{"day": day.isoformat(), "counts": counts, "total": sum(counts.values())}
-                   for day, counts in sorted(days_map.items())]
+        per_day = [
+            {"day": day.isoformat(), "counts": counts, "total": sum(counts.values())}
+            for day, counts in sorted(days_map.items())
+        ]
     top = (
         events.values_list("item__external_id", "item__title")
         .annotate(n=Count("id"))

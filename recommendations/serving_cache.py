@@ -70,7 +70,8 @@ class CatalogSnapshot:
 
 
 def _run_ref(run: TrainingRun) -> RunRef:
-    reg = f"{run.model_version.model.name}:{run.model_version.version}" if run.model_version_id else ""
+    mv = run.model_version
+    reg = f"{mv.model.name}:{mv.version}" if mv is not None else ""
     return RunRef(run.pk, run.version, run.artifact_path, reg)
 
 
@@ -80,12 +81,7 @@ def stamp_for(tenant: Tenant) -> Stamp:
     cached = _stamps.get(tenant.pk)
     if cached is not None and now - cached.checked_at < ttl:
         return cached
-    run = (
-        TrainingRun.objects.for_tenant(tenant)
-        .filter(is_active=True)
-        .select_related("model_version__model")
-        .first()
-    )
+    run = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).select_related("model_version__model").first()
     exp = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
     stamp = Stamp(
         checked_at=now,

@@ -92,7 +92,7 @@ def _tags(value: Any) -> list[str]:
     if isinstance(value, str):
         # CSV cells carry tags as "a|b" or "a,b".
         sep = "|" if "|" in value else ","
-        value = [t for t in value.split(sep)]
+        value = value.split(sep)
     if not isinstance(value, list):
         raise RowInvalid("tags", "tags must be a list of strings.")
     out: list[str] = []

@@ -15,8 +15,18 @@ from recommendations.models import CatalogItem, Event, Experiment, Exposure, Tra
 class CatalogItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = CatalogItem
-        fields = ["id", "external_id", "title", "description", "category", "tags", "attributes", "active",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "external_id",
+            "title",
+            "description",
+            "category",
+            "tags",
+            "attributes",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -31,7 +41,7 @@ class CatalogImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     rejected = serializers.IntegerField()
-    errors = RowErrorSerializer(many=True)
+    errors = RowErrorSerializer(many=True)  # type: ignore[assignment]  # DRF stubs: "errors" is a property
 
 
 class CatalogUpsertInputSerializer(serializers.Serializer):
@@ -60,7 +70,7 @@ class EventIngestResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
-    errors = RowErrorSerializer(many=True)
+    errors = RowErrorSerializer(many=True)  # type: ignore[assignment]  # DRF stubs: "errors" is a property
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -68,9 +78,24 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "version", "status", "stage", "progress", "error", "is_active", "params", "metrics",
-                  "stats", "data_hash", "artifact_path", "model_version", "created_at", "started_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "version",
+            "status",
+            "stage",
+            "progress",
+            "error",
+            "is_active",
+            "params",
+            "metrics",
+            "stats",
+            "data_hash",
+            "artifact_path",
+            "model_version",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_model_version(self, run: TrainingRun) -> str | None:
@@ -79,8 +104,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class TrainingStartInputSerializer(serializers.Serializer):
-    params = serializers.DictField(required=False, default=dict,
-                                   help_text="Optional: content (bool), use_ease (bool), knn_neighbours, max_history")
+    params = serializers.DictField(
+        required=False, default=dict, help_text="Optional: content (bool), use_ease (bool), knn_neighbours, max_history"
+    )
 
 
 class RecommendationContextSerializer(serializers.Serializer):
@@ -93,7 +119,9 @@ class RecommendationContextSerializer(serializers.Serializer):
 class RecommendationFiltersSerializer(serializers.Serializer):
     category = serializers.CharField(required=False, allow_blank=True, max_length=C.MAX_CATEGORY_CHARS)
     exclude_item_ids = serializers.ListField(
-        child=serializers.CharField(max_length=C.MAX_EXTERNAL_ID_CHARS), required=False, default=list,
+        child=serializers.CharField(max_length=C.MAX_EXTERNAL_ID_CHARS),
+        required=False,
+        default=list,
         max_length=1000,
     )
 
@@ -101,13 +129,15 @@ class RecommendationFiltersSerializer(serializers.Serializer):
 class RecommendationInputSerializer(serializers.Serializer):
     user_id = serializers.CharField(max_length=C.MAX_USER_ID_CHARS, trim_whitespace=True)
     k = serializers.IntegerField(
-        default=10, min_value=C.MIN_K, max_value=C.MAX_K,
+        default=10,
+        min_value=C.MIN_K,
+        max_value=C.MAX_K,
         error_messages={
             "min_value": f"k must be between {C.MIN_K} and {C.MAX_K}.",
             "max_value": f"k must be between {C.MIN_K} and {C.MAX_K}.",
         },
     )
-    context = RecommendationContextSerializer(required=False)
+    context = RecommendationContextSerializer(required=False)  # type: ignore[assignment]  # DRF stubs: Field.context
     filters = RecommendationFiltersSerializer(required=False)
     exclude_seen = serializers.BooleanField(default=True)
 
@@ -130,16 +160,27 @@ class RecommendationOutputSerializer(serializers.Serializer):
 class ExperimentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Experiment
-        fields = ["id", "key", "name", "status", "variants", "attribution_window_s", "winner", "started_at",
-                  "stopped_at"]
+        fields = [
+            "id",
+            "key",
+            "name",
+            "status",
+            "variants",
+            "attribution_window_s",
+            "winner",
+            "started_at",
+            "stopped_at",
+        ]
         read_only_fields = fields
 
 
 class ExperimentCreateInputSerializer(serializers.Serializer):
     key = serializers.SlugField(max_length=100)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    variants = serializers.ListField(child=serializers.DictField(),
-                                     help_text='[{"name", "weight", "run_id"} | {"name", "weight", "strategy": "popularity"}]')
+    variants = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='[{"name", "weight", "run_id"} | {"name", "weight", "strategy": "popularity"}]',
+    )
     attribution_window_s = serializers.IntegerField(min_value=60, max_value=30 * 86_400, default=86_400)
 
 

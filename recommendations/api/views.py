@@ -60,7 +60,7 @@ def bulk_rows(request: Request, key: str) -> list[Any]:
             f"Split it into batches of at most {C.MAX_ROWS_PER_REQUEST:,} rows.",
             extra={"limit_bytes": C.MAX_BODY_BYTES, "limit_rows": C.MAX_ROWS_PER_REQUEST},
         )
-    data = request.data
+    data: Any = request.data
     if isinstance(data, dict):
         data = data.get(key)
     if not isinstance(data, list):
@@ -200,8 +200,12 @@ class ExperimentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def stop(self, request: Request, pk: str | None = None) -> Response:
         data = ExperimentStopInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        exp = experiment_stop(tenant=self.tenant, actor=self.actor, experiment=self.get_object(),
-                              winner=data.validated_data.get("winner") or None)
+        exp = experiment_stop(
+            tenant=self.tenant,
+            actor=self.actor,
+            experiment=self.get_object(),
+            winner=data.validated_data.get("winner") or None,
+        )
         return Response(ExperimentSerializer(exp).data)
 
     @extend_schema(responses={200: dict})

@@ -55,8 +55,13 @@ class CatalogView(TenantConsoleMixin, View):
         query = request.GET.copy()
         query.pop("page", None)
         return {
-            "page": page, "filter": filterset, "query": query.urlencode(), "categories": catalog_categories(tenant=self.tenant),
-            "can_write": self.can("catalog.write"), "section": "catalog", **extra,
+            "page": page,
+            "filter": filterset,
+            "query": query.urlencode(),
+            "categories": catalog_categories(tenant=self.tenant),
+            "can_write": self.can("catalog.write"),
+            "section": "catalog",
+            **extra,
         }
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -76,7 +81,7 @@ class CatalogView(TenantConsoleMixin, View):
         error = None
         if upload is None:
             error = "Choose a CSV or JSON file to import."
-        elif upload.size > MAX_IMPORT_BYTES:
+        elif (upload.size or 0) > MAX_IMPORT_BYTES:
             error = f"The file is {upload.size:,} bytes; the limit is {MAX_IMPORT_BYTES:,}."
         else:
             try:
@@ -85,8 +90,12 @@ class CatalogView(TenantConsoleMixin, View):
             except ApplicationError as exc:
                 error = exc.message
         status = 400 if error else 200
-        return render(request, "recommendations/catalog.html",
-                      self._context(request, import_result=result, import_error=error), status=status)
+        return render(
+            request,
+            "recommendations/catalog.html",
+            self._context(request, import_result=result, import_error=error),
+            status=status,
+        )
 
 
 class EventsView(TenantConsoleMixin, View):
@@ -97,30 +106,40 @@ class EventsView(TenantConsoleMixin, View):
         peak = max((d["total"] for d in stats["per_day"]), default=0)
         for d in stats["per_day"]:
             d["pct"] = round(100 * d["total"] / peak) if peak else 0
-        return render(request, "recommendations/events.html", {
-            "stats": stats, "recent": event_list(tenant=self.tenant)[:20], "section": "events",
-        })
+        return render(
+            request,
+            "recommendations/events.html",
+            {
+                "stats": stats,
+                "recent": event_list(tenant=self.tenant)[:20],
+                "section": "events",
+            },
+        )
 
 
 class TryView(TenantConsoleMixin, View):
     capability = "recs.query"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        recent_users = list(
-            event_list(tenant=self.tenant).order_by().values_list("user_id", flat=True).distinct()[:50]
-        )
+        recent_users = list(event_list(tenant=self.tenant).order_by().values_list("user_id", flat=True).distinct()[:50])
         ctx: dict[str, Any] = {
-            "recent_users": recent_users, "categories": catalog_categories(tenant=self.tenant),
-            "section": "try", "form": request.GET,
+            "recent_users": recent_users,
+            "categories": catalog_categories(tenant=self.tenant),
+            "section": "try",
+            "form": request.GET,
         }
         user_id = request.GET.get("user_id", "").strip()
         if user_id:
             try:
                 k = int(request.GET.get("k") or 10)
                 served = recommendation_serve(
-                    tenant=self.tenant, actor=self.actor, user_id=user_id[: C.MAX_USER_ID_CHARS], k=k,
+                    tenant=self.tenant,
+                    actor=self.actor,
+                    user_id=user_id[: C.MAX_USER_ID_CHARS],
+                    k=k,
                     context_item_id=request.GET.get("item_id", "").strip() or None,
-                    category=request.GET.get("category") or None, record_exposure=False,
+                    category=request.GET.get("category") or None,
+                    record_exposure=False,
                 )
                 ctx["served"] = served
                 ctx["history"] = event_list(tenant=self.tenant).filter(user_id=user_id)[:10]
@@ -137,10 +156,16 @@ class TrainingView(TenantConsoleMixin, View):
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         runs = list(training_run_list(tenant=self.tenant)[:50])
-        return render(request, "recommendations/training.html", {
-            "runs": runs, "section": "training", "can_train": self.can("recs.train"),
-            "in_progress": any(r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING) for r in runs),
-        })
+        return render(
+            request,
+            "recommendations/training.html",
+            {
+                "runs": runs,
+                "section": "training",
+                "can_train": self.can("recs.train"),
+                "in_progress": any(r.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING) for r in runs),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         try:
@@ -167,17 +192,24 @@ class ExperimentsView(TenantConsoleMixin, View):
         experiments = list(experiment_list(tenant=self.tenant)[:20])
         results = [(exp, experiment_results(tenant=self.tenant, experiment=exp)) for exp in experiments[:5]]
         ready = training_run_list(tenant=self.tenant).filter(status=TrainingRun.Status.READY)[:20]
-        return render(request, "recommendations/experiments.html", {
-            "results": results, "section": "experiments", "can_manage": self.can("experiments.manage"),
-            "ready_runs": ready,
-        })
+        return render(
+            request,
+            "recommendations/experiments.html",
+            {
+                "results": results,
+                "section": "experiments",
+                "can_manage": self.can("experiments.manage"),
+                "ready_runs": ready,
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         try:
             if request.POST.get("op") == "stop":
                 exp = experiment_get(tenant=self.tenant, experiment_id=int(request.POST.get("experiment_id", 0)))
-                experiment_stop(tenant=self.tenant, actor=self.actor, experiment=exp,
-                                winner=request.POST.get("winner") or None)
+                experiment_stop(
+                    tenant=self.tenant, actor=self.actor, experiment=exp, winner=request.POST.get("winner") or None
+                )
                 messages.success(request, f"Experiment {exp.key} stopped.")
             else:
                 variants = []
@@ -190,8 +222,13 @@ class ExperimentsView(TenantConsoleMixin, View):
                     else:
                         v["run_id"] = int(choice)
                     variants.append(v)
-                exp = experiment_create(tenant=self.tenant, actor=self.actor, key=request.POST.get("key", "").strip(),
-                                        name=request.POST.get("name", ""), variants=variants)
+                exp = experiment_create(
+                    tenant=self.tenant,
+                    actor=self.actor,
+                    key=request.POST.get("key", "").strip(),
+                    name=request.POST.get("name", ""),
+                    variants=variants,
+                )
                 messages.success(request, f"Experiment {exp.key} started.")
         except ApplicationError as exc:
             messages.error(request, exc.message)

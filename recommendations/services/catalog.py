@@ -92,8 +92,13 @@ def catalog_item_deactivate(*, tenant: Tenant, actor: Actor, item: CatalogItem) 
     if item.active:
         item.active = False
         item.save(update_fields=["active", "updated_at"])
-        audit_record(tenant=tenant, actor=actor, action="recommendations.catalogitem.deactivated",
-                     target=item, changes={"active": [True, False]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="recommendations.catalogitem.deactivated",
+            target=item,
+            changes={"active": [True, False]},
+        )
     return item
 
 

@@ -47,7 +47,9 @@ def _existing_keys(
     qs = Event.objects.for_tenant(tenant).filter(timestamp__gte=since, timestamp__lte=until)
     for start in range(0, len(users), IN_CHUNK):
         out.update(
-            qs.filter(user_id__in=users[start : start + IN_CHUNK]).values_list("user_id", "item_id", "type", "timestamp")
+            qs.filter(user_id__in=users[start : start + IN_CHUNK]).values_list(
+                "user_id", "item_id", "type", "timestamp"
+            )
         )
     return out
 
@@ -92,8 +94,15 @@ def events_ingest(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> Event
             continue
         seen.add(key)
         objs.append(
-            Event(tenant=tenant, user_id=r["user_id"], item_id=r["item_pk"], type=r["type"], value=r["value"],
-                  timestamp=r["timestamp"], context=r["context"])
+            Event(
+                tenant=tenant,
+                user_id=r["user_id"],
+                item_id=r["item_pk"],
+                type=r["type"],
+                value=r["value"],
+                timestamp=r["timestamp"],
+                context=r["context"],
+            )
         )
     # Reads above run outside the transaction on purpose: on SQLite a transaction that reads
     # first and then writes cannot wait for the write lock (SQLITE_BUSY at once under concurrent

@@ -40,7 +40,9 @@ def _clean_variants(*, tenant: Tenant, variants: Any) -> list[dict[str, Any]]:
         clean: dict[str, Any] = {"name": name, "weight": float(weight)}
         if strategy is not None:
             if strategy not in C.STRATEGIES:
-                raise ApplicationError(f"Variant '{name}': unknown strategy '{strategy}'; use one of {', '.join(C.STRATEGIES)}.")
+                raise ApplicationError(
+                    f"Variant '{name}': unknown strategy '{strategy}'; use one of {', '.join(C.STRATEGIES)}."
+                )
             clean["strategy"] = strategy
         else:
             if isinstance(run_id, bool) or not isinstance(run_id, int):
@@ -72,8 +74,13 @@ def experiment_create(
     exp = Experiment(tenant=tenant, key=key, name=name, variants=variants, attribution_window_s=attribution_window_s)
     exp.full_clean()
     exp.save()
-    audit_record(tenant=tenant, actor=actor, action="recommendations.experiment.started", target=exp,
-                 changes={"variants": variants})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.experiment.started",
+        target=exp,
+        changes={"variants": variants},
+    )
     return exp
 
 
@@ -92,8 +99,13 @@ def experiment_stop(*, tenant: Tenant, actor: Actor, experiment: Experiment, win
     exp.stopped_at = timezone.now()
     exp.winner = winner or ""
     exp.save(update_fields=["status", "stopped_at", "winner", "updated_at"])
-    audit_record(tenant=tenant, actor=actor, action="recommendations.experiment.stopped", target=exp,
-                 changes={"status": ["running", "stopped"], "winner": winner or None})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.experiment.stopped",
+        target=exp,
+        changes={"status": ["running", "stopped"], "winner": winner or None},
+    )
     if variant is not None and variant.get("run_id"):
         run = TrainingRun.objects.for_tenant(tenant).get(pk=variant["run_id"])
         training_run_activate(tenant=tenant, actor=actor, run=run)
@@ -122,9 +134,12 @@ def experiment_results(*, tenant: Tenant, experiment: Experiment) -> dict[str, A
             qs = qs.filter(timestamp__lte=experiment.stopped_at + dt.timedelta(seconds=experiment.attribution_window_s))
         events = [EventRow(u, i, t, ts.timestamp()) for u, i, t, ts in qs.iterator(chunk_size=20_000) if u in users]
     results = attribute(
-        exposures, events, window_s=experiment.attribution_window_s,
+        exposures,
+        events,
+        window_s=experiment.attribution_window_s,
         variant_names=[v["name"] for v in experiment.variants],
-        click_types=C.CLICK_TYPES, conversion_types=C.CONVERSION_TYPES,
+        click_types=C.CLICK_TYPES,
+        conversion_types=C.CONVERSION_TYPES,
     )
     return {
         "experiment": experiment.key,

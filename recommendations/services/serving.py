@@ -117,23 +117,46 @@ def recommendation_serve(
         if exclude_seen:
             excluded.update(h[0] for h in history)
             excluded.update(session_item_ids)
-        recs = recommender.recommend(user_history=[], k=k, category=category, exclude_items=excluded,
-                                     exclude_seen=False, active_items=catalog.active)
+        recs = recommender.recommend(
+            user_history=[],
+            k=k,
+            category=category,
+            exclude_items=excluded,
+            exclude_seen=False,
+            active_items=catalog.active,
+        )
     else:
         recs = recommender.recommend(
-            user_history=history, k=k, context_item=context_item_id or None, session_items=list(session_item_ids),
-            category=category, exclude_items=excluded, exclude_seen=exclude_seen, active_items=catalog.active,
+            user_history=history,
+            k=k,
+            context_item=context_item_id or None,
+            session_items=list(session_item_ids),
+            category=category,
+            exclude_items=excluded,
+            exclude_seen=exclude_seen,
+            active_items=catalog.active,
         )
     request_id = current_request.get().request_id or uuid.uuid4().hex
-    items = [ServedItem(r.item_key, catalog.titles.get(r.item_key, r.item_key), round(r.score, 6), r.reasons)
-             for r in recs]
+    items = [
+        ServedItem(r.item_key, catalog.titles.get(r.item_key, r.item_key), round(r.score, 6), r.reasons) for r in recs
+    ]
     if record_exposure and stamp.experiment is not None and experiment is not None:
-        Exposure.objects.create(tenant=tenant, experiment_id=stamp.experiment.id, variant=experiment["variant"],
-                                user_id=user_id, request_id=request_id[:64], item_ids=[i.item_id for i in items])
+        Exposure.objects.create(
+            tenant=tenant,
+            experiment_id=stamp.experiment.id,
+            variant=experiment["variant"],
+            user_id=user_id,
+            request_id=request_id[:64],
+            item_ids=[i.item_id for i in items],
+        )
     return ServedRecommendations(
         items=items,
-        model_version={"id": run.id, "version": run.version, "registry": run.registry_version,
-                       "strategy": strategy or "model"},
+        model_version={
+            "id": run.id,
+            "version": run.version,
+            "registry": run.registry_version,
+            "strategy": strategy or "model",
+        },
         experiment=experiment,
         request_id=request_id,
         cold_start=not history and not session_item_ids and not context_item_id,

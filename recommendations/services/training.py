@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STALE_RUNNING_S = 2 * 3600
 # Training knobs a tenant may set per run (everything else uses the engine's defaults).
 ALLOWED_PARAMS = {"content": bool, "use_ease": bool, "knn_neighbours": int, "max_history": int}
-_PROGRESS = {
+_PROGRESS: dict[str, float] = {
     TrainingRun.Stage.LOADING: 0.05,
     TrainingRun.Stage.EMBEDDING: 0.2,
     TrainingRun.Stage.TRAINING: 0.45,
@@ -80,8 +80,9 @@ def training_run_start(*, tenant: Tenant, actor: Actor, params: dict[str, Any] |
     run = TrainingRun(tenant=tenant, version=last + 1, params=cleaned, requested_by=actor.user)
     run.full_clean()
     run.save()
-    audit_record(tenant=tenant, actor=actor, action="recommendations.trainingrun.queued", target=run,
-                 changes={"params": cleaned})
+    audit_record(
+        tenant=tenant, actor=actor, action="recommendations.trainingrun.queued", target=run, changes={"params": cleaned}
+    )
     training_run_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
     return run
 
@@ -98,8 +99,13 @@ def _claim(tenant: Tenant, run_id: int) -> bool:
     return bool(
         TrainingRun.objects.for_tenant(tenant)
         .filter(claimable, pk=run_id)
-        .update(status=TrainingRun.Status.RUNNING, stage=TrainingRun.Stage.LOADING, progress=0.05,
-                started_at=timezone.now(), error="")
+        .update(
+            status=TrainingRun.Status.RUNNING,
+            stage=TrainingRun.Stage.LOADING,
+            progress=0.05,
+            started_at=timezone.now(),
+            error="",
+        )
     )
 
 
@@ -112,8 +118,13 @@ def build_interaction_data(*, tenant: Tenant) -> tuple[InteractionData, dict[str
         )
     }
     metas = [
-        ItemMeta(it.external_id, title=it.title, category=it.category,
-                 tags=tuple(str(t) for t in it.tags or ()), text=it.description)
+        ItemMeta(
+            it.external_id,
+            title=it.title,
+            category=it.category,
+            tags=tuple(str(t) for t in it.tags or ()),
+            text=it.description,
+        )
         for it in items.values()
     ]
     users: list[str] = []
@@ -198,22 +209,41 @@ def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
         status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
     )
     actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
-    audit_record(tenant=tenant, actor=actor, action="recommendations.trainingrun.failed", target=run,
-                 changes={"error": reason[:500]})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.failed",
+        target=run,
+        changes={"error": reason[:500]},
+    )
 
 
 @transaction.atomic
 def _finish(*, tenant: Tenant, run: TrainingRun, model: Any, prefix: str) -> None:
     registered, _ = RegisteredModel.objects.for_tenant(tenant).get_or_create(
-        tenant=tenant, name=C.REGISTRY_MODEL_NAME,
-        defaults={"task": RegisteredModel.Task.RECOMMENDATION, "description": "Hybrid recommender (recommendations app)"},
+        tenant=tenant,
+        name=C.REGISTRY_MODEL_NAME,
+        defaults={
+            "task": RegisteredModel.Task.RECOMMENDATION,
+            "description": "Hybrid recommender (recommendations app)",
+        },
     )
-    next_version = (ModelVersion.objects.for_tenant(tenant).filter(model=registered).aggregate(v=Max("version"))["v"] or 0) + 1
+    next_version = (
+        ModelVersion.objects.for_tenant(tenant).filter(model=registered).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
     version = ModelVersion.objects.create(
-        tenant=tenant, model=registered, version=next_version, task=RegisteredModel.Task.RECOMMENDATION,
-        backend=ModelVersion.Backend.PYTHON, artifact_uri=prefix, parameters=model.params, metrics=model.metrics,
-        source_run=f"recommendations.trainingrun:{run.pk}", dataset_hash=model.data_hash,
-        status=ModelVersion.Status.READY, created_by=run.requested_by,
+        tenant=tenant,
+        model=registered,
+        version=next_version,
+        task=RegisteredModel.Task.RECOMMENDATION,
+        backend=ModelVersion.Backend.PYTHON,
+        artifact_uri=prefix,
+        parameters=model.params,
+        metrics=model.metrics,
+        source_run=f"recommendations.trainingrun:{run.pk}",
+        dataset_hash=model.data_hash,
+        status=ModelVersion.Status.READY,
+        created_by=run.requested_by,
     )
     run.status = TrainingRun.Status.READY
     run.stage = TrainingRun.Stage.DONE
@@ -224,11 +254,28 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: Any, prefix: str) -> Non
     run.artifact_path = prefix
     run.model_version = version
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "stage", "progress", "metrics", "stats", "data_hash", "artifact_path",
-                            "model_version", "finished_at", "updated_at"])
+    run.save(
+        update_fields=[
+            "status",
+            "stage",
+            "progress",
+            "metrics",
+            "stats",
+            "data_hash",
+            "artifact_path",
+            "model_version",
+            "finished_at",
+            "updated_at",
+        ]
+    )
     actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
-    audit_record(tenant=tenant, actor=actor, action="recommendations.trainingrun.completed", target=run,
-                 changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.completed",
+        target=run,
+        changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats},
+    )
     if not TrainingRun.objects.for_tenant(tenant).filter(is_active=True).exists():
         # The first ready model serves right away; later ones wait for an explicit activation.
         _activate(tenant=tenant, actor=actor, run=run, previous=None)
@@ -238,13 +285,21 @@ def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: Train
     TrainingRun.objects.for_tenant(tenant).filter(is_active=True).update(is_active=False)
     TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk).update(is_active=True)
     run.is_active = True
-    if run.model_version_id:
+    mv = run.model_version
+    if mv is not None:
         ModelAlias.objects.for_tenant(tenant).update_or_create(
-            tenant=tenant, model_id=run.model_version.model_id, name="production",
-            defaults={"version": run.model_version},
+            tenant=tenant,
+            model_id=mv.model_id,
+            name="production",
+            defaults={"version": mv},
         )
-    audit_record(tenant=tenant, actor=actor, action="recommendations.trainingrun.activated", target=run,
-                 changes={"active_version": [previous.version if previous else None, run.version]})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.activated",
+        target=run,
+        changes={"active_version": [previous.version if previous else None, run.version]},
+    )
 
 
 @transaction.atomic

@@ -16,12 +16,18 @@ def test_bulk_upsert_creates_then_updates_and_audits(api, make_token, owner_a, t
     resp = client.post(URL, rows, format="json")
     assert resp.status_code == 200, resp.content
     assert resp.json() | {"errors": []} == {"received": 2, "created": 2, "updated": 0, "rejected": 0, "errors": []}
-    resp = client.post(URL, {"items": [{"external_id": "sku-1", "title": "Steel kettle", "active": False}]}, format="json")
+    resp = client.post(
+        URL, {"items": [{"external_id": "sku-1", "title": "Steel kettle", "active": False}]}, format="json"
+    )
     assert resp.json()["updated"] == 1 and resp.json()["created"] == 0
     item = CatalogItem.objects.for_tenant(tenant_a).get(external_id="sku-1")
     assert (item.title, item.active, item.category) == ("Steel kettle", False, "")
-    changes = list(AuditEvent.objects.for_tenant(tenant_a).filter(action="recommendations.catalogitem.imported")
-                   .order_by("seq").values_list("changes", flat=True))
+    changes = list(
+        AuditEvent.objects.for_tenant(tenant_a)
+        .filter(action="recommendations.catalogitem.imported")
+        .order_by("seq")
+        .values_list("changes", flat=True)
+    )
     assert [(c["created"], c["updated"]) for c in changes] == [(2, 0), (0, 1)]
 
 
@@ -40,7 +46,13 @@ def test_invalid_rows_are_reported_with_row_numbers_and_valid_rows_kept(api, mak
     body = api(make_token(owner_a, ["write"])).post(URL, rows, format="json").json()
     assert body["created"] == 2 and body["rejected"] == 7
     assert [(e["row"], e.get("field")) for e in body["errors"]] == [
-        (2, "external_id"), (3, "title"), (4, "tags"), (5, "external_id"), (6, None), (7, "external_id"), (8, "active"),
+        (2, "external_id"),
+        (3, "title"),
+        (4, "tags"),
+        (5, "external_id"),
+        (6, None),
+        (7, "external_id"),
+        (8, "active"),
     ]
     assert "already appears in row 1" in body["errors"][3]["message"]
     kept = CatalogItem.objects.for_tenant(tenant_a).get(external_id="ok-5")
@@ -50,11 +62,15 @@ def test_invalid_rows_are_reported_with_row_numbers_and_valid_rows_kept(api, mak
 
 def test_list_filters_and_deactivate(api, make_token, owner_a, tenant_a):
     client = api(make_token(owner_a, ["write"]))
-    client.post(URL, [
-        {"external_id": "k1", "title": "Red kettle", "category": "Kitchen"},
-        {"external_id": "k2", "title": "Blue kettle", "category": "Kitchen"},
-        {"external_id": "g1", "title": "Rake", "category": "Garden", "description": "for red leaves"},
-    ], format="json")
+    client.post(
+        URL,
+        [
+            {"external_id": "k1", "title": "Red kettle", "category": "Kitchen"},
+            {"external_id": "k2", "title": "Blue kettle", "category": "Kitchen"},
+            {"external_id": "g1", "title": "Rake", "category": "Garden", "description": "for red leaves"},
+        ],
+        format="json",
+    )
     ids = lambda resp: sorted(r["external_id"] for r in resp.json()["results"])  # noqa: E731
     assert ids(client.get(URL, {"category": "Kitchen"})) == ["k1", "k2"]
     assert ids(client.get(URL, {"q": "red"})) == ["g1", "k1"]
@@ -63,8 +79,12 @@ def test_list_filters_and_deactivate(api, make_token, owner_a, tenant_a):
     assert resp.status_code == 200 and resp.json()["active"] is False
     assert ids(client.get(URL, {"active": "false"})) == ["k1"]
     assert ids(client.get(URL, {"active": "true"})) == ["g1", "k2"]
-    assert AuditEvent.objects.for_tenant(tenant_a).filter(action="recommendations.catalogitem.deactivated",
-                                                          target_id=str(k1.pk)).count() == 1
+    assert (
+        AuditEvent.objects.for_tenant(tenant_a)
+        .filter(action="recommendations.catalogitem.deactivated", target_id=str(k1.pk))
+        .count()
+        == 1
+    )
 
 
 def test_too_many_rows_is_413_with_a_split_message(api, make_token, owner_a, tenant_a):
@@ -84,5 +104,8 @@ def test_same_external_id_in_two_tenants_stays_separate(api, make_token, owner_a
 
 def test_parse_catalog_file_csv_and_json():
     csv_rows = parse_catalog_file(name="c.csv", content=b"external_id,title,tags\nA,Alpha,x|y\nB,Beta,\n")
-    assert csv_rows == [{"external_id": "A", "title": "Alpha", "tags": "x|y"}, {"external_id": "B", "title": "Beta", "tags": ""}]
+    assert csv_rows == [
+        {"external_id": "A", "title": "Alpha", "tags": "x|y"},
+        {"external_id": "B", "title": "Beta", "tags": ""},
+    ]
     assert parse_catalog_file(name="c.json", content=b'{"items": [{"external_id": "A"}]}') == [{"external_id": "A"}]

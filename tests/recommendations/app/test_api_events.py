@@ -13,8 +13,11 @@ TS = "2024-05-01T12:00:00Z"
 @pytest.fixture
 def client_a(api, make_token, owner_a, tenant_a):
     client = api(make_token(owner_a, ["write"]))
-    resp = client.post("/api/v1/catalog/items/", [
-        {"external_id": "i1", "title": "One"}, {"external_id": "i2", "title": "Two"}], format="json")
+    resp = client.post(
+        "/api/v1/catalog/items/",
+        [{"external_id": "i1", "title": "One"}, {"external_id": "i2", "title": "Two"}],
+        format="json",
+    )
     assert resp.status_code == 200
     return client
 
@@ -22,14 +25,25 @@ def client_a(api, make_token, owner_a, tenant_a):
 def test_ingest_happy_path_and_list(client_a, tenant_a):
     rows = [
         {"user_id": "u1", "item_id": "i1", "type": "view", "timestamp": TS},
-        {"user_id": "u1", "item_id": "i2", "type": "rating", "value": 4.5, "timestamp": 1714564800, "context": {"page": "home"}},
+        {
+            "user_id": "u1",
+            "item_id": "i2",
+            "type": "rating",
+            "value": 4.5,
+            "timestamp": 1714564800,
+            "context": {"page": "home"},
+        },
         {"user_id": 42, "item_id": "i2", "type": "purchase", "timestamp": "2024-05-01T14:00:00+02:00"},
     ]
     resp = client_a.post(URL, {"events": rows}, format="json")
     assert resp.status_code == 200, resp.content
     assert resp.json() == {"received": 3, "created": 3, "duplicates": 0, "rejected": 0, "errors": []}
     ev = Event.objects.for_tenant(tenant_a).get(type="rating")
-    assert ev.value == 4.5 and ev.context == {"page": "home"} and ev.timestamp == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    assert (
+        ev.value == 4.5
+        and ev.context == {"page": "home"}
+        and ev.timestamp == dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    )
     assert Event.objects.for_tenant(tenant_a).get(type="purchase").user_id == "42"
     listed = client_a.get(URL, {"user_id": "u1"}).json()["results"]
     assert sorted(r["item_id"] for r in listed) == ["i1", "i2"]
@@ -76,9 +90,12 @@ def test_bad_rows_are_rejected_with_row_numbers_and_nothing_else_lost(client_a, 
 
 
 def test_another_tenants_item_id_is_an_unknown_item(client_a, api, make_token, owner_b, tenant_a, tenant_b):
-    api(make_token(owner_b, ["write"])).post("/api/v1/catalog/items/", [{"external_id": "b-only", "title": "B"}],
-                                             format="json")
-    body = client_a.post(URL, [{"user_id": "u", "item_id": "b-only", "type": "view", "timestamp": TS}], format="json").json()
+    api(make_token(owner_b, ["write"])).post(
+        "/api/v1/catalog/items/", [{"external_id": "b-only", "title": "B"}], format="json"
+    )
+    body = client_a.post(
+        URL, [{"user_id": "u", "item_id": "b-only", "type": "view", "timestamp": TS}], format="json"
+    ).json()
     assert body["rejected"] == 1 and "Unknown item_id 'b-only'" in body["errors"][0]["message"]
     assert Event.objects.for_tenant(tenant_a).count() == 0
     assert Event.objects.for_tenant(tenant_b).count() == 0
@@ -98,11 +115,15 @@ def test_body_that_is_not_a_list_is_400(client_a):
 
 
 def test_stats(client_a, tenant_a):
-    client_a.post(URL, [
-        {"user_id": "u1", "item_id": "i1", "type": "view", "timestamp": "2024-05-01T10:00:00Z"},
-        {"user_id": "u1", "item_id": "i1", "type": "purchase", "timestamp": "2024-05-01T11:00:00Z"},
-        {"user_id": "u2", "item_id": "i2", "type": "view", "timestamp": "2024-05-02T10:00:00Z"},
-    ], format="json")
+    client_a.post(
+        URL,
+        [
+            {"user_id": "u1", "item_id": "i1", "type": "view", "timestamp": "2024-05-01T10:00:00Z"},
+            {"user_id": "u1", "item_id": "i1", "type": "purchase", "timestamp": "2024-05-01T11:00:00Z"},
+            {"user_id": "u2", "item_id": "i2", "type": "view", "timestamp": "2024-05-02T10:00:00Z"},
+        ],
+        format="json",
+    )
     stats = client_a.get(f"{URL}stats/").json()
     assert stats["total"] == 3 and stats["users"] == 2
     assert stats["by_type"] == {"view": 2, "purchase": 1}

@@ -33,11 +33,14 @@ def test_buyer_gets_the_other_side_of_the_pair_because_they_bought_it(served_a, 
     body = resp.json()
     assert body["model_version"]["version"] == served_a.version and body["model_version"]["registry"] == "recommender:1"
     assert body["experiment"] is None and len(body["request_id"]) >= 8 and body["cold_start"] is False
-    from tests.recommendations.app.conftest import BASE_TS
     from recommendations.services import events_ingest
+    from tests.recommendations.app.conftest import BASE_TS
 
-    events_ingest(tenant=tenant_a, actor=Actor.system(), rows=[
-        {"user_id": "fresh", "item_id": "p3a", "type": "purchase", "timestamp": BASE_TS + 400 * 86400}])
+    events_ingest(
+        tenant=tenant_a,
+        actor=Actor.system(),
+        rows=[{"user_id": "fresh", "item_id": "p3a", "type": "purchase", "timestamp": BASE_TS + 400 * 86400}],
+    )
     top = rec_client.post(URL, {"user_id": "fresh", "k": 3}, format="json").json()["items"]
     assert top[0]["item_id"] == "p3b"
     assert top[0]["title"] == "Pair 3 item B"
@@ -56,15 +59,18 @@ def test_unknown_user_gets_cold_start_trending_items(served_a, rec_client):
 def test_context_item_and_category_filter(served_a, rec_client):
     body = rec_client.post(URL, {"user_id": "nobody", "k": 2, "context": {"item_id": "p4a"}}, format="json").json()
     assert body["items"][0]["item_id"] == "p4b" and body["items"][0]["reasons"][0] == "Similar to Pair 4 item A"
-    garden = rec_client.post(URL, {"user_id": "user001", "k": 10, "filters": {"category": "Garden"}}, format="json").json()
+    garden = rec_client.post(
+        URL, {"user_id": "user001", "k": 10, "filters": {"category": "Garden"}}, format="json"
+    ).json()
     assert garden["items"] and all(int(i["item_id"][1:-1]) % 2 == 1 for i in garden["items"])
 
 
 def test_inactive_items_never_appear(served_a, rec_client, tenant_a):
     first = rec_client.post(URL, {"user_id": "never-seen", "k": 24}, format="json").json()["items"]
     top_id = first[0]["item_id"]
-    catalog_items_upsert(tenant=tenant_a, actor=Actor.system(),
-                         rows=[{"external_id": top_id, "title": "gone", "active": False}])
+    catalog_items_upsert(
+        tenant=tenant_a, actor=Actor.system(), rows=[{"external_id": top_id, "title": "gone", "active": False}]
+    )
     after = rec_client.post(URL, {"user_id": "never-seen", "k": 24}, format="json").json()["items"]
     assert top_id not in {i["item_id"] for i in after}
     assert len(after) == len(first) - 1
@@ -97,7 +103,8 @@ def test_other_tenants_item_ids_in_filters_or_context_are_unknown(served_a, rec_
     # ...and exactly the same answer for an id that exists nowhere (nothing to learn from it).
     nowhere = rec_client.post(URL, {"user_id": "u", "context": {"item_id": "b-nothing"}}, format="json").json()
     assert nowhere["detail"].replace("b-nothing", "b-secret") == resp.json()["detail"].replace(
-        "context.session_item_ids", "context.item_id")
+        "context.session_item_ids", "context.item_id"
+    )
 
 
 def test_no_active_recommender_is_409(rec_client, tenant_a):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from recommendations.models import CatalogItem, TrainingRun
 from recommendations.services import events_ingest
@@ -13,7 +11,6 @@ from recommendations.tasks import training_run_task
 from tenants.actors import Actor
 from tests.conftest import PASSWORD
 from tests.recommendations.app.conftest import event_rows
-from tests.support.browser import browser_context, launch_chromium, page, pytest_runtest_makereport  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,26 +20,13 @@ bad-row,,missing title,Kitchen,,true
 """
 
 
-@pytest.fixture(scope="module")
-def browser(django_db_setup) -> Iterator[Browser]:
-    """Module-scoped Chromium, as in tests/tenants/conftest.py: Playwright's sync API keeps an
-    asyncio loop in the test thread, so Django's async guard is lifted only while it lives, and
-    the test database is created before the loop starts."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            instance = launch_chromium(playwright.chromium)
-            try:
-                yield instance
-            finally:
-                instance.close()
-
-
 def _csv() -> str:
     from tests.recommendations.conftest import pair_items
 
-    rows = "\n".join(f"{m.key},{m.title},{m.title} for the {m.category.lower()},{m.category},{m.category.lower()},true"
-                     for m in pair_items().values())
+    rows = "\n".join(
+        f"{m.key},{m.title},{m.title} for the {m.category.lower()},{m.category},{m.category.lower()},true"
+        for m in pair_items().values()
+    )
     return CSV.format(rows=rows)
 
 

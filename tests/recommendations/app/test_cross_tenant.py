@@ -20,8 +20,14 @@ def _run(tenant, status=TrainingRun.Status.READY):
 
 
 def _experiment(tenant):
-    return Experiment.objects.create(tenant=tenant, key="exp", variants=[
-        {"name": "a", "weight": 1.0, "strategy": "popularity"}, {"name": "b", "weight": 1.0, "strategy": "popularity"}])
+    return Experiment.objects.create(
+        tenant=tenant,
+        key="exp",
+        variants=[
+            {"name": "a", "weight": 1.0, "strategy": "popularity"},
+            {"name": "b", "weight": 1.0, "strategy": "popularity"},
+        ],
+    )
 
 
 def _detail_action_is_404(ctx, api, route, method="post", payload=None):
@@ -52,12 +58,21 @@ class TestEventsAPI(CrossTenantAPITests):
     list_url = "api:event-list"
     covers_routes = ["api:event-list", "api:event-stats"]
     model = Event
-    write = ("post", "api:event-list", None, [{"user_id": "u", "item_id": "item-1", "type": "view",
-                                               "timestamp": "2024-05-01T00:00:00Z"}])
+    write = (
+        "post",
+        "api:event-list",
+        None,
+        [{"user_id": "u", "item_id": "item-1", "type": "view", "timestamp": "2024-05-01T00:00:00Z"}],
+    )
 
     def make_object(self, tenant, membership):
-        return Event.objects.create(tenant=tenant, user_id=f"user-{tenant.slug}", item=_item(tenant), type="view",
-                                    timestamp=dt.datetime(2024, 5, 1, tzinfo=dt.UTC))
+        return Event.objects.create(
+            tenant=tenant,
+            user_id=f"user-{tenant.slug}",
+            item=_item(tenant),
+            type="view",
+            timestamp=dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+        )
 
     def test_stats_count_only_own_events(self, two_tenants, api):
         stats = api(two_tenants["token_a"]).get(reverse("api:event-stats")).json()
@@ -88,8 +103,9 @@ class TestRecommendationsAPI(CrossTenantAPITests):
         return _item(tenant, ext=f"only-{tenant.slug}")
 
     def test_list_never_shows_other_tenant(self, two_tenants, api):
-        resp = api(two_tenants["token_a"]).post(reverse(self.list_url), {
-            "user_id": "u", "filters": {"exclude_item_ids": ["only-xt-b"]}}, format="json")
+        resp = api(two_tenants["token_a"]).post(
+            reverse(self.list_url), {"user_id": "u", "filters": {"exclude_item_ids": ["only-xt-b"]}}, format="json"
+        )
         assert resp.status_code == 400
         assert resp.json()["unknown_item_ids"] == ["only-xt-b"]
         assert "only-xt-b of" not in resp.content.decode()
@@ -105,8 +121,12 @@ class TestExperimentsAPI(CrossTenantAPITests):
     detail_url = "api:experiment-detail"
     covers_routes = ["api:experiment-list", "api:experiment-detail", "api:experiment-stop", "api:experiment-results"]
     model = Experiment
-    write = ("post", "api:experiment-list", None, {"key": "new", "variants": [
-        {"name": "a", "strategy": "popularity"}, {"name": "b", "strategy": "popularity"}]})
+    write = (
+        "post",
+        "api:experiment-list",
+        None,
+        {"key": "new", "variants": [{"name": "a", "strategy": "popularity"}, {"name": "b", "strategy": "popularity"}]},
+    )
     write_role_too_low = "editor"
 
     def make_object(self, tenant, membership):
@@ -120,8 +140,11 @@ class TestExperimentsAPI(CrossTenantAPITests):
 
     def test_variant_pointing_at_other_tenants_run_is_refused(self, two_tenants, api):
         run_b = _run(two_tenants["tb"])
-        resp = api(two_tenants["token_a"]).post(reverse("api:experiment-list"), {"key": "x", "variants": [
-            {"name": "a", "strategy": "popularity"}, {"name": "b", "run_id": run_b.pk}]}, format="json")
+        resp = api(two_tenants["token_a"]).post(
+            reverse("api:experiment-list"),
+            {"key": "x", "variants": [{"name": "a", "strategy": "popularity"}, {"name": "b", "run_id": run_b.pk}]},
+            format="json",
+        )
         assert resp.status_code == 400 and f"recommender {run_b.pk} not found" in resp.json()["detail"]
 
 
@@ -132,5 +155,6 @@ class TestExposuresAPI(CrossTenantAPITests):
     model = Exposure
 
     def make_object(self, tenant, membership):
-        return Exposure.objects.create(tenant=tenant, experiment=_experiment(tenant), variant="a", user_id="u",
-                                       item_ids=["item-1"])
+        return Exposure.objects.create(
+            tenant=tenant, experiment=_experiment(tenant), variant="a", user_id="u", item_ids=["item-1"]
+        )

@@ -72,12 +72,19 @@ def two_runs(tenant_a, seed, trained):
 def test_experiment_lifecycle_exposures_results_and_winner(two_runs, tenant_a, api, make_token, owner_a):
     v1, v2 = two_runs
     admin = api(make_token(owner_a, ["write", "recommend"]))
-    resp = admin.post("/api/v1/experiments/", {
-        "key": "home-1", "variants": [
-            {"name": "current", "weight": 50, "run_id": v1.pk},
-            {"name": "no-ease", "weight": 40, "run_id": v2.pk},
-            {"name": "popular", "weight": 10, "strategy": "popularity"},
-        ], "attribution_window_s": 3600}, format="json")
+    resp = admin.post(
+        "/api/v1/experiments/",
+        {
+            "key": "home-1",
+            "variants": [
+                {"name": "current", "weight": 50, "run_id": v1.pk},
+                {"name": "no-ease", "weight": 40, "run_id": v2.pk},
+                {"name": "popular", "weight": 10, "strategy": "popularity"},
+            ],
+            "attribution_window_s": 3600,
+        },
+        format="json",
+    )
     assert resp.status_code == 201, resp.content
     exp_id = resp.json()["id"]
     served: dict[str, dict] = {}
@@ -100,8 +107,11 @@ def test_experiment_lifecycle_exposures_results_and_winner(two_runs, tenant_a, a
         if v not in clicked and body["items"]:
             clicked[v] = user
             ts = Exposure.objects.for_tenant(tenant_a).get(request_id=body["request_id"]).created_at.timestamp() + 5
-            events_ingest(tenant=tenant_a, actor=Actor.system(), rows=[
-                {"user_id": user, "item_id": body["items"][0]["item_id"], "type": "click", "timestamp": ts}])
+            events_ingest(
+                tenant=tenant_a,
+                actor=Actor.system(),
+                rows=[{"user_id": user, "item_id": body["items"][0]["item_id"], "type": "click", "timestamp": ts}],
+            )
     results = admin.get(f"/api/v1/experiments/{exp_id}/results/").json()
     by_name = {r["variant"]: r for r in results["variants"]}
     counts = Counter(b["experiment"]["variant"] for b in served.values())
@@ -118,8 +128,11 @@ def test_experiment_lifecycle_exposures_results_and_winner(two_runs, tenant_a, a
     after = admin.post("/api/v1/recommendations/", {"user_id": "user001"}, format="json").json()
     assert after["experiment"] is None and after["model_version"]["version"] == 2
     actions = set(AuditEvent.objects.for_tenant(tenant_a).values_list("action", flat=True))
-    assert {"recommendations.experiment.started", "recommendations.experiment.stopped",
-            "recommendations.trainingrun.activated"} <= actions
+    assert {
+        "recommendations.experiment.started",
+        "recommendations.experiment.stopped",
+        "recommendations.trainingrun.activated",
+    } <= actions
     again = admin.post(f"/api/v1/experiments/{exp_id}/stop/", {}, format="json")
     assert again.status_code == 409
 
@@ -132,9 +145,14 @@ def test_experiment_validation(two_runs, tenant_a, tenant_b, api, make_token, ow
         ([{"name": "a", "run_id": v1.pk}], "between 2 and 10 variants"),
         ([{"name": "a", "run_id": v1.pk}, {"name": "a", "strategy": "popularity"}], "unique name"),
         ([{"name": "a", "run_id": v1.pk}, {"name": "b", "strategy": "random"}], "unknown strategy"),
-        ([{"name": "a", "run_id": v1.pk}, {"name": "b", "run_id": failed_b.pk}], f"recommender {failed_b.pk} not found"),
-        ([{"name": "a", "run_id": v1.pk, "strategy": "popularity"}, {"name": "b", "strategy": "popularity"}],
-         "exactly one of run_id"),
+        (
+            [{"name": "a", "run_id": v1.pk}, {"name": "b", "run_id": failed_b.pk}],
+            f"recommender {failed_b.pk} not found",
+        ),
+        (
+            [{"name": "a", "run_id": v1.pk, "strategy": "popularity"}, {"name": "b", "strategy": "popularity"}],
+            "exactly one of run_id",
+        ),
         ([{"name": "a", "run_id": v1.pk, "weight": 0}, {"name": "b", "strategy": "popularity"}], "weight"),
     ]
     for variants, fragment in cases:
@@ -150,20 +168,28 @@ def test_experiment_validation(two_runs, tenant_a, tenant_b, api, make_token, ow
 
 def test_editor_cannot_manage_experiments(two_runs, api, make_token, editor_a):
     v1, _ = two_runs
-    resp = api(make_token(editor_a, ["write"])).post("/api/v1/experiments/", {
-        "key": "k", "variants": [{"name": "a", "run_id": v1.pk}, {"name": "b", "strategy": "popularity"}]},
-        format="json")
+    resp = api(make_token(editor_a, ["write"])).post(
+        "/api/v1/experiments/",
+        {"key": "k", "variants": [{"name": "a", "run_id": v1.pk}, {"name": "b", "strategy": "popularity"}]},
+        format="json",
+    )
     assert resp.status_code == 403
 
 
 def test_events_before_exposure_are_not_attributed(two_runs, tenant_a, api, make_token, owner_a):
     v1, v2 = two_runs
     admin = api(make_token(owner_a, ["write", "recommend"]))
-    exp_id = admin.post("/api/v1/experiments/", {"key": "e", "variants": [
-        {"name": "a", "run_id": v1.pk}, {"name": "b", "run_id": v2.pk}]}, format="json").json()["id"]
+    exp_id = admin.post(
+        "/api/v1/experiments/",
+        {"key": "e", "variants": [{"name": "a", "run_id": v1.pk}, {"name": "b", "run_id": v2.pk}]},
+        format="json",
+    ).json()["id"]
     body = admin.post("/api/v1/recommendations/", {"user_id": "zed", "k": 1}, format="json").json()
-    events_ingest(tenant=tenant_a, actor=Actor.system(), rows=[
-        {"user_id": "zed", "item_id": body["items"][0]["item_id"], "type": "purchase", "timestamp": BASE_TS}])
+    events_ingest(
+        tenant=tenant_a,
+        actor=Actor.system(),
+        rows=[{"user_id": "zed", "item_id": body["items"][0]["item_id"], "type": "purchase", "timestamp": BASE_TS}],
+    )
     res = admin.get(f"/api/v1/experiments/{exp_id}/results/").json()
     assert sum(r["exposures"] for r in res["variants"]) == 1
     assert sum(r["purchases"] for r in res["variants"]) == 0

@@ -33,7 +33,11 @@ def test_real_training_run_registers_version_stores_artifact_and_activates(tenan
     mv = ModelVersion.objects.for_tenant(tenant_a).get()
     assert run.model_version == mv
     assert (mv.model.task, mv.backend, mv.artifact_uri, mv.dataset_hash) == (
-        "recommendation", "python", run.artifact_path, run.data_hash)
+        "recommendation",
+        "python",
+        run.artifact_path,
+        run.data_hash,
+    )
     assert mv.source_run == f"recommendations.trainingrun:{run.pk}"
     assert ModelAlias.objects.for_tenant(tenant_a).get(name="production").version == mv
 
@@ -53,16 +57,25 @@ def test_task_called_twice_is_idempotent(tenant_a, seed, trained):
 def test_catalog_with_one_item_trains_a_popularity_model(tenant_a, trained, api, make_token, owner_a):
     actor = Actor.system()
     catalog_items_upsert(tenant=tenant_a, actor=actor, rows=[{"external_id": "solo", "title": "Solo"}])
-    events_ingest(tenant=tenant_a, actor=actor, rows=[
-        {"user_id": f"u{n}", "item_id": "solo", "type": "view", "timestamp": 1714564800 + n} for n in range(5)])
+    events_ingest(
+        tenant=tenant_a,
+        actor=actor,
+        rows=[{"user_id": f"u{n}", "item_id": "solo", "type": "view", "timestamp": 1714564800 + n} for n in range(5)],
+    )
     run = trained(tenant_a)
     assert run.status == TrainingRun.Status.READY, run.error
-    body = api(make_token(owner_a, ["recommend"])).post(
-        "/api/v1/recommendations/", {"user_id": "new-user", "k": 5}, format="json").json()
+    body = (
+        api(make_token(owner_a, ["recommend"]))
+        .post("/api/v1/recommendations/", {"user_id": "new-user", "k": 5}, format="json")
+        .json()
+    )
     assert [i["item_id"] for i in body["items"]] == ["solo"]
     # A user who has seen the only item gets nothing rather than a repeat.
-    seen = api(make_token(owner_a, ["recommend"])).post(
-        "/api/v1/recommendations/", {"user_id": "u1", "k": 5}, format="json").json()
+    seen = (
+        api(make_token(owner_a, ["recommend"]))
+        .post("/api/v1/recommendations/", {"user_id": "u1", "k": 5}, format="json")
+        .json()
+    )
     assert seen["items"] == []
 
 
@@ -74,12 +87,24 @@ def test_second_version_waits_for_activation_then_serving_switches(tenant_a, see
     v1.refresh_from_db()
     assert v1.is_active and not v2.is_active and v2.status == "ready"
     client = api(make_token(owner_a, ["write", "recommend"]))
-    assert client.post("/api/v1/recommendations/", {"user_id": "user001"}, format="json").json()["model_version"]["version"] == 1
+    assert (
+        client.post("/api/v1/recommendations/", {"user_id": "user001"}, format="json").json()["model_version"][
+            "version"
+        ]
+        == 1
+    )
     resp = client.post(f"/api/v1/recommenders/{v2.pk}/activate/")
     assert resp.status_code == 200 and resp.json()["is_active"] is True
-    assert client.post("/api/v1/recommendations/", {"user_id": "user001"}, format="json").json()["model_version"]["version"] == 2
+    assert (
+        client.post("/api/v1/recommendations/", {"user_id": "user001"}, format="json").json()["model_version"][
+            "version"
+        ]
+        == 2
+    )
     assert TrainingRun.objects.for_tenant(tenant_a).filter(is_active=True).get() == v2
-    audit = AuditEvent.objects.for_tenant(tenant_a).filter(action="recommendations.trainingrun.activated").order_by("seq")
+    audit = (
+        AuditEvent.objects.for_tenant(tenant_a).filter(action="recommendations.trainingrun.activated").order_by("seq")
+    )
     assert [a.changes["active_version"] for a in audit] == [[None, 1], [1, 2]]
 
 
@@ -89,7 +114,9 @@ def test_failed_run_cannot_be_activated(tenant_a, trained, api, make_token, owne
     assert resp.status_code == 409 and "only a ready version" in resp.json()["detail"]
 
 
-def test_start_training_via_api_enqueues_on_commit(api, make_token, owner_a, tenant_a, django_capture_on_commit_callbacks):
+def test_start_training_via_api_enqueues_on_commit(
+    api, make_token, owner_a, tenant_a, django_capture_on_commit_callbacks
+):
     client = api(make_token(owner_a, ["write"]))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         resp = client.post("/api/v1/recommenders/", {"params": {"content": False}}, format="json")
