@@ -8,6 +8,7 @@ from portal import health
 
 api_v1 = [
     path("", include("tenants.api.urls")),
+    path("", include("deploy.api.urls")),
     path("", include("recommendations.api.urls")),
 ]
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(("deploy.console.urls", "deploy"), namespace="deploy")),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
     path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
 ]

@@ -73,9 +73,7 @@ def test_member_add_and_remove_are_rolled_back_when_their_audit_write_fails(owne
 
 def test_token_create_and_revoke_are_rolled_back_when_their_audit_write_fails(admin_a, monkeypatch):
     actor = Actor.for_user(admin_a.user, admin_a)
-    issued = token_create(
-        tenant=admin_a.tenant, actor=actor, membership=admin_a, name="keep", scopes=["read"]
-    )
+    issued = token_create(tenant=admin_a.tenant, actor=actor, membership=admin_a, name="keep", scopes=["read"])
     before = event_count()
     monkeypatch.setattr(tokens_module, "audit_record", _failing_audit)
     with pytest.raises(Boom):
@@ -117,9 +115,7 @@ def test_tenant_create_writes_its_events(db):
 def chain(tenant_a):
     """Five events in acme's chain; returns them in order."""
     return [
-        audit_record(
-            tenant=tenant_a, actor=Actor.system(), action=f"tests.thing.step{i}", target=("t", str(i), "x")
-        )
+        audit_record(tenant=tenant_a, actor=Actor.system(), action=f"tests.thing.step{i}", target=("t", str(i), "x"))
         for i in range(1, 6)
     ]
 
@@ -192,10 +188,7 @@ def test_chain_survives_deleting_the_users_and_tokens_it_names(owner_a, admin_a,
     must not make the recorded history fail verification."""
     token = make_token(admin_a, ["read", "admin"])
     assert (
-        api(token)
-        .post("/api/v1/tokens/", {"name": "via-token", "scopes": ["read"]}, format="json")
-        .status_code
-        == 201
+        api(token).post("/api/v1/tokens/", {"name": "via-token", "scopes": ["read"]}, format="json").status_code == 201
     )
     via_token = events("tenants.apitoken.created", admin_a.tenant)[-1]
     assert via_token.actor_token_id is not None and via_token.actor_id == admin_a.user_id
@@ -258,10 +251,7 @@ def test_admin_audit_log_is_read_only(chain, superuser_client):
     page = superuser_client.get(f"/admin/tenants/auditevent/{chain[0].pk}/change/")
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert superuser_client.get("/admin/tenants/auditevent/add/").status_code == 403
-    assert (
-        superuser_client.post(f"/admin/tenants/auditevent/{chain[0].pk}/delete/", {"post": "yes"}).status_code
-        == 403
-    )
+    assert superuser_client.post(f"/admin/tenants/auditevent/{chain[0].pk}/delete/", {"post": "yes"}).status_code == 403
     assert audit_verify_chain(tenant_id=chain[0].tenant_id) is None
 
 
@@ -317,9 +307,7 @@ def test_api_lists_and_filters_the_audit_log(history):
     prefixed = _actions(client.get("/api/v1/audit-events/", {"action": "tenants."}))
     assert prefixed and all(a.startswith("tenants.") for a in prefixed)
     assert "documents.document.deleted" not in prefixed
-    assert (
-        _actions(client.get("/api/v1/audit-events/", {"action": "tenants"})) == []
-    )  # exact unless it ends in "."
+    assert _actions(client.get("/api/v1/audit-events/", {"action": "tenants"})) == []  # exact unless it ends in "."
     by_id = _actions(client.get("/api/v1/audit-events/", {"actor": admin_a.user_id}))
     by_label = _actions(client.get("/api/v1/audit-events/", {"actor": "admin@ACME"}))
     assert sorted(by_id) == sorted(by_label) == ["tenants.apitoken.created", "tenants.membership.updated"]
@@ -349,9 +337,7 @@ def test_export_csv(history):
 
 
 def test_export_json(history):
-    resp = history["client"].get(
-        "/api/v1/audit-events/export/", {"fmt": "json", "target_type": "documents.document"}
-    )
+    resp = history["client"].get("/api/v1/audit-events/export/", {"fmt": "json", "target_type": "documents.document"})
     assert resp.status_code == 200 and resp["Content-Type"] == "application/json"
     assert resp["Content-Disposition"] == 'attachment; filename="audit-acme.json"'
     rows = json.loads(resp.content)
@@ -384,9 +370,7 @@ def test_an_admin_token_without_the_admin_scope_cannot_read_the_audit_log(admin_
 
 
 def test_password_login_success_and_failure_are_audited(viewer_a, client):
-    resp = client.post(
-        "/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR="192.0.2.9"
-    )
+    resp = client.post("/login/", {"username": "viewer@acme.test", "password": "wrong"}, REMOTE_ADDR="192.0.2.9")
     assert resp.status_code == 200 and b"didn't match" in resp.content
     failed = events("tenants.user.login_failed")
     assert len(failed) == 1 and failed[0].changes == {"username": "viewer@acme.test"}

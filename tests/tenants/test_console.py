@@ -68,13 +68,9 @@ def _messages(resp) -> list[str]:
 def test_members_page_reports_refusals_as_messages(owner_a, admin_a, as_user):
     client = as_user(admin_a)
     before = membership_snapshot()
-    resp = client.post(
-        "/t/acme/members/", {"op": "role", "membership_id": owner_a.pk, "role": "viewer"}, follow=True
-    )
+    resp = client.post("/t/acme/members/", {"op": "role", "membership_id": owner_a.pk, "role": "viewer"}, follow=True)
     assert any("above your own" in m for m in _messages(resp))
-    resp = client.post(
-        "/t/acme/members/", {"op": "role", "membership_id": "abc", "role": "viewer"}, follow=True
-    )
+    resp = client.post("/t/acme/members/", {"op": "role", "membership_id": "abc", "role": "viewer"}, follow=True)
     assert _messages(resp) == ["Invalid member."]
     resp = client.post("/t/acme/members/", {"op": "remove", "membership_id": 999999}, follow=True)
     assert _messages(resp) == ["Member not found."]
@@ -83,15 +79,9 @@ def test_members_page_reports_refusals_as_messages(owner_a, admin_a, as_user):
         "/t/acme/members/", {"op": "role", "membership_id": owner_a.pk, "role": "admin"}, follow=True
     )
     assert any("last owner" in m for m in _messages(resp))
-    resp = client.post(
-        "/t/acme/members/", {"op": "add", "email": "new@acme.test", "role": "editor"}, follow=True
-    )
+    resp = client.post("/t/acme/members/", {"op": "add", "email": "new@acme.test", "role": "editor"}, follow=True)
     assert _messages(resp) == ["Member added."]
-    assert (
-        Membership.objects.for_tenant(owner_a.tenant)
-        .filter(user__email="new@acme.test", role="editor")
-        .exists()
-    )
+    assert Membership.objects.for_tenant(owner_a.tenant).filter(user__email="new@acme.test", role="editor").exists()
 
 
 def test_tokens_page_bad_input(editor_a, as_user):

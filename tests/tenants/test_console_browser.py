@@ -86,9 +86,7 @@ def test_create_token_secret_shown_once(page: Page, live_server, two_tenant_user
     assert value not in page.content()
     expect(page.get_by_role("row").filter(has_text="browser-token")).to_have_count(1)
 
-    me = requests.get(
-        f"{live_server.url}/api/v1/me/", headers={"Authorization": f"Bearer {value}"}, timeout=10
-    )
+    me = requests.get(f"{live_server.url}/api/v1/me/", headers={"Authorization": f"Bearer {value}"}, timeout=10)
     assert me.status_code == 200 and me.json()["scopes"] == ["admin", "read"]
 
 

@@ -23,9 +23,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "rbac.md"
 
 
 def can(role: str, capability: str, scopes: list[str] | None = None) -> bool:
-    return membership_has_capability(
-        membership=Membership(role=role), capability=capability, token_scopes=scopes
-    )
+    return membership_has_capability(membership=Membership(role=role), capability=capability, token_scopes=scopes)
 
 
 # -- the matrix ------------------------------------------------------------------------------------

@@ -158,9 +158,7 @@ def test_creating_rows_and_unique_validation_still_work(two):
 # -- the viewset base ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "method", ["get_queryset", "get_object", "get_permissions", "check_permissions", "initial"]
-)
+@pytest.mark.parametrize("method", ["get_queryset", "get_object", "get_permissions", "check_permissions", "initial"])
 @pytest.mark.parametrize("base", [TenantScopedViewSet, TenantScopedAPIView])
 def test_subclasses_cannot_override_the_final_methods(base, method):
     with pytest.raises(TypeError, match=f"may not override {method}"):

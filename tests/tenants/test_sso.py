@@ -127,9 +127,7 @@ def test_changed_groups_are_synced_at_the_next_login(sso, live_server, tenant_a,
     sso.set_users({"alice": idp_user("alice@acme.test", ["globex:viewer", "globex:editor"])})
     login = sso_login(sso, live_server.url, "alice")
     assert login.final.status_code == 200
-    roles = {
-        m.tenant.slug: (m.role, m.source) for m in Membership.objects.for_user(user).select_related("tenant")
-    }
+    roles = {m.tenant.slug: (m.role, m.source) for m in Membership.objects.for_user(user).select_related("tenant")}
     assert roles == {"globex": ("editor", "sso"), "initech": ("viewer", "manual")}  # highest group wins
     assert events("tenants.membership.deleted", tenant_a)[-1].changes["source"] == ["sso", None]
     assert events("tenants.membership.created", tenant_b)[-1].changes["role"] == [None, "editor"]
@@ -190,15 +188,9 @@ def test_sync_never_removes_the_last_owner(tenant_a):
     report = sso_sync_memberships(user=user, claims={"groups": []})
     assert report["kept"] == ["acme"]
     assert Membership.objects.for_tenant(tenant_a).get(user=user).role == "owner"
-    assert (
-        events("tenants.permission.denied", tenant_a)[-1]
-        .changes["reason"]
-        .startswith("sso sync would remove")
-    )
+    assert events("tenants.permission.denied", tenant_a)[-1].changes["reason"].startswith("sso sync would remove")
     report = sso_sync_memberships(user=user, claims={"groups": ["acme:viewer"]})
-    assert (
-        report["kept"] == ["acme"] and Membership.objects.for_tenant(tenant_a).get(user=user).role == "owner"
-    )
+    assert report["kept"] == ["acme"] and Membership.objects.for_tenant(tenant_a).get(user=user).role == "owner"
 
 
 def test_sync_updates_roles_and_ignores_inactive_tenants(tenant_a):
@@ -245,9 +237,7 @@ def test_sso_preview_command(tenant_a, capsys):
     assert not AuditEvent.objects.all_tenants().exists()  # a preview writes nothing
 
 
-@pytest.mark.parametrize(
-    ("arg", "message"), [("{nope", "claims must be JSON"), ("[1]", "must be a JSON object")]
-)
+@pytest.mark.parametrize(("arg", "message"), [("{nope", "claims must be JSON"), ("[1]", "must be a JSON object")])
 def test_sso_preview_command_errors(db, arg, message):
     with pytest.raises(CommandError, match=message):
         call_command("sso_preview", arg)

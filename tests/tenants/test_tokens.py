@@ -73,13 +73,9 @@ def test_unknown_scope_and_bad_inputs_are_400(viewer_a, api):
     assert client.post("/api/v1/tokens/", {"name": "x", "scopes": ["root"]}, format="json").status_code == 400
     assert client.post("/api/v1/tokens/", {"name": "x", "scopes": []}, format="json").status_code == 400
     past = (timezone.now() - dt.timedelta(days=1)).isoformat()
-    resp = client.post(
-        "/api/v1/tokens/", {"name": "x", "scopes": ["read"], "expires_at": past}, format="json"
-    )
+    resp = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"], "expires_at": past}, format="json")
     assert resp.status_code == 400 and "future" in resp.json()["detail"]
-    resp = client.post(
-        "/api/v1/tokens/", {"name": "x", "scopes": ["read"], "allowed_ips": ["nope"]}, format="json"
-    )
+    resp = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"], "allowed_ips": ["nope"]}, format="json")
     assert resp.status_code == 400 and "'nope' is not a valid IP" in resp.json()["detail"]
     ok = client.post("/api/v1/tokens/", {"name": "mine", "scopes": ["read", "qa"]}, format="json")
     assert ok.status_code == 201, ok.content
@@ -182,9 +178,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(viewer_a, make_token, cli
 
     # 61 seconds later (moved back in the database instead of freezing the clock): one more write.
     earlier = first_use - dt.timedelta(seconds=61)
-    ApiToken.objects.for_tenant(viewer_a.tenant).filter(pk=_token_row(plaintext).pk).update(
-        last_used_at=earlier
-    )
+    ApiToken.objects.for_tenant(viewer_a.tenant).filter(pk=_token_row(plaintext).pk).update(last_used_at=earlier)
     with CaptureQueriesContext(connection) as later:
         assert client.get("/api/v1/me/", **auth).status_code == 200
         assert client.get("/api/v1/me/", **auth).status_code == 200
@@ -271,9 +265,7 @@ def test_create_api_token_command(editor_a, capsys, api):
     created = events("tenants.apitoken.created", editor_a.tenant)[-1]
     assert created.actor_type == "system" and created.actor_label == "manage.py create_api_token"
 
-    call_command(
-        "create_api_token", "--tenant", "acme", "--user", "editor@acme.test", "--expires", "2099-01-01T00:00"
-    )
+    call_command("create_api_token", "--tenant", "acme", "--user", "editor@acme.test", "--expires", "2099-01-01T00:00")
     assert _token_row(capsys.readouterr().out.strip()).expires_at.year == 2099
 
 

@@ -33,8 +33,12 @@ class Command(BaseCommand):
                 password = opts.get("password") or secrets.token_urlsafe(12)
                 user = User.objects.create_user(username=email, email=email, password=password)
             try:
-                tenant = tenant_create(actor=Actor.system(label="manage.py create_tenant"), slug=opts["slug"],
-                                       name=opts["name"], owner=user)
+                tenant = tenant_create(
+                    actor=Actor.system(label="manage.py create_tenant"),
+                    slug=opts["slug"],
+                    name=opts["name"],
+                    owner=user,
+                )
             except ValidationError as exc:
                 detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
                 raise CommandError(detail) from exc
