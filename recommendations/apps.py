@@ -10,4 +10,4 @@ class RecommendationsConfig(AppConfig):
     def ready(self) -> None:
         from tenants.console.nav import NavItem, register_nav
 
-        register_nav(NavItem("Recommendations", "recs:catalog", "catalog.read", 40))
+        register_nav(NavItem("Recommendations", "recs:catalog", "catalog.read", 30))

@@ -42,7 +42,7 @@ def test_login_dashboard_and_tenant_switcher(page: Page, live_server, two_tenant
     expect(page.get_by_role("heading", level=1)).to_have_text("Acme")
     expect(page.locator(".badge").first).to_have_text("owner")
     nav = page.get_by_role("navigation", name="Sections")
-    expect(nav.get_by_role("link")).to_have_text(["Dashboard", "Recommendations", "Members", "API tokens", "Audit log"])
+    expect(nav.get_by_role("link")).to_have_text(["Dashboard", "Members", "API tokens", "Audit log"])
 
     switcher = page.locator("#tenant-switcher")
     expect(switcher.locator("option")).to_have_text(["Acme (owner)", "Globex (viewer)"])
@@ -52,7 +52,7 @@ def test_login_dashboard_and_tenant_switcher(page: Page, live_server, two_tenant
     expect(page.locator("#tenant-switcher")).to_have_value("globex")
     # A viewer in Globex: no audit log in the navigation.
     expect(page.get_by_role("navigation", name="Sections").get_by_role("link")).to_have_text(
-        ["Dashboard", "Recommendations", "Members", "API tokens"]
+        ["Dashboard", "Members", "API tokens"]
     )
 
 
