@@ -76,7 +76,7 @@ def _run_ref(run: TrainingRun) -> RunRef:
 
 
 def stamp_for(tenant: Tenant) -> Stamp:
-    ttl = float(getattr(settings, "RECS_SERVING_STAMP_TTL_S", 1.0))
+    ttl = float(settings.RECS_SERVING_STAMP_TTL_S)
     now = time.monotonic()
     cached = _stamps.get(tenant.pk)
     if cached is not None and now - cached.checked_at < ttl:
