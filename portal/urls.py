@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("models_registry.api.urls")),
     path("", include("deploy.api.urls")),
+    path("", include("recommendations.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,4 +25,5 @@ urlpatterns = [
     path("", include(("models_registry.console.urls", "models_registry"), namespace="models_registry")),
     path("", include(("deploy.console.urls", "deploy"), namespace="deploy")),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
+    path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
 ]

@@ -292,6 +292,8 @@ TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
 # ------------------------------------------------------------------------------------------------
 DOCUMENT_MAX_UPLOAD_BYTES = env.int("DOCUMENT_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+# Recommendations: how often (s) a serving process re-checks the active version / catalog stamp.
+RECS_SERVING_STAMP_TTL_S = env.float("RECS_SERVING_STAMP_TTL_S", default=1.0)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
