@@ -15,7 +15,7 @@ def triton_url() -> str:
     url = getattr(settings, "TRITON_URL", "") or ""
     if url:
         return url
-    if getattr(settings, "USE_TRITON_LOCAL", False):
+    if settings.USE_TRITON_LOCAL:
         return f"http://127.0.0.1:{settings.TRITON_LOCAL_HTTP_PORT}"
     return ""
 

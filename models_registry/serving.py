@@ -97,11 +97,11 @@ class LocalTritonConfig:
         repo = Path(settings.TRITON_LOCAL_REPOSITORY)
         return cls(
             repository=repo,
-            workdir=Path(getattr(settings, "TRITON_LOCAL_WORKDIR", "") or repo.parent / f"{repo.name}-work"),
+            workdir=Path(settings.TRITON_LOCAL_WORKDIR or repo.parent / f"{repo.name}-work"),
             http_port=int(settings.TRITON_LOCAL_HTTP_PORT),
             grpc_port=int(settings.TRITON_LOCAL_GRPC_PORT),
             metrics_port=int(settings.TRITON_LOCAL_METRICS_PORT),
-            python_executable=getattr(settings, "TRITON_LOCAL_PYTHON", "") or sys.executable,
+            python_executable=settings.TRITON_LOCAL_PYTHON or sys.executable,
         )
 
     def server(self) -> TritonServer:

@@ -258,6 +258,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ROUTES = {
     "documents.*": {"queue": "ingestion"},
     "deploy.*": {"queue": "deploy"},
+    "models_registry.*": {"queue": "deploy"},
 }
 # Periodic jobs (celery beat). The sweep ends rollouts whose worker died: every minute.
 CELERY_BEAT_SCHEDULE = {
@@ -286,6 +287,10 @@ TRITON_LOCAL_REPOSITORY = Path(env.str("TRITON_LOCAL_REPOSITORY", default=str(VA
 TRITON_LOCAL_HTTP_PORT = env.int("TRITON_LOCAL_HTTP_PORT", default=8100)
 TRITON_LOCAL_GRPC_PORT = env.int("TRITON_LOCAL_GRPC_PORT", default=8101)
 TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
+# Start the local tritonserver with `make run` (and report it in /readyz).
+USE_TRITON_LOCAL = env.bool("USE_TRITON_LOCAL", default=False)
+TRITON_LOCAL_WORKDIR = env.str("TRITON_LOCAL_WORKDIR", default="")
+TRITON_LOCAL_PYTHON = env.str("TRITON_LOCAL_PYTHON", default="")
 
 # ------------------------------------------------------------------------------------------------
 # Tenancy limits
