@@ -34,8 +34,17 @@ def writer(editor_a, make_token, api):  # type: ignore[no-untyped-def]
 
 def _make_document(tenant, *, title: str = "doc", with_chunk: bool = True) -> Document:  # type: ignore[no-untyped-def]
     doc = Document(
-        tenant=tenant, title=title, filename=f"{title}.txt", kind="txt", size_bytes=3, sha256="0" * 64,
-        status=Document.Status.READY, generation=1, building_generation=1, chunks_total=1, chunks_done=1,
+        tenant=tenant,
+        title=title,
+        filename=f"{title}.txt",
+        kind="txt",
+        size_bytes=3,
+        sha256="0" * 64,
+        status=Document.Status.READY,
+        generation=1,
+        building_generation=1,
+        chunks_total=1,
+        chunks_done=1,
     )
     doc.file.save("x", ContentFile(b"abc"), save=False)
     doc.save()
@@ -77,9 +86,7 @@ class TestChunksAPICrossTenant(CrossTenantAPITests):
         return _make_document(tenant, title=f"chunks-{tenant.slug}")
 
     def test_chunk_text_of_other_tenant_never_returned(self, two_tenants, api):  # type: ignore[no-untyped-def]
-        resp = api(two_tenants["token_a"]).get(
-            reverse("api:document-chunks", kwargs={"pk": two_tenants["obj_a"].pk})
-        )
+        resp = api(two_tenants["token_a"]).get(reverse("api:document-chunks", kwargs={"pk": two_tenants["obj_a"].pk}))
         assert resp.status_code == 200
         texts = [c["text"] for c in resp.json()["results"]]
         assert texts == ["text of xt-a"]
@@ -181,7 +188,14 @@ def test_cheaply_detectable_bad_files_are_400_with_a_reason(writer, tenant_a, sp
 @pytest.mark.django_db
 def test_mixed_batch_accepts_good_and_lists_rejected(writer):
     resp = writer.post(
-        LIST, {"files": [_file("ok.txt", TEXT), _file("empty.pdf", b""), _file("bin.txt", read_doc("bad/random-binary.txt"))]},
+        LIST,
+        {
+            "files": [
+                _file("ok.txt", TEXT),
+                _file("empty.pdf", b""),
+                _file("bin.txt", read_doc("bad/random-binary.txt")),
+            ]
+        },
         format="multipart",
     )
     assert resp.status_code == 202
@@ -198,8 +212,14 @@ def test_all_rejected_batch_answers_with_the_first_status(writer):
 
 
 @pytest.mark.parametrize(
-    "name", ["..%2f..%2fetc%2fpasswd.pdf", "../../etc/passwd.pdf", "..\\..\\windows\\win.ini.pdf",
-             "%2e%2e%2f%2e%2e%2fetc%2fpasswd.pdf", "/etc/passwd.pdf"]
+    "name",
+    [
+        "..%2f..%2fetc%2fpasswd.pdf",
+        "../../etc/passwd.pdf",
+        "..\\..\\windows\\win.ini.pdf",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd.pdf",
+        "/etc/passwd.pdf",
+    ],
 )
 @pytest.mark.django_db
 def test_hostile_filenames_are_display_only(writer, tenant_a, settings, name):
@@ -214,10 +234,10 @@ def test_hostile_filenames_are_display_only(writer, tenant_a, settings, name):
 
 @pytest.mark.django_db
 def test_unicode_filename_is_kept(writer, tenant_a):
-    resp = writer.post(LIST, {"files": [_file("Größe – 報告 ☃.md", "# Zürich\n\nText".encode())]}, format="multipart")
+    resp = writer.post(LIST, {"files": [_file("Größe - 報告 ☃.md", "# Zürich\n\nText".encode())]}, format="multipart")
     assert resp.status_code == 202
     doc = Document.objects.for_tenant(tenant_a).get()
-    assert doc.filename == "Größe – 報告 ☃.md" and doc.kind == "md"
+    assert doc.filename == "Größe - 報告 ☃.md" and doc.kind == "md"
 
 
 @pytest.mark.django_db
@@ -301,6 +321,10 @@ def test_openapi_schema_has_the_document_routes(client):
     resp = client.get("/api/schema/?format=json")
     assert resp.status_code == 200
     paths = resp.json()["paths"]
-    assert {"/api/v1/documents/", "/api/v1/documents/{id}/", "/api/v1/documents/{id}/reingest/",
-            "/api/v1/documents/{id}/chunks/"} <= set(paths)
+    assert {
+        "/api/v1/documents/",
+        "/api/v1/documents/{id}/",
+        "/api/v1/documents/{id}/reingest/",
+        "/api/v1/documents/{id}/chunks/",
+    } <= set(paths)
     assert "multipart/form-data" in paths["/api/v1/documents/"]["post"]["requestBody"]["content"]
