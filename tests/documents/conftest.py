@@ -46,36 +46,16 @@ def qa_rows() -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 # Ingestion fixtures: a real Milvus Lite server, the real in-process embedder, file storage in tmp
 # ------------------------------------------------------------------------------------------------
-import socket  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+
+from tests.support.milvus import free_port, start_lite_server  # noqa: E402, F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One Milvus Lite server (loopback gRPC) for the session; stopped at the end."""
-    from portal.milvus_lite import LiteServer
-
-    server = LiteServer(tmp_path_factory.mktemp("milvus") / "docs.db", port=free_port())
-    server.start()
-    try:
-        server.wait_ready(60)
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def ingest_env(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]
+def ingest_env(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
     """Settings for real ingestion: the session Milvus (a collection per test session), the
     in-process embedder on one thread, uploads under tmp. Every vector is deleted afterwards,
     because database ids are reused between tests."""

@@ -235,13 +235,10 @@ def test_reingest_swaps_atomically(ingest_env, tenant_a, editor_a):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.django_db
 def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a, editor_a, tmp_path, ingest_env):
-    from portal.milvus_lite import LiteServer
-    from tests.documents.conftest import free_port
+    from tests.documents.conftest import start_lite_server
 
-    server = LiteServer(tmp_path / "down.db", port=free_port())
-    server.start()
+    server = start_lite_server(tmp_path, "down.db")
     try:
-        server.wait_ready(60)
         settings.MILVUS_URI = server.uri
         settings.MILVUS_TIMEOUT_S = 2.0
         doc = upload(tenant_a, editor_a, "linn.txt", read_doc("good/linn.txt"))
@@ -268,9 +265,7 @@ def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a
         assert other.status == Status.FAILED and other.error_code == "vector_store_unavailable"
         assert "Milvus" in other.error and "re-ingest" in other.error
 
-        server = LiteServer(tmp_path / "down.db", port=int(server.port))
-        server.start()
-        server.wait_ready(60)
+        server = start_lite_server(tmp_path, "down.db", port=int(server.port))
         # The retry (a retry keeps the task id, hence the lease), once Milvus is back:
         assert document_ingest_task.apply(
             kwargs={"tenant_id": tenant_a.pk, "document_id": doc.pk}, task_id="task-7"
