@@ -11,9 +11,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
+from documents.models import Document
 from documents.selectors import chunk_list, document_counts, document_get, document_list
 from documents.services import document_delete, document_reingest, document_upload, tenant_max_upload_bytes
-from portal.exceptions import ApplicationError
+from portal.exceptions import ApplicationError, NotFound
 from tenants.console.mixins import TenantConsoleMixin
 from tenants.models import Tenant
 
@@ -32,6 +33,12 @@ def documents_dashboard_cards(tenant: Tenant) -> list[dict[str, Any]]:
 
 class _DocumentsBase(TenantConsoleMixin, View):
     capability = "documents.read"
+
+    def get_document(self, document_id: int) -> Document:
+        try:
+            return document_get(tenant=self.tenant, document_id=document_id)
+        except NotFound:
+            raise Http404("Document not found.") from None
 
     def rows_context(self) -> dict[str, Any]:
         documents = list(document_list(tenant=self.tenant)[:LIST_LIMIT])
@@ -87,8 +94,8 @@ class DocumentActionView(_DocumentsBase):
     def post(self, request: HttpRequest, tenant_slug: str, document_id: int, op: str) -> HttpResponse:
         if op not in ("delete", "reingest"):
             raise Http404("Unknown operation.")
+        document = self.get_document(document_id)
         try:
-            document = document_get(tenant=self.tenant, document_id=document_id)
             if op == "delete":
                 document_delete(tenant=self.tenant, actor=self.actor, document=document)
                 messages.success(request, f"Deleted '{document.title}'.")
@@ -96,15 +103,13 @@ class DocumentActionView(_DocumentsBase):
                 document_reingest(tenant=self.tenant, actor=self.actor, document=document)
                 messages.success(request, f"Re-ingesting '{document.title}'.")
         except ApplicationError as exc:
-            if exc.status_code == 404:
-                raise
             messages.error(request, exc.message)
         return redirect("documents:list", tenant_slug=tenant_slug)
 
 
 class DocumentDetailView(_DocumentsBase):
     def get(self, request: HttpRequest, tenant_slug: str, document_id: int) -> HttpResponse:
-        document = document_get(tenant=self.tenant, document_id=document_id)
+        document = self.get_document(document_id)
         page = Paginator(chunk_list(tenant=self.tenant, document=document), CHUNKS_PER_PAGE).get_page(
             request.GET.get("page")
         )
