@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -99,3 +100,24 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 class PortalSessionAuthentication(authentication.SessionAuthentication):
     """Console session for API calls from the browser; the tenant comes from `X-Tenant`."""
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """OpenAPI security scheme for `ApiTokenAuthentication` (drf-spectacular)."""
+
+    target_class = "tenants.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "llmp_<key_id>.<secret>"}
+
+
+class PortalSessionScheme(OpenApiAuthenticationExtension):
+    """The console session cookie; such calls name their tenant in the `X-Tenant` header."""
+
+    target_class = "tenants.authentication.PortalSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
+                "description": "Console session; send 'X-Tenant: <tenant-slug>' and the CSRF token."}

@@ -219,12 +219,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiToken": {"type": "http", "scheme": "bearer", "description": "llmp_<key_id>.<secret>"}
-        }
-    },
-    "SECURITY": [{"ApiToken": []}],
+    # Security schemes come from the OpenApiAuthenticationExtensions in tenants/authentication.py.
 }
 
 # ------------------------------------------------------------------------------------------------

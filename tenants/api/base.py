@@ -93,6 +93,12 @@ class TenantScopedMixin:
             )
 
     def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular builds the schema without a request tenant; it only needs the
+            # model (to type path parameters), so hand it an empty queryset that never runs.
+            model = getattr(getattr(self.get_serializer_class(), "Meta", None), "model", None)
+            if model is not None:
+                return model._default_manager.none()
         qs = self.get_tenant_queryset()
         if getattr(qs, "_scope", None) != "tenant" or getattr(qs, "_scoped_tenant_id", None) != self.tenant.pk:
             raise ImproperlyConfigured(

@@ -27,5 +27,11 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("Audit log intact: every chain verifies."))
             return
         for b in breaks:
-            self.stderr.write(f"BROKEN {b.chain}: first bad link is event #{b.seq} (id {b.event_id}): {b.reason}")
-        raise CommandError(f"{len(breaks)} audit chain(s) broken")
+            self.stderr.write(
+                f"BROKEN {b.chain}: first bad link is event #{b.seq} (id {b.event_id}): {b.reason}"
+            )
+        first = breaks[0]
+        raise CommandError(
+            f"{len(breaks)} audit chain(s) broken; first bad link in {first.chain} is event #{first.seq}: "
+            f"{first.reason}"
+        )
