@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("models_registry.api.urls")),
     path("", include("deploy.api.urls")),
     path("", include("recommendations.api.urls")),
+    path("", include("documents.api.urls")),
 ]
 
 urlpatterns = [
@@ -26,4 +27,5 @@ urlpatterns = [
     path("", include(("deploy.console.urls", "deploy"), namespace="deploy")),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
     path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
+    path("", include("documents.console.urls", namespace="documents")),
 ]
