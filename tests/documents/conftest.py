@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from documents.extraction import ExtractedDocument, extract
+from tests.support.milvus import milvus_server  # noqa: F401  (re-exported fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("PORTAL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -1,0 +1,92 @@
+"""Real Milvus Lite server for tests (no mocks): one engine per test session.
+
+Import the fixtures into a test directory's ``conftest.py``::
+
+    from tests.support.milvus import milvus_server  # noqa: F401
+
+Helpers here are also used to assert that no ``milvus`` engine process outlives its server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portal.milvus_lite import LiteServer, LiteServerError
+
+# Milvus Lite start-up is ~1 s; allow for a loaded 2-core machine.
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port (small race window; start_lite_server retries)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_lite_server(directory: Path, name: str = "milvus.db", port: int | None = None) -> LiteServer:
+    """Start a LiteServer on ``directory/name`` and wait until it answers gRPC."""
+    last: Exception | None = None
+    for _ in range(3):
+        server = LiteServer(directory / name, port=port or free_port(), log_file=directory / f"{name}.log")
+        try:
+            server.start()
+            server.wait_ready(READY_TIMEOUT_S)
+            return server
+        except LiteServerError as exc:  # port grabbed by someone else in between: try another
+            server.stop()
+            last = exc
+            if port is not None:
+                break
+    raise RuntimeError(f"could not start Milvus Lite: {last}")
+
+
+def milvus_engine_pids(db_path: Path) -> list[int]:
+    """PIDs of live ``milvus`` engine processes serving ``db_path`` (read from /proc)."""
+    target = str(db_path)
+    pids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = next(
+                line for line in (entry / "status").read_text().splitlines() if line.startswith("State:")
+            )
+        except (OSError, StopIteration):
+            continue  # exited while we looked
+        if "Z" in state.split()[1]:
+            continue  # zombie: already dead, only waiting to be reaped
+        is_engine = bool(argv) and os.path.basename(argv[0].decode(errors="replace")) == "milvus"
+        if is_engine and any(arg.decode(errors="replace") == target for arg in argv[1:]):
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_no_engine(db_path: Path, timeout: float = 10.0) -> list[int]:
+    """Poll until no engine serves ``db_path``; return what is left (empty on success)."""
+    deadline = time.monotonic() + timeout
+    left = milvus_engine_pids(db_path)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = milvus_engine_pids(db_path)
+    return left
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
+    """A real Milvus Lite 2.5.1 server on a free loopback port, stopped after the session."""
+    directory = tmp_path_factory.mktemp("milvus")
+    server = start_lite_server(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+        left = wait_no_engine(server.db_path)
+        assert not left, f"milvus engine processes left behind: {left}"
