@@ -1,0 +1,156 @@
+"""models_registry.inference: in-process MiniLM and the same model through a real Triton."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from deploy.triton.builtin import MINILM_NAME
+from deploy.triton.server import free_port
+from models_registry.inference import (
+    MINILM_DIM,
+    Embedder,
+    EmbedderConfig,
+    InferenceError,
+    InferenceUnavailable,
+    InProcessEmbedder,
+    TritonEmbedder,
+    embed_query,
+    embedder_from_config,
+    get_embedder,
+)
+from tests.support.triton import ECHO, SharedTriton
+
+TEXTS = [
+    "Aspirin reduces the risk of myocardial infarction in high-risk patients.",
+    "The Federal Aviation Administration issued an airworthiness directive for the Boeing 737 MAX.",
+    "short",
+    "",  # empty text is valid input and must still produce a unit vector
+    "Les modèles de langage produisent des plongements vectoriels. 日本語のテキスト。",
+    " ".join(["Dynamic batching groups concurrent requests into one model execution."] * 30),  # > 256 tokens
+]
+
+
+@pytest.fixture(scope="module")
+def local() -> InProcessEmbedder:
+    emb = InProcessEmbedder()
+    emb.load()
+    return emb
+
+
+@pytest.fixture(scope="module")
+def reference(local: InProcessEmbedder) -> np.ndarray:
+    return local.embed(TEXTS)
+
+
+def test_in_process_contract(local: InProcessEmbedder, reference: np.ndarray) -> None:
+    assert isinstance(local, Embedder)
+    assert local.dim == MINILM_DIM and "MiniLM" in local.model_id
+    assert reference.dtype == np.float32 and reference.shape == (len(TEXTS), MINILM_DIM)
+    np.testing.assert_allclose(np.linalg.norm(reference, axis=1), 1.0, atol=1e-5)
+    assert local.embed([]).shape == (0, MINILM_DIM)
+    # Order is preserved and each row depends only on its own text.
+    single = local.embed([TEXTS[1]])[0]
+    assert float(single @ reference[1]) > 0.9999
+
+
+def test_in_process_semantics(local: InProcessEmbedder) -> None:
+    q, near, far = local.embed(
+        ["How many people died in the plane crash?", "The accident killed 189 people.", "Preheat the oven."]
+    )
+    assert float(q @ near) > float(q @ far) + 0.2
+
+
+def test_in_process_many_threads_same_answer(local: InProcessEmbedder, reference: np.ndarray) -> None:
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        results[i] = local.embed([TEXTS[i % len(TEXTS)]])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8
+    for i, row in results.items():
+        assert float(row[0] @ reference[i % len(TEXTS)]) > 0.9999
+
+
+def test_bad_input_is_a_permanent_error(local: InProcessEmbedder) -> None:
+    with pytest.raises(InferenceError, match="not a single string"):
+        local.embed("oops")  # type: ignore[arg-type]
+    with pytest.raises(InferenceError, match="expected str"):
+        local.embed(["ok", 3])  # type: ignore[list-item]
+
+
+def test_config_and_cache() -> None:
+    cfg = EmbedderConfig()
+    assert get_embedder(cfg) is get_embedder(EmbedderConfig())
+    assert isinstance(get_embedder(cfg), InProcessEmbedder)
+    vec = embed_query("what is the recommended dose?")
+    assert vec.shape == (MINILM_DIM,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
+    trit = embedder_from_config("triton", "grpc://127.0.0.1:8001", "minilm", "1")
+    assert isinstance(trit, TritonEmbedder) and trit.model_id == "triton/minilm@1"
+    with pytest.raises(ValueError, match="needs triton_url"):
+        embedder_from_config("triton", None, "minilm", "")
+    with pytest.raises(ValueError, match="unknown embedder backend"):
+        embedder_from_config("onnx", None, "minilm", "")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["http", "grpc"])
+def test_triton_matches_in_process(triton_minilm: SharedTriton, reference: np.ndarray, scheme: str) -> None:
+    url = triton_minilm.server.http_url if scheme == "http" else triton_minilm.server.grpc_url
+    emb = TritonEmbedder(url, MINILM_NAME)
+    assert emb.dim == MINILM_DIM and emb.max_batch_size == 64
+    got = emb.embed(TEXTS)
+    assert got.dtype == np.float32 and got.shape == reference.shape
+    cos = np.sum(got * reference, axis=1)
+    assert np.all(cos > 0.999), cos
+    assert isinstance(emb, Embedder)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["http", "grpc"])
+def test_triton_splits_batches_above_max_batch_size(triton: SharedTriton, scheme: str) -> None:
+    """The echo model (max_batch_size 8) gets 20 rows: 3 requests, rows back in order."""
+    triton.grpc.load_model(ECHO)
+    url = triton.server.http_url if scheme == "http" else triton.server.grpc_url
+    emb = TritonEmbedder(url, ECHO)
+    texts = ["x" * (i + 1) for i in range(20)]
+    out = emb.embed(texts)
+    assert out.shape == (20, 4) and emb.max_batch_size == 8
+    assert np.all(np.diff(out[:, 0]) > 0)  # longer text -> larger first component, in order
+
+    # The model's own error (an error response) is permanent.
+    with pytest.raises(InferenceError, match="asked to raise"):
+        emb.embed(["fine", "__raise__"])
+
+    # HTTP clients are per thread (gevent); calls from other threads must work too.
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            assert emb.embed(["abc"]).shape == (1, 4)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["http", "grpc"])
+def test_triton_unloaded_model_and_dead_server_are_transient(triton: SharedTriton, scheme: str) -> None:
+    url = triton.server.http_url if scheme == "http" else triton.server.grpc_url
+    with pytest.raises(InferenceUnavailable, match="not serving"):
+        TritonEmbedder(url, "never_loaded_model").embed(["x"])
+    with pytest.raises(InferenceUnavailable):
+        TritonEmbedder(f"{scheme}://127.0.0.1:{free_port()}", MINILM_NAME, timeout_s=3).embed(["x"])

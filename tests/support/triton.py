@@ -1,0 +1,110 @@
+"""Session-wide real ``tritonserver`` for tests, shared by every test dir that imports these fixtures.
+
+Import the fixtures in a conftest (``from tests.support.triton import triton_server, ...``).
+The server is reference-counted at module level, so even when two conftests define the fixtures
+a session starts exactly one server (and the MiniLM model is loaded once). It runs on free ports
+with a temp repository holding: ``minilm`` (built-in), ``echo`` and ``failing_init`` (fixtures).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.triton.builtin import MINILM_NAME, install_minilm
+from deploy.triton.client import TritonAdmin
+from deploy.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
+from deploy.triton.server import TritonServer, free_port
+
+FIXTURES = Path(__file__).resolve().parents[1] / "deploy" / "fixtures"
+ECHO = "echo"
+FAILING = "failing_init"
+PYTHON = sys.executable
+
+
+def echo_spec(name: str = ECHO, max_batch_size: int = 8) -> TritonModelSpec:
+    return TritonModelSpec(
+        name=name,
+        backend="python",
+        max_batch_size=max_batch_size,
+        inputs=[TensorSpec("text", "BYTES", (1,))],
+        outputs=[TensorSpec("embedding", "FP32", (4,))],
+    )
+
+
+@dataclass
+class SharedTriton:
+    server: TritonServer
+    repo_dir: Path
+    http: TritonAdmin
+    grpc: TritonAdmin
+    minilm_loaded: bool = False
+
+
+_lock = threading.Lock()
+_refs = 0
+_shared: SharedTriton | None = None
+
+
+def _acquire(tmp_path_factory: pytest.TempPathFactory) -> SharedTriton:
+    global _refs, _shared
+    with _lock:
+        if _shared is None:
+            root = tmp_path_factory.mktemp("triton")
+            repo = root / "repo"
+            install_minilm(repo, version=1, dynamic_batching=True)
+            write_model_entry(repo, echo_spec(), 1, {"model.py": FIXTURES / "echo" / "model.py"})
+            write_model_entry(
+                repo, echo_spec(FAILING), 1, {"model.py": FIXTURES / "failing_init" / "model.py"}
+            )
+            server = TritonServer(
+                repo,
+                workdir=root / "work",
+                http_port=free_port(),
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+                python_executable=PYTHON,
+                exit_timeout_s=1,  # do not wait on idle keep-alive connections at teardown
+            )
+            server.start()
+            try:
+                server.wait_ready(60)
+            except BaseException:
+                server.stop()
+                raise
+            _shared = SharedTriton(server, repo, TritonAdmin(server.http_url), TritonAdmin(server.grpc_url))
+        _refs += 1
+        return _shared
+
+
+def _release() -> None:
+    global _refs, _shared
+    with _lock:
+        _refs -= 1
+        if _refs == 0 and _shared is not None:
+            _shared.server.stop()
+            _shared = None
+
+
+@pytest.fixture(scope="session")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedTriton]:
+    """A running tritonserver (explicit model control, nothing loaded at start)."""
+    shared = _acquire(tmp_path_factory)
+    try:
+        yield shared
+    finally:
+        _release()
+
+
+@pytest.fixture
+def triton_minilm(triton: SharedTriton) -> SharedTriton:
+    """``triton`` with the built-in MiniLM model loaded (loaded once; reloaded only if a test unloaded it)."""
+    if not triton.minilm_loaded or not triton.grpc.model_ready(MINILM_NAME):
+        triton.grpc.load_model(MINILM_NAME)
+        triton.minilm_loaded = True
+    return triton
