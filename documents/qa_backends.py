@@ -15,7 +15,7 @@ from documents.llm import TritonChatGenerator
 from documents.vectorstore import VectorStore
 from models_registry.inference import Embedder, EmbedderConfig, get_embedder
 
-__all__ = ["get_llm", "get_query_embedder", "get_qa_vector_store", "tenant_vector_key"]
+__all__ = ["get_llm", "get_qa_vector_store", "get_query_embedder", "tenant_vector_key"]
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str, str, int, float], VectorStore] = {}

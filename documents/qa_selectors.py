@@ -61,8 +61,10 @@ def conversation_turns(*, tenant: Tenant, conversation: Conversation) -> QuerySe
 
 
 def qa_record_list(*, tenant: Tenant, user: Any) -> QuerySet[QaRecord]:
-    vis = Q(conversation__created_by=user) | Q(conversation__shared=True) if getattr(user, "pk", None) else Q(
-        conversation__shared=True
+    vis = (
+        Q(conversation__created_by=user) | Q(conversation__shared=True)
+        if getattr(user, "pk", None)
+        else Q(conversation__shared=True)
     )
     return QaRecord.objects.for_tenant(tenant).filter(vis).select_related("conversation").order_by("-created_at", "-id")
 

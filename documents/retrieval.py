@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from tenants.models import Tenant
 
 __all__ = [
+    "Reranker",
     "RetrievalConfig",
     "RetrievalResult",
-    "Reranker",
     "chunks_retrieve",
     "get_reranker",
     "register_reranker",

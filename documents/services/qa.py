@@ -153,8 +153,9 @@ def qa_prepare(
                 .filter(pk__in=[int(d) for d in conversation.document_ids])
                 .values_list("pk", flat=True)
             )
-    return QaPlan(tenant=tenant, actor=actor, question=q, top_k=k, document_ids=ids, conversation=conversation,
-                  history=history)
+    return QaPlan(
+        tenant=tenant, actor=actor, question=q, top_k=k, document_ids=ids, conversation=conversation, history=history
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -254,8 +255,11 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         "question_injection": {
             "detected": q_finding is not None,
             "rules": sorted(q_finding.rules) if q_finding else [],
-            "action": ("answered from document text only; the question was not sent to a language model"
-                       if q_finding else "none"),
+            "action": (
+                "answered from document text only; the question was not sent to a language model"
+                if q_finding
+                else "none"
+            ),
         },
         "chunk_injection": [],
         "citations": {},
@@ -294,12 +298,22 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
                 }
             )
         retrieved_log.append(
-            {"chunk_id": c.chunk_id, "document_id": c.document_id, "page": c.page, "score": round(c.score, 6),
-             "injection": finding is not None}
+            {
+                "chunk_id": c.chunk_id,
+                "document_id": c.document_id,
+                "page": c.page,
+                "score": round(c.score, 6),
+                "injection": finding is not None,
+            }
         )
     usage["retrieved_chunks"] = len(chunks)
-    usage["retrieval"] = {"fusion": "rrf(dense, bm25)", "top_k": plan.top_k, "dropped_stale": result.dropped_stale,
-                          "reranked": result.reranked, "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()}}
+    usage["retrieval"] = {
+        "fusion": "rrf(dense, bm25)",
+        "top_k": plan.top_k,
+        "dropped_stale": result.dropped_stale,
+        "reranked": result.reranked,
+        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+    }
 
     notice = ""
     if not chunks:
@@ -523,8 +537,14 @@ def qa_ask(
     conversation_id: int | None = None,
 ) -> dict[str, Any]:
     """Ask and wait for the whole answer; returns the API response dict (see :func:`qa_run`)."""
-    plan = qa_prepare(tenant=tenant, actor=actor, question=question, document_ids=document_ids, top_k=top_k,
-                      conversation_id=conversation_id)
+    plan = qa_prepare(
+        tenant=tenant,
+        actor=actor,
+        question=question,
+        document_ids=document_ids,
+        top_k=top_k,
+        conversation_id=conversation_id,
+    )
     final: dict[str, Any] = {}
     for kind, data in qa_run(plan):
         if kind == "final":

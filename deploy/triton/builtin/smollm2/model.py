@@ -77,9 +77,9 @@ class TritonPythonModel:
             )
             return
         torch = self.torch
-        ids = self.tok.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"]
+        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)[
+            "input_ids"
+        ]
         n_prompt = int(ids.shape[1])
         generated: list[int] = []
         sent = ""
