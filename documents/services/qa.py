@@ -46,7 +46,7 @@ from documents.qa.prompts import (
     build_rewrite_messages,
     rewrite_followup,
 )
-from documents.qa.types import NOT_FOUND_TEXT, Citation
+from documents.qa.types import NOT_FOUND_TEXT, Answer, Citation, RetrievedChunk
 from documents.qa_backends import get_llm, get_qa_vector_store, get_query_embedder
 from documents.qa_selectors import conversation_get
 from documents.retrieval import RetrievalConfig, chunks_retrieve
@@ -371,7 +371,7 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
             # The streamed LLM text is withdrawn; the extractive answer follows.
             yield "reset", {"reason": guard["fallback"]}
     if final_text is None:
-        answer = answer_extractive(standalone, chunks) if chunks else None
+        answer = _extract(plan, standalone, chunks) if chunks else None
         if answer is None or not answer.found:
             final_text = NOT_FOUND_TEXT
             if not notice:
@@ -443,6 +443,17 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         "prompt_version": prompt_version,
     }
     yield "final", response
+
+
+def _extract(plan: QaPlan, standalone: str, chunks: list[RetrievedChunk]) -> Answer:
+    """Extractive answer. A follow-up is answered from its own words first (the carried-over
+    terms of the standalone query found the passages, but they would also pull the previous
+    turn's sentence back in); the standalone query is the fallback."""
+    if standalone != plan.question:
+        own = answer_extractive(plan.question, chunks)
+        if own.found:
+            return own
+    return answer_extractive(standalone, chunks)
 
 
 def _llm_max_tokens() -> int:
