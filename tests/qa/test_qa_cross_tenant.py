@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from documents.models import Conversation, QaFeedback, QaRecord
-
 from tests.support.api_mixins import CrossTenantAPITests
 
 
