@@ -32,17 +32,50 @@ def main() -> int:
     procs: list[tuple[str, subprocess.Popen]] = []
     if _embedded_milvus():
         settings.MILVUS_LITE_DB.parent.mkdir(parents=True, exist_ok=True)
-        procs.append(("milvus", subprocess.Popen(
-            [py, "-m", "portal.milvus_lite", "--db", str(settings.MILVUS_LITE_DB),
-             "--port", str(settings.MILVUS_LITE_PORT)])))
+        procs.append(
+            (
+                "milvus",
+                subprocess.Popen(
+                    [
+                        py,
+                        "-m",
+                        "portal.milvus_lite",
+                        "--db",
+                        str(settings.MILVUS_LITE_DB),
+                        "--port",
+                        str(settings.MILVUS_LITE_PORT),
+                    ]
+                ),
+            )
+        )
     # One worker process: torch inference stays in one thread team on a 2-core machine.
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     for sub in ("celery-broker/queue", "celery-broker/processed"):
         (settings.VAR_DIR / sub).mkdir(parents=True, exist_ok=True)
-    procs.append(("worker", subprocess.Popen(
-        [py, "-m", "celery", "-A", "portal", "worker", "-Q", "default,ingestion,deploy",
-         "--concurrency", os.environ.get("CELERY_CONCURRENCY", "1"), "-l", "info", "-B",
-         "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")])))
+    procs.append(
+        (
+            "worker",
+            subprocess.Popen(
+                [
+                    py,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-Q",
+                    "default,ingestion,deploy",
+                    "--concurrency",
+                    os.environ.get("CELERY_CONCURRENCY", "1"),
+                    "-l",
+                    "info",
+                    "-B",
+                    "--schedule",
+                    str(settings.VAR_DIR / "celerybeat-schedule"),
+                ]
+            ),
+        )
+    )
     procs.append(("web", subprocess.Popen([py, "manage.py", "runserver", addr, "--noreload"])))
     print(f"\nPortal: http://{addr}/   API docs: http://{addr}/api/docs/   (Ctrl-C stops everything)\n", flush=True)
 

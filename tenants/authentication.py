@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -39,11 +40,9 @@ def parse_authorization(header: str) -> tuple[str, str] | None:
             "Malformed Authorization header: expected 'Authorization: Bearer llmp_<key_id>.<secret>'.",
             "token_malformed",
         )
-    key_id, _, secret = parts[1][len(TOKEN_PREFIX):].partition(".")
+    key_id, _, secret = parts[1][len(TOKEN_PREFIX) :].partition(".")
     if not key_id or not secret or len(key_id) > 16:
-        raise TokenError(
-            "Malformed API token: expected 'llmp_<key_id>.<secret>'.", "token_malformed"
-        )
+        raise TokenError("Malformed API token: expected 'llmp_<key_id>.<secret>'.", "token_malformed")
     return key_id, secret
 
 
@@ -63,10 +62,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         key_id, secret = parsed
         # The token decides the tenant, so this one lookup is necessarily cross-tenant.
         token = (
-            ApiToken.objects.all_tenants()
-            .select_related("tenant", "membership__user")
-            .filter(key_id=key_id)
-            .first()
+            ApiToken.objects.all_tenants().select_related("tenant", "membership__user").filter(key_id=key_id).first()
         )
         if token is None or not hmac.compare_digest(token.digest, token_digest(secret)):
             raise TokenError("Invalid API token.", "token_invalid")
@@ -93,9 +89,39 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     @staticmethod
     def _deny(token: ApiToken, actor: Actor, reason: str, **detail: Any) -> None:
-        audit_record(tenant=token.tenant, actor=actor, action="tenants.permission.denied", target=token,
-                     changes={"reason": reason, "at": timezone.now(), **detail})
+        audit_record(
+            tenant=token.tenant,
+            actor=actor,
+            action="tenants.permission.denied",
+            target=token,
+            changes={"reason": reason, "at": timezone.now(), **detail},
+        )
 
 
 class PortalSessionAuthentication(authentication.SessionAuthentication):
     """Console session for API calls from the browser; the tenant comes from `X-Tenant`."""
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """OpenAPI security scheme for `ApiTokenAuthentication` (drf-spectacular)."""
+
+    target_class = "tenants.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "llmp_<key_id>.<secret>"}
+
+
+class PortalSessionScheme(OpenApiAuthenticationExtension):
+    """The console session cookie; such calls name their tenant in the `X-Tenant` header."""
+
+    target_class = "tenants.authentication.PortalSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "Console session; send 'X-Tenant: <tenant-slug>' and the CSRF token.",
+        }

@@ -23,16 +23,25 @@ class TenantScopeError(RuntimeError):
     """A tenant-owned query was about to run without a tenant."""
 
 
-def _where_pins_tenant(where: Any) -> bool:
-    """True if the top-level AND of the WHERE clause contains `tenant = <value>`."""
+def _where_pins_tenant(where: Any, base_alias: str | None) -> bool:
+    """True if the top-level AND of the WHERE clause contains `<base table>.tenant = <value>`.
+
+    The column must belong to the queried table itself (`base_alias`): `tenant = x` on a joined
+    row (e.g. `filter(user__memberships__tenant=x)`) says nothing about the rows returned.
+    """
     if getattr(where, "connector", "AND") != "AND" or getattr(where, "negated", False):
         return False
     for child in getattr(where, "children", []):
         if isinstance(child, Exact):
             target = getattr(child.lhs, "target", None)
-            if target is not None and target.name == "tenant" and child.rhs is not None:
+            if (
+                target is not None
+                and target.name == "tenant"
+                and getattr(child.lhs, "alias", None) == base_alias
+                and child.rhs is not None
+            ):
                 return True
-        elif hasattr(child, "children") and _where_pins_tenant(child):
+        elif hasattr(child, "children") and _where_pins_tenant(child, base_alias):
             return True
     return False
 
@@ -70,7 +79,7 @@ class TenantQuerySet(models.QuerySet):
             return
         if self._hints.get("instance") is not None:  # related manager of a loaded object
             return
-        if _where_pins_tenant(self.query.where):
+        if _where_pins_tenant(self.query.where, self.query.base_table):
             return
         raise TenantScopeError(
             f"{self.model.__name__} query without a tenant: use .for_tenant(tenant) "
@@ -101,6 +110,14 @@ class TenantQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> int:
         self._assert_scoped()
         return super().update(**kwargs)
+
+    def _combinator_query(self, combinator: str, *other_qs: Any, **kwargs: Any) -> Self:
+        # union()/intersection()/difference() copy this queryset's scope onto the result, so an
+        # unscoped operand would otherwise ride along unchecked.
+        for qs in (self, *other_qs):
+            if isinstance(qs, TenantQuerySet):
+                qs._assert_scoped()
+        return super()._combinator_query(combinator, *other_qs, **kwargs)
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._assert_scoped()

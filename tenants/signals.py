@@ -19,12 +19,21 @@ from tenants.services.audit import audit_record
 def audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     backend = getattr(user, "backend", "") or ""
     method = "sso" if "OIDC" in backend else "password"
-    audit_record(tenant=None, actor=Actor.for_user(user), action="tenants.user.logged_in", target=user,
-                 changes={"method": method})
+    audit_record(
+        tenant=None,
+        actor=Actor.for_user(user),
+        action="tenants.user.logged_in",
+        target=user,
+        changes={"method": method},
+    )
 
 
 @receiver(user_login_failed)
 def audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     username = str(credentials.get("username", ""))[:150]
-    audit_record(tenant=None, actor=Actor.anonymous(label=username or "anonymous"),
-                 action="tenants.user.login_failed", changes={"username": username})
+    audit_record(
+        tenant=None,
+        actor=Actor.anonymous(label=username or "anonymous"),
+        action="tenants.user.login_failed",
+        changes={"username": username},
+    )

@@ -40,13 +40,21 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
     @transaction.atomic
     def create_user(self, claims: dict[str, Any]) -> Any:
         email = claims["email"].strip().lower()
-        user = User(username=email[:150], email=email, first_name=(claims.get("given_name") or "")[:150],
-                    last_name=(claims.get("family_name") or "")[:150])
+        user = User(
+            username=email[:150],
+            email=email,
+            first_name=(claims.get("given_name") or "")[:150],
+            last_name=(claims.get("family_name") or "")[:150],
+        )
         user.set_unusable_password()
         user.save()
-        audit_record(tenant=None, actor=Actor(type="system", label="sso provisioning"),
-                     action="tenants.user.provisioned", target=user,
-                     changes={"email": [None, email], "issuer_sub": [None, claims.get("sub")]})
+        audit_record(
+            tenant=None,
+            actor=Actor(type="system", label="sso provisioning"),
+            action="tenants.user.provisioned",
+            target=user,
+            changes={"email": [None, email], "issuer_sub": [None, claims.get("sub")]},
+        )
         return user
 
     def update_user(self, user: Any, claims: dict[str, Any]) -> Any:

@@ -5,12 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from tenants.models import ApiToken
 
 
-class TokenRateThrottle(SimpleRateThrottle):
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Reads the rates when instantiated (every request), not once at import.
+
+    DRF binds `SimpleRateThrottle.THROTTLE_RATES` at import time, so a changed
+    DEFAULT_THROTTLE_RATES (override_settings, a settings reload) would otherwise be ignored.
+    """
+
+    def __init__(self) -> None:
+        self.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        super().__init__()
+
+
+class TokenRateThrottle(_SettingsRateThrottle):
     """One bucket per API token (or per user for console sessions)."""
 
     scope = "token"
@@ -25,7 +38,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class TenantRateThrottle(SimpleRateThrottle):
+class TenantRateThrottle(_SettingsRateThrottle):
     """One bucket per tenant, shared by all its tokens and members."""
 
     scope = "tenant"

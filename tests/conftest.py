@@ -70,8 +70,12 @@ def make_token() -> Callable[..., str]:
 
     def make(membership: Membership, scopes: list[str] | None = None, **kwargs) -> str:
         issued = token_create(
-            tenant=membership.tenant, actor=Actor.system(label="test"), membership=membership,
-            name=kwargs.pop("name", "test"), scopes=scopes or ["read"], **kwargs,
+            tenant=membership.tenant,
+            actor=Actor.system(label="test"),
+            membership=membership,
+            name=kwargs.pop("name", "test"),
+            scopes=scopes or ["read"],
+            **kwargs,
         )
         return issued.plaintext
 

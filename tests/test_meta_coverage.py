@@ -73,7 +73,5 @@ def test_every_tenant_owned_model_is_scoped_and_covered():
         assert isinstance(model._default_manager.get_queryset(), TenantQuerySet), (
             f"{model._meta.label}.objects must be a TenantQuerySet manager"
         )
-    uncovered = sorted(
-        m._meta.label for m in models if m._meta.label not in COVERED_MODELS | set(EXEMPT_MODELS)
-    )
+    uncovered = sorted(m._meta.label for m in models if m._meta.label not in COVERED_MODELS | set(EXEMPT_MODELS))
     assert not uncovered, f"tenant-owned models without CrossTenantAPITests coverage: {uncovered}"

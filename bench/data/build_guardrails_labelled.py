@@ -14,7 +14,7 @@ card numbers, IBANs with a wrong check, SSNs in invalid ranges.
 Run: python bench/data/build_guardrails_labelled.py  (rewrites the jsonl next to this file)
 """
 
-# ruff: noqa: E501, RUF001
+# ruff: noqa: RUF001
 from __future__ import annotations
 
 import base64

@@ -41,8 +41,20 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "member", "scopes", "allowed_ips", "expires_at", "revoked_at",
-                  "last_used_at", "created_at", "is_expired", "is_revoked"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "member",
+            "scopes",
+            "allowed_ips",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+            "is_expired",
+            "is_revoked",
+        ]
         read_only_fields = fields
 
 
@@ -65,6 +77,22 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["id", "seq", "created_at", "actor_type", "actor", "actor_label", "action", "target_type",
-                  "target_id", "target_repr", "changes", "ip", "user_agent", "request_id", "hash", "prev_hash"]
+        fields = [
+            "id",
+            "seq",
+            "created_at",
+            "actor_type",
+            "actor",
+            "actor_label",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "changes",
+            "ip",
+            "user_agent",
+            "request_id",
+            "hash",
+            "prev_hash",
+        ]
         read_only_fields = fields

@@ -122,9 +122,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         member_id = values.pop("membership_id", None)
-        membership = (
-            membership_get(tenant=self.tenant, membership_id=member_id) if member_id else self.membership
-        )
+        membership = membership_get(tenant=self.tenant, membership_id=member_id) if member_id else self.membership
         issued = token_create(tenant=self.tenant, actor=self.actor, membership=membership, **values)
         body = ApiTokenSerializer(issued.token).data
         body["token"] = issued.plaintext
@@ -151,8 +149,10 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
         return audit_event_list(tenant=self.tenant)
 
-    @extend_schema(parameters=[OpenApiParameter("fmt", enum=["csv", "json"], default="json")],
-                   responses={200: AuditEventSerializer(many=True)})
+    @extend_schema(
+        parameters=[OpenApiParameter("fmt", enum=["csv", "json"], default="json")],
+        responses={200: AuditEventSerializer(many=True)},
+    )
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> HttpResponse:
         """Download the filtered log as CSV or JSON (up to 100,000 events)."""
@@ -182,8 +182,10 @@ class SsoPreviewView(TenantScopedAPIView):
         data.is_valid(raise_exception=True)
         mappings = [m for m in sso_map_claims(data.validated_data["claims"]) if m.tenant_slug == self.tenant.slug]
         role = sso_desired_roles(mappings).get(self.tenant.slug)
-        return Response({
-            "tenant": self.tenant.slug,
-            "role": role,
-            "values": [{"value": m.value, "role": m.role, "status": m.status} for m in mappings],
-        })
+        return Response(
+            {
+                "tenant": self.tenant.slug,
+                "role": role,
+                "values": [{"value": m.value, "role": m.role, "status": m.status} for m in mappings],
+            }
+        )

@@ -27,8 +27,13 @@ def console(request: HttpRequest) -> dict[str, Any]:
                     url = reverse(item.url_name, kwargs={"tenant_slug": membership.tenant.slug})
                 except NoReverseMatch:
                     continue
-                nav.append({"label": item.label, "url": url, "active": request.path == url or (
-                    item.order > 0 and request.path.startswith(url))})
+                nav.append(
+                    {
+                        "label": item.label,
+                        "url": url,
+                        "active": request.path == url or (item.order > 0 and request.path.startswith(url)),
+                    }
+                )
         ctx["nav"] = nav
         ctx["current_membership"] = membership
         ctx["current_tenant"] = membership.tenant

@@ -36,8 +36,12 @@ class TenantConsoleMixin(LoginRequiredMixin):
         request.console_membership = membership  # type: ignore[attr-defined]
         capability = self.method_capability.get(request.method.lower(), self.capability)  # type: ignore[union-attr]
         if not membership_has_capability(membership=membership, capability=capability):
-            deny(tenant=self.tenant, actor=self.actor, reason=f"missing capability '{capability}'",
-                 path=request.path[:200])
+            deny(
+                tenant=self.tenant,
+                actor=self.actor,
+                reason=f"missing capability '{capability}'",
+                path=request.path[:200],
+            )
             raise PermissionDenied(f"Your role ({membership.role}) does not allow '{capability}'.")
         return super().dispatch(request, *args, **kwargs)
 

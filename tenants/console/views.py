@@ -53,8 +53,13 @@ DASHBOARD_CARDS: list[Any] = []
 
 class DashboardView(TenantConsoleMixin, View):
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        cards = [{"label": "Members", "value": membership_list(tenant=self.tenant).count(),
-                  "url": reverse("console:members", args=[tenant_slug])}]
+        cards = [
+            {
+                "label": "Members",
+                "value": membership_list(tenant=self.tenant).count(),
+                "url": reverse("console:members", args=[tenant_slug]),
+            }
+        ]
         for contribute in DASHBOARD_CARDS:
             cards.extend(contribute(self.tenant))
         return render(request, "console/dashboard.html", {"cards": cards})
@@ -65,24 +70,33 @@ class MembersView(TenantConsoleMixin, View):
     method_capability = {"post": "members.manage"}
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        return render(request, "console/members.html", {
-            "members": membership_list(tenant=self.tenant),
-            "roles": Role.choices,
-            "can_manage": self.can("members.manage"),
-        })
+        return render(
+            request,
+            "console/members.html",
+            {
+                "members": membership_list(tenant=self.tenant),
+                "roles": Role.choices,
+                "can_manage": self.can("members.manage"),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         op = request.POST.get("op")
         try:
             if op == "add":
-                membership_add(tenant=self.tenant, actor=self.actor, email=request.POST.get("email", ""),
-                               role=request.POST.get("role", Role.VIEWER))
+                membership_add(
+                    tenant=self.tenant,
+                    actor=self.actor,
+                    email=request.POST.get("email", ""),
+                    role=request.POST.get("role", Role.VIEWER),
+                )
                 messages.success(request, "Member added.")
             elif op in ("role", "remove"):
                 target = membership_get(tenant=self.tenant, membership_id=int(request.POST.get("membership_id", 0)))
                 if op == "role":
-                    membership_change_role(tenant=self.tenant, actor=self.actor, membership=target,
-                                           role=request.POST.get("role", ""))
+                    membership_change_role(
+                        tenant=self.tenant, actor=self.actor, membership=target, role=request.POST.get("role", "")
+                    )
                     messages.success(request, f"Role of {target.user.email} is now {target.role}.")
                 else:
                     membership_remove(tenant=self.tenant, actor=self.actor, membership=target)
@@ -98,11 +112,15 @@ class TokensView(TenantConsoleMixin, View):
     capability = "tokens.create"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        return render(request, "console/tokens.html", {
-            "tokens": token_list(tenant=self.tenant, membership=self.membership),
-            "scopes": [(s, Scope(s).label) for s in scopes_allowed_for_role(self.membership.role)],
-            "new_token": request.session.pop("new_token", None),
-        })
+        return render(
+            request,
+            "console/tokens.html",
+            {
+                "tokens": token_list(tenant=self.tenant, membership=self.membership),
+                "scopes": [(s, Scope(s).label) for s in scopes_allowed_for_role(self.membership.role)],
+                "new_token": request.session.pop("new_token", None),
+            },
+        )
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         try:
@@ -114,9 +132,15 @@ class TokensView(TenantConsoleMixin, View):
                 days = request.POST.get("expires_days", "").strip()
                 expires_at = timezone.now() + dt.timedelta(days=int(days)) if days else None
                 ips = [x for x in request.POST.get("allowed_ips", "").replace(",", " ").split() if x]
-                issued = token_create(tenant=self.tenant, actor=self.actor, membership=self.membership,
-                                      name=request.POST.get("name", ""), scopes=request.POST.getlist("scopes"),
-                                      expires_at=expires_at, allowed_ips=ips)
+                issued = token_create(
+                    tenant=self.tenant,
+                    actor=self.actor,
+                    membership=self.membership,
+                    name=request.POST.get("name", ""),
+                    scopes=request.POST.getlist("scopes"),
+                    expires_at=expires_at,
+                    allowed_ips=ips,
+                )
                 # Shown once, on the next page load only (never stored server-side beyond that).
                 request.session["new_token"] = {"name": issued.token.name, "value": issued.plaintext}
         except ApplicationError as exc:
@@ -135,9 +159,15 @@ class AuditView(TenantConsoleMixin, View):
         query = request.GET.copy()
         query.pop("page", None)
         template = "console/_audit_rows.html" if request.headers.get("HX-Request") else "console/audit.html"
-        return render(request, template, {
-            "page": page, "filter": filterset, "query": query.urlencode(),
-        })
+        return render(
+            request,
+            template,
+            {
+                "page": page,
+                "filter": filterset,
+                "query": query.urlencode(),
+            },
+        )
 
 
 class AuditExportView(TenantConsoleMixin, View):

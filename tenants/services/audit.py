@@ -43,13 +43,17 @@ def jsonable(value: Any) -> Any:
 
 
 def event_digest(event: AuditEvent) -> str:
-    """sha256 over the previous hash and a canonical JSON of the event's recorded fields."""
+    """sha256 over the previous hash and a canonical JSON of the event's recorded fields.
+
+    The actor and actor_token FKs are left out on purpose: they are SET_NULL, so deleting a user
+    or a token (removing a member cascades to its tokens) rewrites them, and hashing them would
+    make legitimate history fail verification. `actor_label` (user, and token prefix for token
+    actors) is the hashed record of who acted.
+    """
     created = event.created_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
     payload = {
         "tenant": event.tenant_id,
         "seq": event.seq,
-        "actor": event.actor_id,
-        "actor_token": event.actor_token_id,
         "actor_type": event.actor_type,
         "actor_label": event.actor_label,
         "action": event.action,

@@ -76,9 +76,16 @@ def sso_sync_memberships(*, user: Any, claims: dict[str, Any]) -> dict[str, list
         if m.status != "grant":
             report["ignored"].append(m.value)
     if report["ignored"]:
-        audit_record(tenant=None, actor=actor, action="tenants.sso.claims_ignored", target=user,
-                     changes={"values": report["ignored"][:50],
-                              "statuses": sorted({m.status for m in mappings if m.status != "grant"})})
+        audit_record(
+            tenant=None,
+            actor=actor,
+            action="tenants.sso.claims_ignored",
+            target=user,
+            changes={
+                "values": report["ignored"][:50],
+                "statuses": sorted({m.status for m in mappings if m.status != "grant"}),
+            },
+        )
     tenants = {t.slug: t for t in Tenant.objects.filter(slug__in=desired.keys())}
     current = {m.tenant.slug: m for m in Membership.objects.for_user(user).select_related("tenant")}
     for slug, role in sorted(desired.items()):
@@ -86,8 +93,13 @@ def sso_sync_memberships(*, user: Any, claims: dict[str, Any]) -> dict[str, list
         existing = current.get(slug)
         if existing is None:
             membership = Membership.objects.create(tenant=tenant, user=user, role=role, source=Membership.Source.SSO)
-            audit_record(tenant=tenant, actor=actor, action="tenants.membership.created", target=membership,
-                         changes={"user": [None, str(user)], "role": [None, role], "source": [None, "sso"]})
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="tenants.membership.created",
+                target=membership,
+                changes={"user": [None, str(user)], "role": [None, role], "source": [None, "sso"]},
+            )
             report["added"].append(slug)
         elif existing.source == Membership.Source.SSO and existing.role != role:
             if existing.role == Role.OWNER and not _has_other_owner(existing):
@@ -96,28 +108,38 @@ def sso_sync_memberships(*, user: Any, claims: dict[str, Any]) -> dict[str, list
             before = existing.role
             existing.role = role
             existing.save(update_fields=["role", "updated_at"])
-            audit_record(tenant=tenant, actor=actor, action="tenants.membership.updated", target=existing,
-                         changes={"role": [before, role], "source": ["sso", "sso"]})
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="tenants.membership.updated",
+                target=existing,
+                changes={"role": [before, role], "source": ["sso", "sso"]},
+            )
             report["updated"].append(slug)
     for slug, existing in sorted(current.items()):
         if slug in desired or existing.source != Membership.Source.SSO:
             continue
         if existing.role == Role.OWNER and not _has_other_owner(existing):
             report["kept"].append(slug)
-            audit_record(tenant=existing.tenant, actor=actor, action="tenants.permission.denied", target=existing,
-                         changes={"reason": "sso sync would remove the last owner; kept"})
+            audit_record(
+                tenant=existing.tenant,
+                actor=actor,
+                action="tenants.permission.denied",
+                target=existing,
+                changes={"reason": "sso sync would remove the last owner; kept"},
+            )
             continue
-        audit_record(tenant=existing.tenant, actor=actor, action="tenants.membership.deleted", target=existing,
-                     changes={"user": [str(user), None], "role": [existing.role, None], "source": ["sso", None]})
+        audit_record(
+            tenant=existing.tenant,
+            actor=actor,
+            action="tenants.membership.deleted",
+            target=existing,
+            changes={"user": [str(user), None], "role": [existing.role, None], "source": ["sso", None]},
+        )
         existing.delete()
         report["removed"].append(slug)
     return report
 
 
 def _has_other_owner(membership: Membership) -> bool:
-    return (
-        Membership.objects.for_tenant(membership.tenant)
-        .filter(role=Role.OWNER)
-        .exclude(pk=membership.pk)
-        .exists()
-    )
+    return Membership.objects.for_tenant(membership.tenant).filter(role=Role.OWNER).exclude(pk=membership.pk).exists()

@@ -34,8 +34,13 @@ def authorize(*, tenant: Tenant, actor: Actor, capability: str, target: Any = No
 
 def deny(*, tenant: Tenant | None, actor: Actor, reason: str, target: Any = None, **detail: Any) -> None:
     """Record a refused attempt (its own small transaction; the refused work never started)."""
-    audit_record(tenant=tenant, actor=actor, action="tenants.permission.denied", target=target,
-                 changes={"reason": reason, **detail})
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="tenants.permission.denied",
+        target=target,
+        changes={"reason": reason, **detail},
+    )
 
 
 def _actor_rank(actor: Actor) -> int:
@@ -73,13 +78,23 @@ def tenant_create(*, actor: Actor, slug: str, name: str, owner: Any) -> Tenant:
         tenant = Tenant(slug=slug, name=name)
         tenant.full_clean()
         tenant.save()
-        audit_record(tenant=tenant, actor=actor, action="tenants.tenant.created", target=tenant,
-                     changes={"slug": [None, slug], "name": [None, name]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.tenant.created",
+            target=tenant,
+            changes={"slug": [None, slug], "name": [None, name]},
+        )
         membership = Membership(tenant=tenant, user=owner, role=Role.OWNER)
         membership.full_clean()
         membership.save()
-        audit_record(tenant=tenant, actor=actor, action="tenants.membership.created", target=membership,
-                     changes={"user": [None, str(owner)], "role": [None, Role.OWNER]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.membership.created",
+            target=membership,
+            changes={"user": [None, str(owner)], "role": [None, Role.OWNER]},
+        )
     return tenant
 
 
@@ -89,8 +104,13 @@ def tenant_update_settings(*, tenant: Tenant, actor: Actor, changes: dict[str, A
         before = dict(tenant.settings)
         tenant.settings = {**tenant.settings, **changes}
         tenant.save(update_fields=["settings"])
-        audit_record(tenant=tenant, actor=actor, action="tenants.tenant.updated", target=tenant,
-                     changes={k: [before.get(k), v] for k, v in changes.items()})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.tenant.updated",
+            target=tenant,
+            changes={k: [before.get(k), v] for k, v in changes.items()},
+        )
     return tenant
 
 
@@ -120,8 +140,13 @@ def membership_add(*, tenant: Tenant, actor: Actor, email: str, role: str) -> Me
         membership = Membership(tenant=tenant, user=user, role=role)
         membership.full_clean()
         membership.save()
-        audit_record(tenant=tenant, actor=actor, action="tenants.membership.created", target=membership,
-                     changes={"user": [None, email], "role": [None, role]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.membership.created",
+            target=membership,
+            changes={"user": [None, email], "role": [None, role]},
+        )
     return membership
 
 
@@ -135,8 +160,13 @@ def membership_change_role(*, tenant: Tenant, actor: Actor, membership: Membersh
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role", "updated_at"])
-        audit_record(tenant=tenant, actor=actor, action="tenants.membership.updated", target=membership,
-                     changes={"role": [before, role]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.membership.updated",
+            target=membership,
+            changes={"role": [before, role]},
+        )
     return membership
 
 
@@ -149,6 +179,11 @@ def membership_remove(*, tenant: Tenant, actor: Actor, membership: Membership) -
     with transaction.atomic():
         if membership.role == Role.OWNER:
             _ensure_other_owner(tenant)
-        audit_record(tenant=tenant, actor=actor, action="tenants.membership.deleted", target=membership,
-                     changes={"user": [str(membership.user), None], "role": [membership.role, None]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.membership.deleted",
+            target=membership,
+            changes={"user": [str(membership.user), None], "role": [membership.role, None]},
+        )
         membership.delete()

@@ -67,7 +67,8 @@ def token_create(
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown or not scopes:
         raise ApplicationError(
-            f"Unknown or missing scopes {unknown}. Choose from: {', '.join(Scope.values)}." if unknown
+            f"Unknown or missing scopes {unknown}. Choose from: {', '.join(Scope.values)}."
+            if unknown
             else "A token needs at least one scope."
         )
     allowed = set(scopes_allowed_for_role(membership.role))
@@ -98,10 +99,19 @@ def token_create(
         # need a cross-tenant query, so it is left to the database.
         token.full_clean(validate_unique=False, validate_constraints=False)
         token.save()
-        audit_record(tenant=tenant, actor=actor, action="tenants.apitoken.created", target=token,
-                     changes={"name": [None, name], "scopes": [None, token.scopes],
-                              "member": [None, str(membership.user)],
-                              "expires_at": [None, expires_at], "allowed_ips": [None, ips]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.apitoken.created",
+            target=token,
+            changes={
+                "name": [None, name],
+                "scopes": [None, token.scopes],
+                "member": [None, str(membership.user)],
+                "expires_at": [None, expires_at],
+                "allowed_ips": [None, ips],
+            },
+        )
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{key_id}.{secret}")
 
 
@@ -114,8 +124,13 @@ def token_revoke(*, tenant: Tenant, actor: Actor, token: ApiToken) -> ApiToken:
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(tenant=tenant, actor=actor, action="tenants.apitoken.revoked", target=token,
-                     changes={"revoked_at": [None, token.revoked_at]})
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="tenants.apitoken.revoked",
+            target=token,
+            changes={"revoked_at": [None, token.revoked_at]},
+        )
     return token
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from deploy.k8s.client import KubeTarget
 from tests.support.k8s_double import KubeApiDouble, RolloutPlan
-from tests.support.triton import triton, triton_minilm  # noqa: F401  (re-exported fixtures)
+from tests.support.triton import triton, triton_minilm  # noqa: F401  (shared real-tritonserver fixtures)
 
 KUBECONFIG_ENV = "PORTAL_K8S_TEST_KUBECONFIG"
 REAL_CLUSTER = bool(os.environ.get(KUBECONFIG_ENV))

@@ -1,4 +1,4 @@
-"""Fixtures for the document extraction/chunking tests.
+"""Fixtures for the documents tests: the shared specimens and the Milvus Lite server.
 
 The specimens live in the shared data folder beside the repository (``../shared/data``; see
 ``shared/data/README.md``); they are read in place and never copied into the repo. Set

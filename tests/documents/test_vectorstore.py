@@ -6,6 +6,7 @@ import math
 import multiprocessing as mp
 import os
 import random
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -488,3 +489,25 @@ def test_two_processes_writing_concurrently_lose_nothing(milvus_server: LiteServ
     finally:
         raw.close()
     assert ids == set(range(n)) | set(range(100_000, 100_000 + n))
+
+
+def test_hung_server_times_out_as_unavailable(tmp_path: Path):
+    # A frozen engine (accepts nothing, answers nothing) must fail within ~timeout_s, not hang.
+    server = start_lite_server(tmp_path)
+    store = VectorStore(server.uri, dim=DIM, timeout_s=2)
+    try:
+        store.upsert(tenant="acme", rows=rows_for(1, range(3)))
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(VectorStoreUnavailable):
+                store.search(tenant="acme", vector=unit(1), top_k=3)
+            assert time.monotonic() - started < 8
+            assert store.ping() is False
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert store.count(tenant="acme") == 3  # recovers once the engine runs again
+    finally:
+        store.close()
+        server.stop()

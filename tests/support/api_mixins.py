@@ -66,8 +66,14 @@ class CrossTenantAPITests:
         obj_b = self.make_object(tb, owner_b)
         all_scopes = ["read", "write", "qa", "recommend", "deploy", "admin"]
         return {
-            "ta": ta, "tb": tb, "owner_a": owner_a, "owner_b": owner_b, "obj_a": obj_a, "obj_b": obj_b,
-            "token_a": make_token(owner_a, all_scopes), "token_b": make_token(owner_b, all_scopes),
+            "ta": ta,
+            "tb": tb,
+            "owner_a": owner_a,
+            "owner_b": owner_b,
+            "obj_a": obj_a,
+            "obj_b": obj_b,
+            "token_a": make_token(owner_a, all_scopes),
+            "token_b": make_token(owner_b, all_scopes),
             "make_token": make_token,
         }
 
@@ -106,8 +112,11 @@ class CrossTenantAPITests:
         assert resp.status_code == 404, resp.content
 
     def test_role_too_low_gets_403(self, two_tenants, api):
-        low = MembershipFactory(tenant=two_tenants["ta"], role=self.write_role_too_low,
-                                user=UserFactory(username=f"low-{self.write_role_too_low}@xt-a.test"))
+        low = MembershipFactory(
+            tenant=two_tenants["ta"],
+            role=self.write_role_too_low,
+            user=UserFactory(username=f"low-{self.write_role_too_low}@xt-a.test"),
+        )
         resp = self._do_write(api(user=low.user, tenant="xt-a"), two_tenants)
         assert resp.status_code == 403, resp.content
 

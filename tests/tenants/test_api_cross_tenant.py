@@ -30,14 +30,14 @@ class TestTokensAPI(CrossTenantAPITests):
     def make_object(self, tenant, membership):
         from tenants.services import token_create
 
-        return token_create(tenant=tenant, actor=Actor.system(), membership=membership, name="t",
-                            scopes=["read"]).token
+        return token_create(tenant=tenant, actor=Actor.system(), membership=membership, name="t", scopes=["read"]).token
 
     def test_role_too_low_gets_403(self, two_tenants, api):
         # Any member may create tokens for themselves; "too low" here is revoking someone else's.
         low = MembershipFactory(tenant=two_tenants["ta"], role="viewer", user=UserFactory(username="v@xt-a.test"))
         resp = api(user=low.user, tenant="xt-a").post(
-            f"/api/v1/tokens/{two_tenants['obj_a'].pk}/revoke/", {}, format="json")
+            f"/api/v1/tokens/{two_tenants['obj_a'].pk}/revoke/", {}, format="json"
+        )
         assert resp.status_code == 404  # not even visible to a viewer
 
 
@@ -49,8 +49,12 @@ class TestAuditAPI(CrossTenantAPITests):
     reader_role = "admin"
 
     def make_object(self, tenant, membership):
-        return audit_record(tenant=tenant, actor=Actor.system(), action="tests.thing.created",
-                            target=("tests.thing", "1", f"thing of {tenant.slug}"))
+        return audit_record(
+            tenant=tenant,
+            actor=Actor.system(),
+            action="tests.thing.created",
+            target=("tests.thing", "1", f"thing of {tenant.slug}"),
+        )
 
 
 class TestMeAPI(CrossTenantAPITests):
@@ -87,7 +91,10 @@ class TestSsoPreviewAPI(CrossTenantAPITests):
 
     def test_list_never_shows_other_tenant(self, two_tenants, api):
         resp = api(two_tenants["token_a"]).post(
-            "/api/v1/sso/preview/", {"claims": {"groups": ["xt-a:editor", "xt-b:owner", "nope:admin"]}}, format="json")
+            "/api/v1/sso/preview/",
+            {"claims": {"groups": ["xt-a:editor", "xt-b:owner", "nope:admin"]}},
+            format="json",
+        )
         assert resp.status_code == 200, resp.content
         body = resp.json()
         assert body["role"] == "editor"

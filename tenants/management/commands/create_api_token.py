@@ -30,8 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown tenant '{opts['tenant']}'.")
         ident = opts["user"].strip()
         membership = (
-            Membership.objects.for_tenant(tenant).select_related("user")
-            .filter(user__email__iexact=ident).first()
+            Membership.objects.for_tenant(tenant).select_related("user").filter(user__email__iexact=ident).first()
             or Membership.objects.for_tenant(tenant).select_related("user").filter(user__username=ident).first()
         )
         if membership is None:
@@ -46,9 +45,13 @@ class Command(BaseCommand):
                 expires_at = timezone.make_aware(expires_at, dt.UTC)
         try:
             issued = token_create(
-                tenant=tenant, actor=Actor.system(label="manage.py create_api_token"), membership=membership,
-                name=opts["name"], scopes=[s.strip() for s in opts["scopes"].split(",") if s.strip()],
-                expires_at=expires_at, allowed_ips=[s for s in opts["allowed_ips"].split(",") if s.strip()],
+                tenant=tenant,
+                actor=Actor.system(label="manage.py create_api_token"),
+                membership=membership,
+                name=opts["name"],
+                scopes=[s.strip() for s in opts["scopes"].split(",") if s.strip()],
+                expires_at=expires_at,
+                allowed_ips=[s for s in opts["allowed_ips"].split(",") if s.strip()],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

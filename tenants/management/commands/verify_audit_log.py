@@ -28,4 +28,8 @@ class Command(BaseCommand):
             return
         for b in breaks:
             self.stderr.write(f"BROKEN {b.chain}: first bad link is event #{b.seq} (id {b.event_id}): {b.reason}")
-        raise CommandError(f"{len(breaks)} audit chain(s) broken")
+        first = breaks[0]
+        raise CommandError(
+            f"{len(breaks)} audit chain(s) broken; first bad link in {first.chain} is event #{first.seq}: "
+            f"{first.reason}"
+        )
