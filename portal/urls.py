@@ -8,6 +8,7 @@ from portal import health
 
 api_v1 = [
     path("", include("tenants.api.urls")),
+    path("", include("documents.api.urls")),
     path("", include("documents.api.qa_urls")),
 ]
 
@@ -21,5 +22,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
+    path("", include("documents.console.urls", namespace="documents")),
     path("", include(("documents.qa_console_urls", "qa"), namespace="qa")),
 ]

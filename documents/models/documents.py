@@ -10,13 +10,34 @@ generation are searchable; a re-ingest builds generation+1 beside it and swaps a
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from tenants.querysets import TenantOwnedModel
 
 
+def document_upload_to(instance: Any, filename: str) -> str:
+    """Storage name for an upload: ``documents/<tenant id>/<uuid4>.<kind>``.
+
+    The uploader's file name is never part of the path (it is untrusted: ``../`` and friends);
+    it is kept only as display metadata in ``Document.filename``.
+    """
+    ext = instance.kind if instance.kind in Document.Kind.values else "bin"
+    return f"documents/{instance.tenant_id}/{uuid.uuid4().hex}.{ext}"
+
+
 class Document(TenantOwnedModel):
+    """An uploaded file and the state of its ingestion.
+
+    Invariants: ``status`` is terminal (ready/failed) or carries a ``stage_deadline``; only the
+    holder of ``lease_id`` moves a non-terminal document (every write is a conditional UPDATE on
+    it); chunks and vectors of ``generation`` are the searchable set, those of
+    ``building_generation`` (when different) are being built and are never searched.
+    """
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         EXTRACTING = "extracting", "Extracting text"
@@ -36,7 +57,7 @@ class Document(TenantOwnedModel):
 
     title = models.CharField(max_length=300)
     filename = models.CharField(max_length=255, help_text="The uploader's file name; metadata only.")
-    file = models.FileField(upload_to="documents/%Y/%m/", max_length=300)
+    file = models.FileField(upload_to=document_upload_to, max_length=300)
     content_type = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     size_bytes = models.PositiveBigIntegerField()
@@ -53,6 +74,10 @@ class Document(TenantOwnedModel):
     generation = models.PositiveIntegerField(default=0, help_text="Active (searchable) generation; 0 = none yet")
     building_generation = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the sweep re-queued it")
+    lease_id = models.CharField(max_length=64, blank=True, help_text="Id of the task run that holds the work")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    status_detail = models.CharField(max_length=300, blank=True, help_text="e.g. 'retrying: Milvus unavailable'")
     stage_started_at = models.DateTimeField(null=True, blank=True)
     stage_deadline = models.DateTimeField(null=True, blank=True)
     ingested_at = models.DateTimeField(null=True, blank=True)
@@ -71,6 +96,21 @@ class Document(TenantOwnedModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def progress_percent(self) -> int:
+        """0-100 for the console's progress bar (stages weighted by their usual cost)."""
+        if self.status == self.Status.READY:
+            return 100
+        if self.status in (self.Status.QUEUED, self.Status.FAILED):
+            return 0
+        if self.status == self.Status.EXTRACTING:
+            return 5
+        if self.status == self.Status.CHUNKING:
+            return 10
+        if self.status == self.Status.EMBEDDING and self.chunks_total:
+            return 10 + int(85 * min(self.chunks_done, self.chunks_total) / self.chunks_total)
+        return 97
 
 
 class Chunk(TenantOwnedModel):

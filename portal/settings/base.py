@@ -259,6 +259,14 @@ CELERY_TASK_ROUTES = {
     "documents.*": {"queue": "ingestion"},
     "deploy.*": {"queue": "deploy"},
 }
+# Periodic jobs (run `celery -A portal beat`). The sweep makes sure no document stays
+# non-terminal past its stage deadline (documents/services/sweep.py).
+CELERY_BEAT_SCHEDULE = {
+    "documents-sweep-stuck": {
+        "task": "documents.sweep_stuck",
+        "schedule": env.float("DOCUMENT_SWEEP_INTERVAL_S", default=60.0),
+    },
+}
 
 # ------------------------------------------------------------------------------------------------
 # Vectors (Milvus) and inference (Triton or in-process)
@@ -270,6 +278,9 @@ MILVUS_LITE_PORT = env.int("MILVUS_LITE_PORT", default=19530)
 MILVUS_URI = env.str("MILVUS_URI", default="") or f"http://127.0.0.1:{MILVUS_LITE_PORT}"
 MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")
 MILVUS_COLLECTION = env.str("MILVUS_COLLECTION", default="portal_chunks")
+MILVUS_TIMEOUT_S = env.float("MILVUS_TIMEOUT_S", default=10.0)
+# Dimension of the document embedding model (all-MiniLM-L6-v2: 384); the Milvus schema uses it.
+EMBEDDING_DIM = env.int("EMBEDDING_DIM", default=384)
 # Empty TRITON_URL = in-process inference on CPU; else grpc://host:8001 or http://host:8000.
 TRITON_URL = env.str("TRITON_URL", default="")
 TRITON_METRICS_URL = env.str("TRITON_METRICS_URL", default="")
@@ -288,6 +299,33 @@ TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
 # ------------------------------------------------------------------------------------------------
 DOCUMENT_MAX_UPLOAD_BYTES = env.int("DOCUMENT_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+
+# ------------------------------------------------------------------------------------------------
+# Document ingestion (documents/services/ingestion.py)
+# ------------------------------------------------------------------------------------------------
+# Chunk size in WordPiece tokens; at most 254 so [CLS]+chunk+[SEP] fits MiniLM's 256 (no silent
+# truncation). The overlap is taken from the end of the previous chunk.
+DOCUMENT_CHUNK_TOKENS = env.int("DOCUMENT_CHUNK_TOKENS", default=200)
+DOCUMENT_CHUNK_OVERLAP_TOKENS = env.int("DOCUMENT_CHUNK_OVERLAP_TOKENS", default=30)
+# Chunks per embed call; progress (chunks_done) and vector upserts advance per batch.
+DOCUMENT_EMBED_BATCH = env.int("DOCUMENT_EMBED_BATCH", default=64)
+# A task run holds a document while its heartbeat (written every batch) is younger than this;
+# a redelivered or re-queued run takes over only a document whose heartbeat is older.
+DOCUMENT_INGEST_LEASE_S = env.int("DOCUMENT_INGEST_LEASE_S", default=300)
+# Retries for transient backend errors (Milvus/Triton down), exponential backoff capped here.
+DOCUMENT_INGEST_MAX_RETRIES = env.int("DOCUMENT_INGEST_MAX_RETRIES", default=6)
+DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S = env.int("DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S", default=120)
+# Deadline of each non-terminal stage (seconds from the stage's start); embedding and indexing
+# add a per-chunk allowance. Past it, documents.sweep_stuck re-queues once, then fails.
+DOCUMENT_STAGE_DEADLINE_S = {
+    "queued": env.int("DOCUMENT_QUEUED_DEADLINE_S", default=3600),
+    "extracting": env.int("DOCUMENT_EXTRACTING_DEADLINE_S", default=600),
+    "chunking": env.int("DOCUMENT_CHUNKING_DEADLINE_S", default=600),
+    "embedding": env.int("DOCUMENT_EMBEDDING_DEADLINE_S", default=900),
+    "indexing": env.int("DOCUMENT_INDEXING_DEADLINE_S", default=600),
+}
+DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
+DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 

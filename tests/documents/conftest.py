@@ -41,3 +41,47 @@ def good_docs() -> dict[str, ExtractedDocument]:
 def qa_rows() -> list[dict]:
     lines = (SHARED_DATA / "qa" / "dev.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Ingestion fixtures: a real Milvus Lite server, the real in-process embedder, file storage in tmp
+# ------------------------------------------------------------------------------------------------
+import uuid  # noqa: E402
+
+from tests.support.milvus import free_port, start_lite_server  # noqa: E402, F401
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def ingest_env(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Settings for real ingestion: the session Milvus (a collection per test session), the
+    in-process embedder on one thread, uploads under tmp. Every vector is deleted afterwards,
+    because database ids are reused between tests."""
+    from documents.backends import get_vector_store
+
+    settings.MILVUS_URI = milvus_server.uri
+    settings.MILVUS_COLLECTION = _SESSION_COLLECTION
+    settings.MILVUS_TIMEOUT_S = 5.0
+    settings.TRITON_URL = ""
+    settings.INFERENCE_TORCH_THREADS = 1
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.DOCUMENT_EMBED_BATCH = 16
+    store = get_vector_store()
+    yield store
+    _wipe(store)
+
+
+_SESSION_COLLECTION = f"test_docs_{uuid.uuid4().hex[:8]}"
+
+
+def _wipe(store) -> None:  # type: ignore[no-untyped-def]
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=store.uri, timeout=10)
+    try:
+        if client.has_collection(store.collection_name):
+            client.delete(store.collection_name, filter="chunk_id >= 0")
+    finally:
+        client.close()

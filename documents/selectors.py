@@ -1,0 +1,44 @@
+"""Read-side queries for documents and chunks; every one starts from ``for_tenant``."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from documents.models import Chunk, Document
+from portal.exceptions import NotFound
+from tenants.models import Tenant
+
+
+def document_list(*, tenant: Tenant, status: str | None = None) -> QuerySet[Document]:
+    """The tenant's documents, newest first (optionally one status)."""
+    qs = Document.objects.for_tenant(tenant).select_related("uploaded_by")
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def document_get(*, tenant: Tenant, document_id: int) -> Document:
+    """One of the tenant's documents; ``NotFound`` (404) for a missing or foreign id."""
+    document = Document.objects.for_tenant(tenant).filter(pk=document_id).first()
+    if document is None:
+        raise NotFound("Document not found.")
+    return document
+
+
+def document_find_duplicate(*, tenant: Tenant, sha256: str) -> Document | None:
+    """The oldest of the tenant's documents with these exact bytes, if any."""
+    return Document.objects.for_tenant(tenant).filter(sha256=sha256).order_by("created_at", "id").first()
+
+
+def chunk_list(*, tenant: Tenant, document: Document, generation: int | None = None) -> QuerySet[Chunk]:
+    """Chunks of one document, in reading order; the active generation unless one is named."""
+    gen = document.generation if generation is None else generation
+    return Chunk.objects.for_tenant(tenant).filter(document=document, generation=gen).order_by("ordinal")
+
+
+def document_counts(*, tenant: Tenant) -> dict[str, int]:
+    """{status: count} over the tenant's documents (dashboard card)."""
+    from django.db.models import Count
+
+    rows = Document.objects.for_tenant(tenant).values("status").annotate(n=Count("id")).order_by()
+    return {r["status"]: r["n"] for r in rows}

@@ -1,0 +1,238 @@
+"""Upload, re-ingest and delete documents (the write side the API and the console call).
+
+Each service authorises *before* its transaction (so a refused attempt is audited even though
+nothing else is written), then, inside one transaction, changes rows, writes the audit event and
+enqueues Celery work with ``delay_on_commit`` (a rolled-back upload never reaches a worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from documents.extraction import ExtractionError, detect_kind
+from documents.extraction.errors import _human_bytes
+from documents.models import Document
+from documents.naming import sanitize_filename, title_from_filename
+from documents.selectors import document_find_duplicate
+from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
+from tenants.actors import Actor
+from tenants.models import Tenant
+from tenants.services import audit_record, authorize
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "txt": "text/plain",
+    "md": "text/markdown",
+}
+# Text sniffing (charset detection) of a huge text file is slow; at upload a prefix decides.
+# Binary formats are judged on the whole file (a zip's directory is at its end).
+_TEXT_SNIFF_BYTES = 1024 * 1024
+
+
+class DocumentRejected(ApplicationError):
+    """The upload cannot be a document (empty, unsupported type, encrypted Office file)."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, code: str, filename: str) -> None:
+        super().__init__(message, extra={"filename": filename})
+        self.code = code
+
+
+class DocumentTooLarge(PayloadTooLarge):
+    pass
+
+
+class DuplicateDocument(Conflict):
+    code = "duplicate"
+
+
+class DocumentBusy(Conflict):
+    code = "busy"
+
+
+def tenant_max_upload_bytes(tenant: Tenant) -> int:
+    """The tenant's upload limit: ``tenant.settings["max_upload_bytes"]`` or the global default."""
+    value = (tenant.settings or {}).get("max_upload_bytes")
+    try:
+        return int(value) if value else int(settings.DOCUMENT_MAX_UPLOAD_BYTES)
+    except (TypeError, ValueError):
+        return int(settings.DOCUMENT_MAX_UPLOAD_BYTES)
+
+
+def _detect(data: bytes, filename: str) -> str:
+    head = data[:8]
+    binary = b"%PDF-" in data[:1024] or head.startswith((b"PK", b"\xd0\xcf\x11\xe0"))
+    sample = data if binary or len(data) <= _TEXT_SNIFF_BYTES else data[:_TEXT_SNIFF_BYTES]
+    return detect_kind(sample, filename)
+
+
+def _enqueue_ingest(document: Document) -> None:
+    from documents.tasks import document_ingest_task
+
+    document_ingest_task.delay_on_commit(tenant_id=document.tenant_id, document_id=document.pk)
+
+
+def _queued_deadline() -> Any:
+    return timezone.now() + timezone.timedelta(seconds=float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"]))
+
+
+def document_upload(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    file: File,
+    filename: str | None = None,
+    title: str | None = None,
+    force: bool = False,
+) -> Document:
+    """Store an uploaded file and queue its ingestion; returns the ``queued`` document.
+
+    The type comes from the bytes (``detect_kind``); the name is display metadata only and the
+    stored name is generated. Raises ``PermissionDenied`` (403), ``DocumentTooLarge`` (413,
+    tenant limit), ``DocumentRejected`` (400: empty, unsupported type, encrypted Office file),
+    ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``).
+    """
+    authorize(tenant=tenant, actor=actor, capability="documents.upload")
+    display = sanitize_filename(filename if filename is not None else getattr(file, "name", ""))
+    limit = tenant_max_upload_bytes(tenant)
+    size = file.size if file.size is not None else 0
+    if size > limit:
+        raise DocumentTooLarge(
+            f"'{display}' is too large ({_human_bytes(size)}); this tenant's upload limit is {_human_bytes(limit)}.",
+            extra={"filename": display, "size_bytes": size, "limit_bytes": limit},
+        )
+    file.seek(0)
+    data = file.read(limit + 1)
+    if len(data) > limit:  # the declared size lied
+        raise DocumentTooLarge(
+            f"'{display}' is too large; the limit is {_human_bytes(limit)}.",
+            extra={"filename": display, "limit_bytes": limit},
+        )
+    try:
+        kind = _detect(data, display)
+    except ExtractionError as exc:
+        raise DocumentRejected(
+            f"'{display}' was not accepted: {exc.user_message}.", code=exc.code, filename=display
+        ) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    if not force:
+        existing = document_find_duplicate(tenant=tenant, sha256=sha256)
+        if existing is not None:
+            raise DuplicateDocument(
+                f"'{display}' is already uploaded as document {existing.pk} ('{existing.title}'); "
+                "upload with force=true to add it again.",
+                extra={
+                    "filename": display,
+                    "existing_document": {"id": existing.pk, "title": existing.title, "status": existing.status},
+                },
+            )
+    document = Document(
+        tenant=tenant,
+        title=(title or "").strip()[:300] or title_from_filename(display),
+        filename=display,
+        content_type=CONTENT_TYPES[kind],
+        kind=kind,
+        size_bytes=len(data),
+        sha256=sha256,
+        status=Document.Status.QUEUED,
+        stage_started_at=timezone.now(),
+        stage_deadline=_queued_deadline(),
+        uploaded_by=actor.user if getattr(actor.user, "pk", None) else None,
+    )
+    # The file is written before the transaction; if the transaction fails it is removed again,
+    # so a failed upload leaves neither a row nor a stray file.
+    document.file.save("upload", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            document.full_clean()
+            document.save()
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="documents.document.created",
+                target=document,
+                changes={
+                    "filename": [None, display],
+                    "kind": [None, kind],
+                    "size_bytes": [None, len(data)],
+                    "sha256": [None, sha256],
+                    "forced": force,
+                },
+            )
+            _enqueue_ingest(document)
+    except BaseException:
+        default_storage.delete(document.file.name)
+        raise
+    return document
+
+
+def document_reingest(*, tenant: Tenant, actor: Actor, document: Document) -> Document:
+    """Queue a new ingestion of a ``ready`` or ``failed`` document.
+
+    The current generation stays searchable until the new one is complete (see ingestion.py).
+    Raises ``DocumentBusy`` (409) while the document is still being ingested.
+    """
+    authorize(tenant=tenant, actor=actor, capability="documents.upload", target=document)
+    with transaction.atomic():
+        before = document.status
+        n = (
+            Document.objects.for_tenant(tenant)
+            .filter(pk=document.pk, status__in=Document.TERMINAL)
+            .update(
+                status=Document.Status.QUEUED,
+                error="",
+                error_code="",
+                status_detail="",
+                lease_id="",
+                stage_started_at=timezone.now(),
+                stage_deadline=_queued_deadline(),
+                requeues=0,
+                updated_at=timezone.now(),
+            )
+        )
+        if not n:
+            raise DocumentBusy(
+                f"Document {document.pk} is still being ingested ({document.status}); wait until it is ready or failed."
+            )
+        document.refresh_from_db()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="documents.document.reingested",
+            target=document,
+            changes={"status": [before, document.status], "generation": document.generation},
+        )
+        _enqueue_ingest(document)
+    return document
+
+
+def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None:
+    """Delete a document and its chunks now; its vectors and stored file go right after commit
+    (``documents.purge``, retried while Milvus is down). A run still ingesting it notices the
+    row is gone at its next write and removes what it wrote."""
+    authorize(tenant=tenant, actor=actor, capability="documents.delete", target=document)
+    from documents.tasks import document_purge_task
+
+    with transaction.atomic():
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="documents.document.deleted",
+            target=document,
+            changes={"filename": [document.filename, None], "status": [document.status, None]},
+        )
+        document_id, file_name = document.pk, document.file.name
+        document.delete()  # cascades to its chunks
+        document_purge_task.delay_on_commit(tenant_id=tenant.pk, document_id=document_id, file_name=file_name)

@@ -1,0 +1,114 @@
+"""The safety net: no document stays non-terminal past its stage deadline.
+
+``document_sweep_stuck`` is a platform job (it spans tenants, hence ``all_tenants()``), run every
+minute by Celery beat as ``documents.sweep_stuck``. For each non-terminal document whose
+``stage_deadline`` has passed it either re-queues it (at most ``DOCUMENT_SWEEP_REQUEUES`` times:
+a lost broker message or a worker that died without redelivery) or fails it with a sentence
+naming the stage and its deadline. Both are conditional UPDATEs on the state it read, so a
+document that moved meanwhile is left alone, and running the sweep twice changes nothing more.
+A re-queued document starts a fresh generation; the stale run, if it ever wakes up, loses its
+lease at its next write and removes its own leftovers.
+
+It also finds ``ready``/``failed`` documents that still have rows of a superseded generation
+(their cleanup was interrupted, e.g. Milvus was down) and queues the ingest task, which on a
+terminal document only cleans up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from documents.models import Chunk, Document
+
+logger = logging.getLogger(__name__)
+
+Status = Document.Status
+CLEANUP_BATCH = 200
+
+
+@dataclass
+class SweepResult:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cleanups: list[int] = field(default_factory=list)
+
+
+def _deadline_message(doc: Document) -> str:
+    stage = Status(doc.status).label.lower()
+    seconds = (
+        int((doc.stage_deadline - doc.stage_started_at).total_seconds())
+        if doc.stage_deadline and doc.stage_started_at
+        else None
+    )
+    limit = f" (limit {seconds} s)" if seconds is not None else ""
+    retried = " even after an automatic retry" if doc.requeues else ""
+    return (
+        f"ingestion stopped: the '{stage}' stage did not finish in time{limit}{retried}; "
+        "re-ingest the document to try again"
+    )
+
+
+def document_sweep_stuck(*, now: timezone.datetime | None = None) -> SweepResult:
+    """Re-queue once, then fail, every non-terminal document past its deadline (all tenants)."""
+    from documents.tasks import document_ingest_task
+
+    now = now or timezone.now()
+    result = SweepResult()
+    max_requeues = int(settings.DOCUMENT_SWEEP_REQUEUES)
+    queued_s = float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"])
+    stuck = (
+        Document.objects.all_tenants()
+        .exclude(status__in=Document.TERMINAL)
+        .filter(stage_deadline__lt=now)
+        .only("id", "tenant_id", "status", "lease_id", "requeues", "stage_started_at", "stage_deadline")
+    )
+    for doc in stuck.iterator():
+        same_state = Document.objects.all_tenants().filter(
+            pk=doc.pk, status=doc.status, lease_id=doc.lease_id, stage_deadline=doc.stage_deadline
+        )
+        with transaction.atomic():
+            if doc.requeues < max_requeues:
+                n = same_state.update(
+                    status=Status.QUEUED,
+                    lease_id="",
+                    requeues=F("requeues") + 1,
+                    stage_started_at=now,
+                    stage_deadline=now + timezone.timedelta(seconds=queued_s),
+                    status_detail=f"re-queued: the '{Status(doc.status).label.lower()}' stage passed its deadline",
+                )
+                if n:
+                    result.requeued.append(doc.pk)
+                    document_ingest_task.delay_on_commit(tenant_id=doc.tenant_id, document_id=doc.pk)
+            else:
+                n = same_state.update(
+                    status=Status.FAILED,
+                    lease_id="",
+                    error=_deadline_message(doc),
+                    error_code="deadline",
+                    stage_deadline=None,
+                    status_detail="",
+                )
+                if n:
+                    result.failed.append(doc.pk)
+                    # The ingest task on a terminal document removes the unfinished generation.
+                    document_ingest_task.delay_on_commit(tenant_id=doc.tenant_id, document_id=doc.pk)
+    if result.requeued or result.failed:
+        logger.warning("sweep: re-queued %s, failed %s", result.requeued, result.failed)
+
+    leftovers = (
+        Chunk.objects.all_tenants()
+        .filter(document__status__in=Document.TERMINAL)
+        .exclude(generation=F("document__generation"))
+        .values_list("document_id", "tenant_id")
+        .distinct()[:CLEANUP_BATCH]
+    )
+    for document_id, tenant_id in leftovers:
+        result.cleanups.append(document_id)
+        document_ingest_task.delay(tenant_id=tenant_id, document_id=document_id)
+    return result

@@ -1,0 +1,181 @@
+"""A real Celery worker on Redis is SIGKILLed mid-embedding; the redelivered task finishes the
+document on a second worker with exactly one generation of chunks and the same number of vectors.
+
+Everything runs out of process against a SQLite file (the worker must share the database): the
+upload through ``document_upload`` (tests/documents/worker_scenario.py), two ``celery worker``
+processes (``--pool=solo``, so SIGKILL takes the task down with the worker), Redis
+(PORTAL_TEST_REDIS_URL or redis://127.0.0.1:6379/13, flushed before and after) with a 4 s
+visibility timeout so the unacknowledged message comes back within seconds, and the session's
+Milvus Lite server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from documents.vectorstore import VectorStore
+from tests.documents.conftest import DOCS
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+VISIBILITY_TIMEOUT_S = 4
+
+pytestmark = pytest.mark.slow
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, milvus_server) -> Iterator[dict]:  # type: ignore[no-untyped-def]
+    _flush_redis()
+    collection = f"kill_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "PORTAL_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
+        "MILVUS_URI": milvus_server.uri,
+        "MILVUS_COLLECTION": collection,
+        "TRITON_URL": "",
+        "DOCUMENT_EMBED_BATCH": "4",
+        "INFERENCE_TORCH_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start_worker(name: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "-Q",
+                "ingestion",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{name}@%h",
+                "--loglevel=INFO",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        procs.append(proc)
+        return proc
+
+    try:
+        yield {
+            "env": env,
+            "db": tmp_path / "portal.sqlite3",
+            "collection": collection,
+            "start_worker": start_worker,
+            "logs": tmp_path,
+        }
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        _flush_redis()
+
+
+def _row(db: Path, document_id: int) -> dict:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        con.row_factory = sqlite3.Row
+        row = con.execute(
+            "SELECT status, error, chunks_done, chunks_total, generation, building_generation, lease_id "
+            "FROM documents_document WHERE id = ?",
+            (document_id,),
+        ).fetchone()
+        chunks = con.execute(
+            "SELECT generation, COUNT(*) FROM documents_chunk WHERE document_id = ? GROUP BY generation",
+            (document_id,),
+        ).fetchall()
+        return {**dict(row), "chunks_by_generation": dict(chunks)}
+    finally:
+        con.close()
+
+
+def _wait(predicate, timeout: float, what: str, logs: Path) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    tails = {p.name: p.read_text(errors="replace")[-3000:] for p in logs.glob("*.log")}
+    raise AssertionError(f"timed out waiting for {what}; worker logs: {tails}")
+
+
+def test_sigkill_mid_embedding_then_redelivery_leaves_exactly_one_set(scenario, milvus_server):  # type: ignore[no-untyped-def]
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf"],
+        cwd=REPO,
+        env=scenario["env"],
+        capture_output=True,
+        check=True,
+        timeout=180,
+    )
+    ids = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    db, doc_id, logs = scenario["db"], ids["document_id"], scenario["logs"]
+    store = VectorStore(milvus_server.uri, collection=scenario["collection"], timeout_s=10)
+    tenant = str(ids["tenant_id"])
+
+    first = scenario["start_worker"]("kill1")
+    _wait(
+        lambda: (r := _row(db, doc_id))["status"] == "embedding" and r["chunks_done"] >= 8,
+        120,
+        "the first worker to be mid-embedding",
+        logs,
+    )
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    killed = _row(db, doc_id)
+    assert killed["status"] == "embedding", killed
+    assert 0 < killed["chunks_done"] < killed["chunks_total"], killed
+    assert killed["chunks_by_generation"] == {killed["building_generation"]: killed["chunks_total"]}
+    assert store.count(tenant=tenant, document_id=doc_id) < killed["chunks_total"]
+
+    scenario["start_worker"]("kill2")
+    _wait(lambda: _row(db, doc_id)["status"] in ("ready", "failed"), 150, "the redelivered task to finish", logs)
+    done = _row(db, doc_id)
+    assert done["status"] == "ready", done
+    assert done["generation"] == killed["building_generation"]  # the same generation was resumed
+    assert done["chunks_by_generation"] == {done["generation"]: done["chunks_total"]}
+    assert done["chunks_done"] == done["chunks_total"] == killed["chunks_total"]
+    assert store.count(tenant=tenant, document_id=doc_id) == done["chunks_total"]
+    log2 = (logs / "kill2.log").read_text(errors="replace")
+    assert "documents.ingest" in log2 and "succeeded" in log2
+    store.close()
