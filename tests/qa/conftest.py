@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,19 +31,35 @@ SHARED_DATA = Path(os.environ.get("PORTAL_SHARED_DATA", REPO_ROOT.parent / "shar
 IndexFn = Callable[..., Document]
 
 
+_COLLECTION = f"qa_tests_{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture(autouse=True)
-def qa_settings(settings, milvus_server):  # type: ignore[no-untyped-def]
-    """Point the Q&A layer at the session's Milvus Lite; embedded default (no Triton, no LLM)."""
+def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]
+    """Point the Q&A layer at the session's Milvus Lite; embedded default (no Triton, no LLM).
+
+    Every vector is deleted at teardown: the database is rolled back and reuses ids."""
     settings.MILVUS_URI = milvus_server.uri
-    settings.MILVUS_COLLECTION = "qa_tests"
+    settings.MILVUS_COLLECTION = _COLLECTION
+    settings.MILVUS_TIMEOUT_S = 5.0
     settings.TRITON_URL = ""
     settings.TRITON_LLM_MODEL = ""
-    return settings
+    settings.INFERENCE_TORCH_THREADS = 1
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    yield settings
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=milvus_server.uri, timeout=10)
+    try:
+        name = get_qa_vector_store().collection_name
+        if client.has_collection(name):
+            client.delete(name, filter="chunk_id >= 0")
+    finally:
+        client.close()
 
 
 @pytest.fixture
-def index_document(db) -> Iterator[IndexFn]:  # type: ignore[no-untyped-def]
-    written: list[tuple[str, int]] = []
+def index_document(db) -> IndexFn:  # type: ignore[no-untyped-def]
 
     def make(
         tenant: Tenant,
@@ -67,11 +84,19 @@ def index_document(db) -> Iterator[IndexFn]:  # type: ignore[no-untyped-def]
         add_generation(tenant, doc, pages, generation)
         return doc
 
-    def add_generation(tenant: Tenant, doc: Document, pages: Sequence[tuple[int | None, str]], generation: int) -> list[Chunk]:
+    def add_generation(
+        tenant: Tenant, doc: Document, pages: Sequence[tuple[int | None, str]], generation: int
+    ) -> list[Chunk]:
         rows = [
             Chunk.objects.create(
-                tenant=tenant, document=doc, generation=generation, ordinal=i, text=text, page=page,
-                pages=[page] if page else [], token_count=len(text.split()),
+                tenant=tenant,
+                document=doc,
+                generation=generation,
+                ordinal=i,
+                text=text,
+                page=page,
+                pages=[page] if page else [],
+                token_count=len(text.split()),
             )
             for i, (page, text) in enumerate(pages)
         ]
@@ -80,35 +105,49 @@ def index_document(db) -> Iterator[IndexFn]:  # type: ignore[no-untyped-def]
         get_qa_vector_store().upsert(
             tenant=key,
             rows=[
-                ChunkVector(chunk_id=r.pk, document_id=doc.pk, generation=generation, text=r.text,
-                            embedding=[float(x) for x in v], page=r.page or 0)
+                ChunkVector(
+                    chunk_id=r.pk,
+                    document_id=doc.pk,
+                    generation=generation,
+                    text=r.text,
+                    embedding=[float(x) for x in v],
+                    page=r.page or 0,
+                )
                 for r, v in zip(rows, vectors, strict=True)
             ],
         )
-        written.append((key, doc.pk))
         return rows
 
     make.add_generation = add_generation  # type: ignore[attr-defined]
-    yield make
-    store = get_qa_vector_store()
-    for key, doc_id in written:
-        store.delete_document(tenant=key, document_id=doc_id)
+    return make
 
 
 # Real text (U.S. Copyright Office summary of the DMCA, public domain; shared/data/docs/good/dmca.pdf).
 DMCA_PAGES: list[tuple[int | None, str]] = [
-    (1, "The Digital Millennium Copyright Act (DMCA) was signed into law by President Clinton on "
+    (
+        1,
+        "The Digital Millennium Copyright Act (DMCA) was signed into law by President Clinton on "
         "October 28, 1998. The legislation implements two 1996 World Intellectual Property "
-        "Organization (WIPO) treaties. The DMCA is divided into five titles."),
-    (7, "Penalties range up to a $500,000 fine or up to five years imprisonment for a first offense, "
-        "and up to a $1,000,000 fine or up to 10 years imprisonment for subsequent offenses."),
-    (17, "Title V of the DMCA, the Vessel Hull Design Protection Act, creates a new system for "
-         "protecting original designs of certain useful articles. Protection is limited to the hulls "
-         "of vessels no longer than 200 feet."),
+        "Organization (WIPO) treaties. The DMCA is divided into five titles.",
+    ),
+    (
+        7,
+        "Penalties range up to a $500,000 fine or up to five years imprisonment for a first offense, "
+        "and up to a $1,000,000 fine or up to 10 years imprisonment for subsequent offenses.",
+    ),
+    (
+        17,
+        "Title V of the DMCA, the Vessel Hull Design Protection Act, creates a new system for "
+        "protecting original designs of certain useful articles. Protection is limited to the hulls "
+        "of vessels no longer than 200 feet.",
+    ),
 ]
 
 RECIPES_PAGES: list[tuple[int | None, str]] = [
-    (1, "Sourdough bread needs a starter of flour and water that has been fed for at least five days. "
-        "Bake the loaf at 230 degrees Celsius for forty minutes."),
+    (
+        1,
+        "Sourdough bread needs a starter of flour and water that has been fed for at least five days. "
+        "Bake the loaf at 230 degrees Celsius for forty minutes.",
+    ),
     (2, "A classic vinaigrette uses three parts olive oil to one part vinegar, with mustard to emulsify."),
 ]

@@ -7,10 +7,16 @@ from tests.support.api_mixins import CrossTenantAPITests
 
 
 def _record(tenant, membership, *, shared: bool = False) -> QaRecord:
-    conv = Conversation.objects.create(tenant=tenant, title=f"conv of {tenant.slug}", created_by=membership.user,
-                                       shared=shared)
-    return QaRecord.objects.create(tenant=tenant, conversation=conv, question=f"question of {tenant.slug}",
-                                   answer="I could not find this in your documents.", asked_by=membership.user)
+    conv = Conversation.objects.create(
+        tenant=tenant, title=f"conv of {tenant.slug}", created_by=membership.user, shared=shared
+    )
+    return QaRecord.objects.create(
+        tenant=tenant,
+        conversation=conv,
+        question=f"question of {tenant.slug}",
+        answer="I could not find this in your documents.",
+        asked_by=membership.user,
+    )
 
 
 class TestQaAPI(CrossTenantAPITests):
