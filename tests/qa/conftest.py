@@ -20,10 +20,10 @@ from documents.models import Chunk, Document
 from documents.qa_backends import get_qa_vector_store, get_query_embedder, tenant_vector_key
 from documents.vectorstore import ChunkVector
 from tenants.models import Tenant
-from tests.support.browser import browser, browser_context, page, pytest_runtest_makereport
+from tests.support.browser import browser_context, page, pytest_runtest_makereport
 from tests.support.milvus import milvus_server
 
-__all__ = ["browser", "browser_context", "milvus_server", "page", "pytest_runtest_makereport"]
+__all__ = ["browser_context", "milvus_server", "page", "pytest_runtest_makereport"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("PORTAL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
