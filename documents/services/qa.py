@@ -472,7 +472,6 @@ def _redact(text: str) -> tuple[str, int]:
     return r.text, len(r.findings)
 
 
-@transaction.atomic
 def _record_write(
     *,
     plan: QaPlan,
@@ -488,9 +487,15 @@ def _record_write(
     prompt_version: str,
     flagged: bool,
 ) -> QaRecord:
-    """Write the turn (creating the conversation on the first one). Stored text is PII-redacted."""
+    """Write the turn (creating the conversation on the first one). Stored text is PII-redacted.
+
+    Validation (``full_clean``, which reads) runs before the transaction, so the transaction
+    starts with a write: on SQLite a deferred transaction that reads first cannot be upgraded
+    to a writer while another request commits ("database is locked"), whatever the timeout.
+    """
     actor = plan.actor
     token = actor.token
+    user = actor.user if getattr(actor.user, "pk", None) else None
     question, n_q = _redact(plan.question)
     query, n_s = _redact(standalone)
     stored_answer, n_a = _redact(answer)
@@ -500,41 +505,43 @@ def _record_write(
         quote, n = _redact(c["quote"])
         n_c += n
         stored_cits.append({**c, "quote": quote})
-    log_guard = {**guard, "pii": {**guard["pii"], "redacted_in_log": n_q + n_s + n_a + n_c}}
     guard["pii"]["redacted_in_log"] = n_q + n_s + n_a + n_c
     conversation = plan.conversation
+    new_conversation = conversation is None
     if conversation is None:
         conversation = Conversation(
             tenant=plan.tenant,
             title=question[:120],
-            created_by=actor.user if getattr(actor.user, "pk", None) else None,
+            created_by=user,
             created_by_token=token,
             document_ids=plan.document_ids or [],
         )
         conversation.full_clean()
-        conversation.save()
-    else:
-        Conversation.objects.for_tenant(plan.tenant).filter(pk=conversation.pk).update(updated_at=timezone.now())
     record = QaRecord(
         tenant=plan.tenant,
-        conversation=conversation,
         question=question,
         standalone_query=query if plan.history else "",
         answer=stored_answer,
         found=found,
         citations=stored_cits,
         retrieved=retrieved,
-        guardrails=log_guard,
+        guardrails={**guard, "pii": dict(guard["pii"])},
         usage=usage,
         latency_ms=latency,
         model=model[:200],
         prompt_version=prompt_version,
         flagged=flagged,
-        asked_by=actor.user if getattr(actor.user, "pk", None) else None,
+        asked_by=user,
         asked_by_token=token,
     )
-    record.full_clean()
-    record.save()
+    record.full_clean(exclude=["conversation"])
+    with transaction.atomic():
+        if new_conversation:
+            conversation.save()
+        else:
+            Conversation.objects.for_tenant(plan.tenant).filter(pk=conversation.pk).update(updated_at=timezone.now())
+        record.conversation = conversation
+        record.save()
     return record
 
 

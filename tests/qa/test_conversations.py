@@ -96,3 +96,18 @@ def test_exports_are_an_evidence_trail(asked):
     assert "Retrieved chunk ids" in text and "Prompt injection in question: False" in text
     assert asked["first"]["citations"][0]["quote"].split()[0] in text
     assert client.get(f"/api/v1/conversations/{asked['conv']}/export/?fmt=pdf").status_code == 400
+
+
+def test_openapi_schema_has_the_qa_routes(client):  # type: ignore[no-untyped-def]
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    assert {
+        "/api/v1/qa/",
+        "/api/v1/qa/{id}/",
+        "/api/v1/qa/{id}/feedback/",
+        "/api/v1/conversations/",
+        "/api/v1/conversations/{id}/",
+        "/api/v1/conversations/{id}/share/",
+        "/api/v1/conversations/{id}/export/",
+    } <= set(paths)
+    ask = paths["/api/v1/qa/"]["post"]
+    assert "question" in json.dumps(ask["requestBody"]) and "citations" in json.dumps(ask["responses"])
