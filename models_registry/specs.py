@@ -1,0 +1,162 @@
+"""From registry data (plain JSON on a ModelVersion) to a validated Triton model spec.
+
+The registry stores tensors as ``[{"name", "data_type", "dims"}]`` and the serving knobs as a
+small dict; this module is the single translation into ``deploy.triton.repository`` types, so the
+config rendered at registration (to reject a bad spec with a 400) is the same one written into the
+local model repository and returned by the triton-config endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deploy.triton.repository import (
+    InvalidModelConfig,
+    TensorSpec,
+    TritonModelSpec,
+    VersionPolicy,
+    render_config,
+    validate_spec,
+)
+
+__all__ = [
+    "BACKEND_FILE",
+    "SERVING_KEYS",
+    "default_artifact_name",
+    "normalize_serving",
+    "parse_tensors",
+    "render_version_config",
+    "spec_for_version",
+    "triton_name_for",
+    "version_spec",
+]
+
+# Default file name of a single-file artifact inside ``<model>/<version>/`` per Triton backend.
+# Same table as deploy/specs.py so both targets lay out an uploaded artifact identically.
+BACKEND_FILE: dict[str, str] = {
+    "python": "model.py",
+    "onnxruntime": "model.onnx",
+    "pytorch": "model.pt",
+    "tensorrt": "model.plan",
+}
+
+SERVING_KEYS = frozenset(
+    {"dynamic_batching", "preferred_batch_sizes", "max_queue_delay_us", "instance_kind", "instance_count"}
+)
+
+
+def default_artifact_name(backend: str) -> str:
+    return BACKEND_FILE.get(backend, "model.bin")
+
+
+def triton_name_for(*, model_name: str, tenant_slug: str | None) -> str:
+    """Name of the model on the shared local server: ``name`` if shared, else ``<slug>.<name>``."""
+    return model_name if tenant_slug is None else f"{tenant_slug}.{model_name}"[:128]
+
+
+def parse_tensors(kind: str, rows: Any) -> list[TensorSpec]:
+    """``[{"name", "data_type", "dims"}]`` -> TensorSpecs; :class:`InvalidModelConfig` on bad shape."""
+    if not isinstance(rows, list):
+        raise InvalidModelConfig(f"{kind}s must be a list of {{name, data_type, dims}} objects")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise InvalidModelConfig(f"{kind} #{i + 1} must be an object with name, data_type and dims")
+        missing = [k for k in ("name", "data_type", "dims") if k not in row]
+        if missing:
+            raise InvalidModelConfig(f"{kind} #{i + 1} is missing {', '.join(missing)}")
+        dims = row["dims"]
+        if not isinstance(dims, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            raise InvalidModelConfig(f"{kind} {row['name']!r}: dims must be a list of integers")
+        if not isinstance(row["name"], str) or not isinstance(row["data_type"], str):
+            raise InvalidModelConfig(f"{kind} #{i + 1}: name and data_type must be strings")
+        out.append(TensorSpec(row["name"], row["data_type"], tuple(dims)))
+    return out
+
+
+def normalize_serving(serving: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check the serving knobs' keys and types; return a clean dict (unknown keys are refused)."""
+    data = dict(serving or {})
+    unknown = sorted(set(data) - SERVING_KEYS)
+    if unknown:
+        raise InvalidModelConfig(f"unknown serving option(s) {unknown}; known: {sorted(SERVING_KEYS)}")
+    clean: dict[str, Any] = {}
+    if "dynamic_batching" in data:
+        if not isinstance(data["dynamic_batching"], bool):
+            raise InvalidModelConfig("dynamic_batching must be true or false")
+        clean["dynamic_batching"] = data["dynamic_batching"]
+    for key in ("max_queue_delay_us", "instance_count"):
+        if key in data:
+            if not isinstance(data[key], int) or isinstance(data[key], bool):
+                raise InvalidModelConfig(f"{key} must be an integer")
+            clean[key] = data[key]
+    if "preferred_batch_sizes" in data:
+        sizes = data["preferred_batch_sizes"]
+        if not isinstance(sizes, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in sizes):
+            raise InvalidModelConfig("preferred_batch_sizes must be a list of integers")
+        clean["preferred_batch_sizes"] = sizes
+    if "instance_kind" in data:
+        kind = str(data["instance_kind"]).upper()
+        clean["instance_kind"] = kind if kind.startswith("KIND_") else f"KIND_{kind}"
+    return clean
+
+
+def version_spec(
+    *,
+    triton_name: str,
+    backend: str,
+    max_batch_size: int,
+    inputs: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]],
+    parameters: Mapping[str, Any] | None,
+    serving: Mapping[str, Any] | None,
+    version: int | None = None,
+) -> TritonModelSpec:
+    """The Triton spec of one registry version; validated (raises :class:`InvalidModelConfig`).
+
+    With ``version`` set, the version policy serves exactly that version, which is what the local
+    target writes; without it Triton's default (latest 1) is used, e.g. for a preview.
+    """
+    knobs = normalize_serving(serving)
+    if not isinstance(parameters or {}, Mapping):
+        raise InvalidModelConfig("parameters must be an object of string values")
+    params = {str(k): v if isinstance(v, str) else str(v) for k, v in (parameters or {}).items()}
+    spec = TritonModelSpec(
+        name=triton_name,
+        backend=backend,
+        max_batch_size=int(max_batch_size),
+        inputs=parse_tensors("input", inputs),
+        outputs=parse_tensors("output", outputs),
+        dynamic_batching=knobs.get("dynamic_batching", False),
+        preferred_batch_sizes=tuple(knobs.get("preferred_batch_sizes", ())),
+        max_queue_delay_us=knobs.get("max_queue_delay_us", 0),
+        instance_kind=knobs.get("instance_kind", "KIND_CPU"),
+        instance_count=knobs.get("instance_count", 1),
+        version_policy=VersionPolicy.specific(version) if version else VersionPolicy.latest(1),
+        parameters=params,
+    )
+    validate_spec(spec)
+    return spec
+
+
+def spec_for_version(version: Any, *, triton_name: str | None = None) -> TritonModelSpec:
+    """:func:`version_spec` for a ModelVersion row (its model and tenant loaded)."""
+    name = triton_name or triton_name_for(
+        model_name=version.model.name, tenant_slug=version.model.tenant.slug if version.model.tenant_id else None
+    )
+    return version_spec(
+        triton_name=name,
+        backend=version.backend,
+        max_batch_size=version.max_batch_size,
+        inputs=version.inputs,
+        outputs=version.outputs,
+        parameters=version.parameters,
+        serving=version.serving,
+        version=version.version,
+    )
+
+
+def render_version_config(version: Any) -> str:
+    """The ``config.pbtxt`` text the local target writes for ``version``."""
+    return render_config(spec_for_version(version))

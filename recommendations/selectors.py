@@ -1,0 +1,137 @@
+"""Read paths for recommendations. Every selector starts from ``.for_tenant(tenant)``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, Max, QuerySet
+from django.db.models.functions import TruncDate
+
+from portal.exceptions import NotFound
+from recommendations.models import CatalogItem, Event, Experiment, Exposure, TrainingRun
+from tenants.models import Tenant
+
+# SQLite allows 32,766 bound parameters per statement (999 before 3.32); stay well below.
+IN_CHUNK = 900
+
+
+def catalog_item_list(*, tenant: Tenant) -> QuerySet[CatalogItem]:
+    return CatalogItem.objects.for_tenant(tenant).order_by("external_id")
+
+
+def catalog_item_get(*, tenant: Tenant, item_id: int) -> CatalogItem:
+    item = CatalogItem.objects.for_tenant(tenant).filter(pk=item_id).first()
+    if item is None:
+        raise NotFound("Catalog item not found.")
+    return item
+
+
+def catalog_ids_by_external_id(*, tenant: Tenant, external_ids: Iterable[str]) -> dict[str, int]:
+    """``{external_id: pk}`` for the ids that exist in this tenant's catalog (one query per 900 ids)."""
+    ids = list(dict.fromkeys(external_ids))
+    out: dict[str, int] = {}
+    qs = CatalogItem.objects.for_tenant(tenant)
+    for start in range(0, len(ids), IN_CHUNK):
+        out.update(qs.filter(external_id__in=ids[start : start + IN_CHUNK]).values_list("external_id", "id"))
+    return out
+
+
+def catalog_stamp(*, tenant: Tenant) -> str:
+    """Changes whenever an item is created or updated (index on (tenant, updated_at))."""
+    row = CatalogItem.objects.for_tenant(tenant).aggregate(last=Max("updated_at"), n=Count("id"))
+    return f"{row['n']}:{row['last'].isoformat() if row['last'] else ''}"
+
+
+def catalog_categories(*, tenant: Tenant) -> list[str]:
+    qs = CatalogItem.objects.for_tenant(tenant).exclude(category="").values_list("category", flat=True)
+    return sorted(set(qs.distinct()))
+
+
+def event_list(*, tenant: Tenant) -> QuerySet[Event]:
+    return Event.objects.for_tenant(tenant).select_related("item").order_by("-timestamp", "-id")
+
+
+def user_history(*, tenant: Tenant, user_id: str, limit: int) -> list[tuple[str, str, float, float | None]]:
+    """The user's last ``limit`` events as ``(item external_id, type, unix seconds, value)``.
+
+    One query on the ``(tenant, user_id, timestamp, ...)`` unique index plus the item pk join.
+    """
+    rows = (
+        Event.objects.for_tenant(tenant)
+        .filter(user_id=user_id)
+        .order_by("-timestamp")
+        .values_list("item__external_id", "type", "timestamp", "value")[:limit]
+    )
+    return [(ext, etype, ts.timestamp(), value) for ext, etype, ts, value in rows]
+
+
+def event_stats(*, tenant: Tenant, days: int = 30, top_n: int = 10) -> dict[str, Any]:
+    """Counts by type, by day and type (last ``days`` days with events), and the top items."""
+    events = Event.objects.for_tenant(tenant)
+    by_type = dict(events.values_list("type").annotate(n=Count("id")).order_by())
+    last = events.aggregate(last=Max("timestamp"))["last"]
+    per_day: list[dict[str, Any]] = []
+    if last is not None:
+        since = last - dt.timedelta(days=days)
+        rows = (
+            events.filter(timestamp__gt=since)
+            .annotate(day=TruncDate("timestamp"))
+            .values_list("day", "type")
+            .annotate(n=Count("id"))
+            .order_by("day", "type")
+        )
+        days_map: dict[dt.date, dict[str, int]] = {}
+        for day, etype, n in rows:
+            days_map.setdefault(day, {})[etype] = n
+        per_day = [
+            {"day": day.isoformat(), "counts": counts, "total": sum(counts.values())}
+            for day, counts in sorted(days_map.items())
+        ]
+    top = (
+        events.values_list("item__external_id", "item__title")
+        .annotate(n=Count("id"))
+        .order_by("-n", "item__external_id")[:top_n]
+    )
+    return {
+        "total": sum(by_type.values()),
+        "by_type": by_type,
+        "users": events.values("user_id").distinct().count(),
+        "per_day": per_day,
+        "top_items": [{"item_id": ext, "title": title, "events": n} for ext, title, n in top],
+    }
+
+
+def training_run_list(*, tenant: Tenant) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.for_tenant(tenant).select_related("model_version__model").order_by("-version")
+
+
+def training_run_get(*, tenant: Tenant, run_id: int) -> TrainingRun:
+    run = TrainingRun.objects.for_tenant(tenant).filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"Training run {run_id} not found.")
+    return run
+
+
+def active_training_run(*, tenant: Tenant) -> TrainingRun | None:
+    return TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
+
+
+def experiment_list(*, tenant: Tenant) -> QuerySet[Experiment]:
+    return Experiment.objects.for_tenant(tenant).order_by("-started_at", "-id")
+
+
+def experiment_get(*, tenant: Tenant, experiment_id: int) -> Experiment:
+    exp = Experiment.objects.for_tenant(tenant).filter(pk=experiment_id).first()
+    if exp is None:
+        raise NotFound("Experiment not found.")
+    return exp
+
+
+def running_experiment(*, tenant: Tenant) -> Experiment | None:
+    return Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
+
+
+def exposure_list(*, tenant: Tenant) -> QuerySet[Exposure]:
+    return Exposure.objects.for_tenant(tenant).select_related("experiment").order_by("-created_at", "-id")

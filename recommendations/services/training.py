@@ -1,0 +1,315 @@
+"""Training runs: queue, execute (claim -> load -> embed -> train -> save -> register), activate.
+
+Status machine and invariants are in recommendations/models.py (TrainingRun). Execution is
+idempotent: only the caller that flips ``queued -> running`` with a conditional UPDATE does the
+work (a run left ``running`` by a dead worker for longer than STALE_RUNNING_S can be reclaimed);
+every failure ends ``failed`` with a sentence in ``error``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from models_registry.models import ModelAlias, ModelVersion, RegisteredModel
+from portal.exceptions import ApplicationError, Conflict
+from recommendations import constants as C
+from recommendations.engine import (
+    EngineError,
+    InteractionData,
+    ItemMeta,
+    TrainParams,
+    save_artifact,
+    train,
+)
+from recommendations.engine.artifact import ARRAYS as ARRAYS_FILE
+from recommendations.engine.artifact import META as META_FILE
+from recommendations.models import CatalogItem, Event, TrainingRun
+from tenants.actors import Actor
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+log = logging.getLogger(__name__)
+
+STALE_RUNNING_S = 2 * 3600
+# Training knobs a tenant may set per run (everything else uses the engine's defaults).
+ALLOWED_PARAMS = {"content": bool, "use_ease": bool, "knn_neighbours": int, "max_history": int}
+_PROGRESS: dict[str, float] = {
+    TrainingRun.Stage.LOADING: 0.05,
+    TrainingRun.Stage.EMBEDDING: 0.2,
+    TrainingRun.Stage.TRAINING: 0.45,
+    TrainingRun.Stage.SAVING: 0.85,
+    TrainingRun.Stage.REGISTERING: 0.95,
+}
+
+
+def clean_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"content": True}
+    for key, value in (params or {}).items():
+        kind = ALLOWED_PARAMS.get(key)
+        if kind is None:
+            raise ApplicationError(f"Unknown training parameter '{key}'; allowed: {', '.join(sorted(ALLOWED_PARAMS))}.")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000):
+            raise ApplicationError(f"Training parameter '{key}' must be an integer between 1 and 10000.")
+        if kind is bool and not isinstance(value, bool):
+            raise ApplicationError(f"Training parameter '{key}' must be true or false.")
+        out[key] = value
+    return out
+
+
+@transaction.atomic
+def training_run_start(*, tenant: Tenant, actor: Actor, params: dict[str, Any] | None = None) -> TrainingRun:
+    """Queue a training run (next version number) and enqueue the task on commit. Audited."""
+    from recommendations.tasks import training_run_task
+
+    cleaned = clean_params(params)
+    # Lock the tenant row so two concurrent starts cannot pick the same version number.
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    last = TrainingRun.objects.for_tenant(tenant).aggregate(v=Max("version"))["v"] or 0
+    run = TrainingRun(tenant=tenant, version=last + 1, params=cleaned, requested_by=actor.user)
+    run.full_clean()
+    run.save()
+    audit_record(
+        tenant=tenant, actor=actor, action="recommendations.trainingrun.queued", target=run, changes={"params": cleaned}
+    )
+    training_run_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
+    return run
+
+
+def _set_stage(run: TrainingRun, stage: str) -> None:
+    run.stage = stage
+    run.progress = _PROGRESS.get(stage, run.progress)
+    TrainingRun.objects.for_tenant(run.tenant).filter(pk=run.pk).update(stage=stage, progress=run.progress)
+
+
+def _claim(tenant: Tenant, run_id: int) -> bool:
+    stale = timezone.now() - dt.timedelta(seconds=STALE_RUNNING_S)
+    claimable = Q(status=TrainingRun.Status.QUEUED) | Q(status=TrainingRun.Status.RUNNING, started_at__lt=stale)
+    return bool(
+        TrainingRun.objects.for_tenant(tenant)
+        .filter(claimable, pk=run_id)
+        .update(
+            status=TrainingRun.Status.RUNNING,
+            stage=TrainingRun.Stage.LOADING,
+            progress=0.05,
+            started_at=timezone.now(),
+            error="",
+        )
+    )
+
+
+def build_interaction_data(*, tenant: Tenant) -> tuple[InteractionData, dict[str, CatalogItem]]:
+    """The tenant's whole catalog and event log as engine input (two queries, streamed)."""
+    items: dict[int, CatalogItem] = {
+        it.pk: it
+        for it in CatalogItem.objects.for_tenant(tenant).only(
+            "id", "external_id", "title", "description", "category", "tags"
+        )
+    }
+    metas = [
+        ItemMeta(
+            it.external_id,
+            title=it.title,
+            category=it.category,
+            tags=tuple(str(t) for t in it.tags or ()),
+            text=it.description,
+        )
+        for it in items.values()
+    ]
+    users: list[str] = []
+    keys: list[str] = []
+    types: list[str] = []
+    values: list[float] = []
+    stamps: list[float] = []
+    rows = Event.objects.for_tenant(tenant).values_list("user_id", "item_id", "type", "value", "timestamp")
+    for user, item_id, etype, value, ts in rows.order_by().iterator(chunk_size=20_000):
+        users.append(user)
+        keys.append(items[item_id].external_id)
+        types.append(etype)
+        values.append(np.nan if value is None else value)
+        stamps.append(ts.timestamp())
+    data = InteractionData.from_arrays(
+        user_keys=np.asarray(users, dtype=str),
+        item_keys=np.asarray(keys, dtype=str),
+        event_types=np.asarray(types, dtype=str),
+        values=np.asarray(values, dtype=np.float64),
+        timestamps=np.asarray(stamps, dtype=np.float64),
+        items=metas,
+    )
+    return data, {it.external_id: it for it in items.values()}
+
+
+def _store_artifact(model: Any, prefix: str) -> None:
+    """Save via the engine to a temp dir, then copy both files into Django storage under ``prefix``."""
+    tmp = Path(tempfile.mkdtemp(prefix="recs-artifact-"))
+    try:
+        local = save_artifact(model, tmp / "artifact")
+        for name in (ARRAYS_FILE, META_FILE):
+            target = f"{prefix}/{name}"
+            if default_storage.exists(target):  # left by a dead worker's attempt at this run
+                default_storage.delete(target)
+            with (local / name).open("rb") as fh:
+                saved = default_storage.save(target, File(fh, name=name))
+            if saved != target:
+                raise ApplicationError(f"Storage renamed the artifact file to {saved}.")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def training_run_execute(*, tenant_id: int, run_id: int) -> None:
+    """Do the work of one queued run; a no-op when the run was already claimed or finished."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    if not _claim(tenant, run_id):
+        log.info("training run %s not claimable (already running or finished)", run_id)
+        return
+    run = TrainingRun.objects.for_tenant(tenant).select_related("requested_by").get(pk=run_id)
+    try:
+        data, _ = build_interaction_data(tenant=tenant)
+        if data.n_events == 0:
+            raise ApplicationError("No events to train on: send events to POST /api/v1/events/ first.")
+        embeddings = None
+        if run.params.get("content", True):
+            _set_stage(run, TrainingRun.Stage.EMBEDDING)
+            from recommendations.embedding import embed_texts
+
+            embeddings = embed_texts(data.content_texts())
+        _set_stage(run, TrainingRun.Stage.TRAINING)
+        engine_params = {k: v for k, v in run.params.items() if k != "content"}
+        model = train(data, TrainParams(**engine_params), embeddings=embeddings)
+        _set_stage(run, TrainingRun.Stage.SAVING)
+        prefix = f"{C.ARTIFACT_PREFIX}/tenant-{tenant.pk}/run-{run.pk}-v{run.version}"
+        _store_artifact(model, prefix)
+        _set_stage(run, TrainingRun.Stage.REGISTERING)
+        _finish(tenant=tenant, run=run, model=model, prefix=prefix)
+    except Exception as exc:  # every failure path ends FAILED with a reason
+        if isinstance(exc, ApplicationError):
+            reason = exc.message
+        elif isinstance(exc, EngineError):
+            reason = f"Training failed: {exc}."
+        else:
+            log.exception("training run %s crashed", run_id)
+            reason = f"Training crashed: {type(exc).__name__}: {exc}"
+        _fail(tenant=tenant, run=run, reason=reason)
+
+
+@transaction.atomic
+def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
+    TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk).update(
+        status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
+    )
+    actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.failed",
+        target=run,
+        changes={"error": reason[:500]},
+    )
+
+
+@transaction.atomic
+def _finish(*, tenant: Tenant, run: TrainingRun, model: Any, prefix: str) -> None:
+    registered, _ = RegisteredModel.objects.for_tenant(tenant).get_or_create(
+        tenant=tenant,
+        name=C.REGISTRY_MODEL_NAME,
+        defaults={
+            "task": RegisteredModel.Task.RECOMMENDATION,
+            "description": "Hybrid recommender (recommendations app)",
+        },
+    )
+    next_version = (
+        ModelVersion.objects.for_tenant(tenant).filter(model=registered).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
+    version = ModelVersion.objects.create(
+        tenant=tenant,
+        model=registered,
+        version=next_version,
+        task=RegisteredModel.Task.RECOMMENDATION,
+        backend=ModelVersion.Backend.PYTHON,
+        artifact_uri=prefix,
+        parameters=model.params,
+        metrics=model.metrics,
+        source_run=f"recommendations.trainingrun:{run.pk}",
+        dataset_hash=model.data_hash,
+        status=ModelVersion.Status.READY,
+        created_by=run.requested_by,
+    )
+    run.status = TrainingRun.Status.READY
+    run.stage = TrainingRun.Stage.DONE
+    run.progress = 1.0
+    run.metrics = {**model.metrics, "timing": model.timing}
+    run.stats = model.stats
+    run.data_hash = model.data_hash
+    run.artifact_path = prefix
+    run.model_version = version
+    run.finished_at = timezone.now()
+    run.save(
+        update_fields=[
+            "status",
+            "stage",
+            "progress",
+            "metrics",
+            "stats",
+            "data_hash",
+            "artifact_path",
+            "model_version",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+    actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.completed",
+        target=run,
+        changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats},
+    )
+    if not TrainingRun.objects.for_tenant(tenant).filter(is_active=True).exists():
+        # The first ready model serves right away; later ones wait for an explicit activation.
+        _activate(tenant=tenant, actor=actor, run=run, previous=None)
+
+
+def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: TrainingRun | None) -> None:
+    TrainingRun.objects.for_tenant(tenant).filter(is_active=True).update(is_active=False)
+    TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk).update(is_active=True)
+    run.is_active = True
+    mv = run.model_version
+    if mv is not None:
+        ModelAlias.objects.for_tenant(tenant).update_or_create(
+            tenant=tenant,
+            model_id=mv.model_id,
+            name="production",
+            defaults={"version": mv},
+        )
+    audit_record(
+        tenant=tenant,
+        actor=actor,
+        action="recommendations.trainingrun.activated",
+        target=run,
+        changes={"active_version": [previous.version if previous else None, run.version]},
+    )
+
+
+@transaction.atomic
+def training_run_activate(*, tenant: Tenant, actor: Actor, run: TrainingRun) -> TrainingRun:
+    """Make ``run`` the version served to this tenant (ready runs only). Audited; idempotent."""
+    run = TrainingRun.objects.for_tenant(tenant).select_for_update().select_related("model_version").get(pk=run.pk)
+    if run.status != TrainingRun.Status.READY:
+        raise Conflict(f"Recommender v{run.version} is {run.status}; only a ready version can be activated.")
+    if run.is_active:
+        return run
+    previous = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
+    _activate(tenant=tenant, actor=actor, run=run, previous=previous)
+    return run
