@@ -69,11 +69,12 @@ class QaRecordSerializer(serializers.ModelSerializer):
 
 
 class QaFeedbackInputSerializer(serializers.Serializer):
-    rating = serializers.ChoiceField(choices=["up", "down", 1, -1])
+    # "1"/"-1" also match the numbers 1/-1 (DRF compares choices as strings).
+    rating = serializers.ChoiceField(choices=["up", "down", "1", "-1"])
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
 
     def validate_rating(self, value: object) -> int:
-        return 1 if value in ("up", 1, "1") else -1
+        return 1 if value in ("up", "1") else -1
 
 
 class QaFeedbackSerializer(serializers.ModelSerializer):

@@ -99,7 +99,8 @@ def test_exports_are_an_evidence_trail(asked):
 
 
 def test_openapi_schema_has_the_qa_routes(client):  # type: ignore[no-untyped-def]
-    paths = client.get("/api/schema/?format=json").json()["paths"]
+    schema = client.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
     assert {
         "/api/v1/qa/",
         "/api/v1/qa/{id}/",
@@ -109,5 +110,14 @@ def test_openapi_schema_has_the_qa_routes(client):  # type: ignore[no-untyped-de
         "/api/v1/conversations/{id}/share/",
         "/api/v1/conversations/{id}/export/",
     } <= set(paths)
-    ask = paths["/api/v1/qa/"]["post"]
-    assert "question" in json.dumps(ask["requestBody"]) and "citations" in json.dumps(ask["responses"])
+    ask = json.dumps(paths["/api/v1/qa/"]["post"])
+    assert "QaAskInputRequest" in ask and "QaAnswer" in ask
+    components = schema["components"]["schemas"]
+    assert "question" in components["QaAskInputRequest"]["properties"]
+    assert "citations" in components["QaAnswer"]["properties"]
+
+
+def test_feedback_accepts_numbers_too(asked):
+    rid = asked["first"]["id"]
+    assert asked["client"].post(f"/api/v1/qa/{rid}/feedback/", {"rating": -1}, format="json").json()["rating"] == "down"
+    assert asked["client"].post(f"/api/v1/qa/{rid}/feedback/", {"rating": 1}, format="json").json()["rating"] == "up"

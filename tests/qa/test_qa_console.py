@@ -75,7 +75,9 @@ def test_console_export_follows_visibility(viewer_a, owner_a, tenant_a, tenant_b
 def test_browser_ask_stream_cite_export(live_server, page, index_document, viewer_a, tenant_a):
     index_document(tenant_a, "DMCA summary", DMCA_PAGES)
     client = _client(viewer_a)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
     page.goto(f"{live_server.url}/t/acme/qa/")
     page.fill("#qa-question", "What is the maximum penalty for a first offense?")
     page.click("#qa-ask")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
+from deploy.triton.client import TritonAdmin
 from documents.llm import LlmUnavailable, TritonChatGenerator
 from documents.qa.citations import citations_from_markers, validate_citations
 from documents.qa.prompts import PROMPT_VERSION
@@ -27,9 +28,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 @pytest.fixture(scope="session")
 def smollm2(triton: SharedTriton) -> SharedTriton:
-    """SmolLM2 installed into the shared server's repository and loaded once (about 50 s)."""
+    """SmolLM2 installed into the shared server's repository and loaded once (about 50 s).
+
+    Loaded over HTTP with a long timeout: a gRPC call held open this long gets the channel a
+    GOAWAY "too_many_pings" from the server on a busy machine."""
     install_smollm2(triton.repo_dir)
-    triton.grpc.load_model(SMOLLM2_NAME)
+    admin = TritonAdmin(triton.server.http_url, timeout_s=300)
+    try:
+        admin.load_model(SMOLLM2_NAME)
+    finally:
+        admin.close()
     return triton
 
 
@@ -70,8 +78,13 @@ def test_generator_streams_tokens_and_the_validator_cleans_real_output(llm_setti
     assert [d.completion_tokens for d in deltas] == sorted(d.completion_tokens for d in deltas)
     raw = "".join(d.text for d in deltas)
     assert raw == gen.generate(messages, max_tokens=40)[0]  # greedy: deterministic
-    chunk = RetrievedChunk(chunk_id=11, document_id=1, document_title="Colours", page=2,
-                           text="On a clear day the sky is blue. Clouds make it grey.")
+    chunk = RetrievedChunk(
+        chunk_id=11,
+        document_id=1,
+        document_title="Colours",
+        page=2,
+        text="On a clear day the sky is blue. Clouds make it grey.",
+    )
     result = validate_citations(raw, citations_from_markers(raw, [chunk]), {11}, chunk_texts={11: chunk.text})
     assert "[7]" in raw, raw  # the model repeated the forged marker...
     assert result.flagged and 7 in result.removed_markers and "[7]" not in result.text  # ...which is removed
@@ -92,8 +105,9 @@ def test_api_answer_through_triton(llm_settings, client_a, index_document, tenan
 
 def test_streamed_answer_sends_token_deltas(llm_settings, client_a, index_document, tenant_a):
     index_document(tenant_a, "DMCA summary", DMCA_PAGES)
-    resp = client_a.post("/api/v1/qa/?stream=true", {"question": "Into how many titles is the DMCA divided?"},
-                         format="json")
+    resp = client_a.post(
+        "/api/v1/qa/?stream=true", {"question": "Into how many titles is the DMCA divided?"}, format="json"
+    )
     events = parse_sse(stream_body(resp))
     kinds = [k for k, _ in events]
     assert kinds[-2:] == ["citations", "final"]
@@ -107,8 +121,9 @@ def test_streamed_answer_sends_token_deltas(llm_settings, client_a, index_docume
 def test_follow_up_is_rewritten_by_the_llm(llm_settings, client_a, index_document, tenant_a):
     index_document(tenant_a, "DMCA summary", DMCA_PAGES)
     first = client_a.post("/api/v1/qa/", {"question": "Who signed the DMCA into law?"}, format="json").json()
-    follow = client_a.post("/api/v1/qa/", {"question": "And when?", "conversation_id": first["conversation_id"]},
-                           format="json").json()
+    follow = client_a.post(
+        "/api/v1/qa/", {"question": "And when?", "conversation_id": first["conversation_id"]}, format="json"
+    ).json()
     assert follow["guardrails"]["rewrite"]["method"] == "llm" and follow["standalone_query"]
     assert_invariants(follow, tenant_a)
 
