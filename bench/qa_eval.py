@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qa_common import DATA, bench_tenant, setup_django, start_milvus  # noqa: E402
-from qa_extractive_dev import _tokens, answer_correct  # noqa: E402
+from qa_common import DATA, bench_tenant, setup_django, start_milvus
+from qa_extractive_dev import _tokens, answer_correct
 
 
 def relevant(row: dict, doc_id: int, page: int | None, text: str, gold_doc_id: int) -> bool:
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> None:
 
     rows = [json.loads(line) for line in (DATA / "qa" / "dev.jsonl").read_text().splitlines() if line.strip()]
     systems = ["hybrid (product)", "dense (Milvus)", "BM25 (Milvus)", "BM25 (bm25s baseline)"]
-    hits = {s: 0 for s in systems}
-    rr = {s: 0.0 for s in systems}
+    hits = dict.fromkeys(systems, 0)
+    rr = dict.fromkeys(systems, 0.0)
     n_ans = 0
     n_cit = n_cit_ok = n_ans_found = n_ans_hit = n_correct = 0
     n_unans = n_unans_declined = n_declined_total = 0
@@ -102,16 +102,18 @@ def run(args: argparse.Namespace) -> None:
             n_ans += 1
             vec = [float(x) for x in embedder.embed([row["question"]])[0]]
             t = time.perf_counter()
-            hyb = chunks_retrieve(tenant=tenant, query=row["question"], store=store, embedder=embedder,
-                                  config=RetrievalConfig(top_k=10))
+            hyb = chunks_retrieve(
+                tenant=tenant, query=row["question"], store=store, embedder=embedder, config=RetrievalConfig(top_k=10)
+            )
             ret_ms.append((time.perf_counter() - t) * 1000)
             ranked = {
                 "hybrid (product)": [c.chunk_id for c in hyb.chunks],
                 "dense (Milvus)": [h.chunk_id for h in store.search(tenant=key, vector=vec, top_k=10)],
                 "BM25 (Milvus)": [h.chunk_id for h in store.search_text(tenant=key, query=row["question"], top_k=10)],
             }
-            res, _ = retriever.retrieve(bm25s.tokenize([row["question"]], show_progress=False), k=10,
-                                        show_progress=False)
+            res, _ = retriever.retrieve(
+                bm25s.tokenize([row["question"]], show_progress=False), k=10, show_progress=False
+            )
             ranked["BM25 (bm25s baseline)"] = [chunks[int(i)][0] for i in res[0]]
             for s, ids in ranked.items():
                 rel = [relevant(row, info[i][1], info[i][2], info[i][3], gold) for i in ids if i in info]
@@ -127,7 +129,9 @@ def run(args: argparse.Namespace) -> None:
         if row["answerable"]:
             if body["found"]:
                 n_ans_found += 1
-                ok = [relevant(row, c["document_id"], c["page"], info[c["chunk_id"]][3], gold) for c in body["citations"]]
+                ok = [
+                    relevant(row, c["document_id"], c["page"], info[c["chunk_id"]][3], gold) for c in body["citations"]
+                ]
                 n_cit += len(ok)
                 n_cit_ok += sum(ok)
                 n_ans_hit += any(ok)
@@ -145,14 +149,22 @@ def run(args: argparse.Namespace) -> None:
     for s in systems:
         print(f"{s:26s} {hits[s] / n_ans:8.1%}   {rr[s] / n_ans:.3f}")
     print("\nanswers (embedded default: extractive)")
-    print(f"  citation accuracy (cited chunk holds the gold answer): {n_cit_ok}/{n_cit} = {n_cit_ok / max(1, n_cit):.1%}")
-    print(f"  answers with >= 1 correct citation: {n_ans_hit}/{n_ans_found} found ({n_ans_found}/{n_ans} answerable found)")
+    print(
+        f"  citation accuracy (cited chunk holds the gold answer): {n_cit_ok}/{n_cit} = {n_cit_ok / max(1, n_cit):.1%}"
+    )
+    print(
+        f"  answers with >= 1 correct citation: {n_ans_hit}/{n_ans_found} found ({n_ans_found}/{n_ans} answerable found)"
+    )
     print(f"  key fact in the answer: {n_correct}/{n_ans} = {n_correct / n_ans:.1%}")
     prec = n_unans_declined / max(1, n_declined_total)
-    print(f"  found:false precision on unanswerable: {n_unans_declined}/{n_declined_total} = {prec:.1%}; "
-          f"recall {n_unans_declined}/{n_unans} = {n_unans_declined / max(1, n_unans):.1%}")
-    print(f"  latency ms (single client, in-process): retrieval p50 {statistics.median(ret_ms):.1f}, "
-          f"qa_ask p50 {statistics.median(total_ms):.1f} / max {max(total_ms):.1f}")
+    print(
+        f"  found:false precision on unanswerable: {n_unans_declined}/{n_declined_total} = {prec:.1%}; "
+        f"recall {n_unans_declined}/{n_unans} = {n_unans_declined / max(1, n_unans):.1%}"
+    )
+    print(
+        f"  latency ms (single client, in-process): retrieval p50 {statistics.median(ret_ms):.1f}, "
+        f"qa_ask p50 {statistics.median(total_ms):.1f} / max {max(total_ms):.1f}"
+    )
 
 
 if __name__ == "__main__":
