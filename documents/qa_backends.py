@@ -46,7 +46,7 @@ def get_llm() -> TritonChatGenerator | None:
     url = settings.TRITON_URL
     if not (model and url):
         return None
-    key = (url, model, float(getattr(settings, "TRITON_LLM_TIMEOUT_S", 60.0)))
+    key = (url, model, float(settings.TRITON_LLM_TIMEOUT_S))
     with _lock:
         llm = _llms.get(key)
         if llm is None:

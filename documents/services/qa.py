@@ -457,7 +457,7 @@ def _extract(plan: QaPlan, standalone: str, chunks: list[RetrievedChunk]) -> Ans
 
 
 def _llm_max_tokens() -> int:
-    return int(getattr(settings, "QA_LLM_MAX_TOKENS", 64))
+    return int(settings.QA_LLM_MAX_TOKENS)
 
 
 def _any_ready(tenant: Tenant, document_ids: Sequence[int] | None) -> bool:
