@@ -43,6 +43,7 @@ import operator
 import os
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -564,6 +565,24 @@ class VectorStore:
         return VectorStoreError(f"Milvus error: {exc}")
 
     def _call(self, fn: Callable[[MilvusClient], T]) -> T:
+        """Run one client call; a reused channel that fails at once is reopened and tried again.
+
+        A long-idle gRPC channel can be closed by the server (GOAWAY "too_many_pings") and then
+        fails the next call immediately although the server is fine. Every call here is idempotent
+        (upserts by primary key, deletes by filter, searches), so one immediate retry on a fresh
+        channel is safe; a server that is really down still fails fast on the retry.
+        """
+        reused = self._client_obj is not None and self._client_pid == os.getpid()
+        started = time.monotonic()
+        try:
+            return self._call_once(fn)
+        except VectorStoreUnavailable:
+            if not reused or time.monotonic() - started > 1.0:
+                raise
+            logger.info("Milvus channel to %s failed at once; retrying on a new channel", self.uri)
+            return self._call_once(fn)
+
+    def _call_once(self, fn: Callable[[MilvusClient], T]) -> T:
         """Run one client call with the collection ensured and errors translated."""
         try:
             client = self._client()
