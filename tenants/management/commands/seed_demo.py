@@ -263,5 +263,6 @@ class Command(BaseCommand):
         if plan is not None:
             lines.append(f"capacity plan: '{plan.name}' ({'feasible' if plan.feasible else 'infeasible'})")
         user, liked = next(iter(demo_user_preferences().items()))
-        lines.append(f"try: recommendations for '{user}' (likes {', '.join(liked)}) once the recommender is ready")
+        when = "" if run is not None and run.is_active else " once the recommender is ready"
+        lines.append(f"try: recommendations for '{user}' (likes {', '.join(liked)}){when}")
         return lines
