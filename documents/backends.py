@@ -12,7 +12,8 @@ import threading
 from django.conf import settings
 
 from documents.vectorstore import VectorStore
-from models_registry.inference import Embedder, EmbedderConfig, get_embedder
+from models_registry.embedding import default_embedder_config, get_default_embedder
+from models_registry.inference import Embedder, EmbedderConfig
 
 _stores: dict[tuple[str, str, str, int, float], VectorStore] = {}
 _lock = threading.Lock()
@@ -38,19 +39,12 @@ def get_vector_store() -> VectorStore:
 
 def embedder_config() -> EmbedderConfig:
     """Triton when ``settings.TRITON_URL`` is set, else in-process MiniLM on CPU."""
-    if settings.TRITON_URL:
-        return EmbedderConfig(
-            backend="triton",
-            triton_url=settings.TRITON_URL,
-            model_name=settings.TRITON_EMBED_MODEL,
-            model_version=settings.TRITON_EMBED_MODEL_VERSION,
-        )
-    return EmbedderConfig(backend="inprocess", threads=int(settings.INFERENCE_TORCH_THREADS))
+    return default_embedder_config()
 
 
 def get_document_embedder() -> Embedder:
     """The process-wide document embedder for the current settings."""
-    return get_embedder(embedder_config())
+    return get_default_embedder()
 
 
 def check_milvus() -> tuple[bool, str]:

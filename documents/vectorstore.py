@@ -366,15 +366,11 @@ class VectorStore:
         if expr is None:
             return []
         reqs = [
-            AnnSearchRequest(
-                data=[vec], anns_field="embedding", param={"metric_type": "COSINE"}, limit=pool, expr=expr
-            )
+            AnnSearchRequest(data=[vec], anns_field="embedding", param={"metric_type": "COSINE"}, limit=pool, expr=expr)
         ]
         if q:
             reqs.append(
-                AnnSearchRequest(
-                    data=[q], anns_field="sparse", param={"metric_type": "BM25"}, limit=pool, expr=expr
-                )
+                AnnSearchRequest(data=[q], anns_field="sparse", param={"metric_type": "BM25"}, limit=pool, expr=expr)
             )
         res = self._call(
             lambda c: c.hybrid_search(
@@ -390,9 +386,7 @@ class VectorStore:
         hits = _rank(self._hits(res, frozenset()), k)
         if not explain:
             return hits
-        dense_ids = {
-            h.chunk_id for h in self.search(tenant=t, vector=vec, top_k=pool, document_ids=document_ids)
-        }
+        dense_ids = {h.chunk_id for h in self.search(tenant=t, vector=vec, top_k=pool, document_ids=document_ids)}
         sparse_ids = (
             {h.chunk_id for h in self.search_text(tenant=t, query=q, top_k=pool, document_ids=document_ids)}
             if q
@@ -405,9 +399,7 @@ class VectorStore:
                 generation=h.generation,
                 page=h.page,
                 score=h.score,
-                legs=frozenset(
-                    name for name, ids in ((DENSE, dense_ids), (SPARSE, sparse_ids)) if h.chunk_id in ids
-                ),
+                legs=frozenset(name for name, ids in ((DENSE, dense_ids), (SPARSE, sparse_ids)) if h.chunk_id in ids),
             )
             for h in hits
         ]
@@ -680,9 +672,7 @@ class VectorStore:
         # FLAT: exact, and the only dense index Lite 2.5.1 builds for growing data; 8 ms at 10k
         # and 25 ms at 100k filtered (shared notes 1.3). Switch to a versioned schema for IVF/HNSW.
         params.add_index("embedding", index_name="embedding", index_type="FLAT", metric_type="COSINE")
-        params.add_index(
-            "sparse", index_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
-        )
+        params.add_index("sparse", index_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         return params
 
     def _check_schema(self, desc: dict[str, Any]) -> None:
@@ -696,6 +686,5 @@ class VectorStore:
         dim = int(fields["embedding"].get("params", {}).get("dim", -1))
         if dim != self.dim:
             raise VectorStoreError(
-                f"collection {self.collection_name} has dim {dim}, this store expects {self.dim}; "
-                "bump schema_version"
+                f"collection {self.collection_name} has dim {dim}, this store expects {self.dim}; bump schema_version"
             )

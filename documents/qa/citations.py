@@ -147,9 +147,7 @@ def citations_from_markers(answer_text: str, chunks: Sequence[RetrievedChunk]) -
             done.add(n)
             chunk = chunks[n - 1]
             spans = split_units(chunk.text) or [(0, len(chunk.text))]
-            best = max(
-                spans, key=lambda se: (len(wanted & set(content_terms(chunk.text[se[0] : se[1]]))), -se[0])
-            )
+            best = max(spans, key=lambda se: (len(wanted & set(content_terms(chunk.text[se[0] : se[1]]))), -se[0]))
             out.append(
                 Citation(
                     n=n,

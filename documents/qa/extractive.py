@@ -202,9 +202,7 @@ def answer_extractive(
             if u.own > 0 and has_new_number(u):
                 u.own += bonus
     for i, u in enumerate(units):
-        ctx = sum(
-            units[j].own for j in (i - 1, i + 1) if 0 <= j < n_units and units[j].chunk_index == u.chunk_index
-        )
+        ctx = sum(units[j].own for j in (i - 1, i + 1) if 0 <= j < n_units and units[j].chunk_index == u.chunk_index)
         u.score = (u.own + cfg.neighbour_weight * ctx) / (1 + cfg.rank_decay * u.chunk_index)
 
     order = sorted(range(n_units), key=lambda i: (-units[i].score, units[i].chunk_index, units[i].start))

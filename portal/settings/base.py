@@ -91,7 +91,13 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactio
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process and the worker write to one SQLite file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Take the write lock when a transaction starts, so concurrent writers wait for it
+            # (busy timeout) instead of failing at once when a read lock cannot be upgraded.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -292,6 +298,8 @@ TRITON_METRICS_URL = env.str("TRITON_METRICS_URL", default="")
 TRITON_EMBED_MODEL = env.str("TRITON_EMBED_MODEL", default="minilm")
 TRITON_EMBED_MODEL_VERSION = env.str("TRITON_EMBED_MODEL_VERSION", default="")
 TRITON_LLM_MODEL = env.str("TRITON_LLM_MODEL", default="")
+TRITON_LLM_TIMEOUT_S = env.float("TRITON_LLM_TIMEOUT_S", default=60.0)
+QA_LLM_MAX_TOKENS = env.int("QA_LLM_MAX_TOKENS", default=256)
 INFERENCE_TORCH_THREADS = env.int("INFERENCE_TORCH_THREADS", default=1)
 # Local Triton target (deploy/): model repository and ports of the tritonserver the portal runs.
 TRITON_LOCAL_REPOSITORY = Path(env.str("TRITON_LOCAL_REPOSITORY", default=str(VAR_DIR / "triton-repo")))

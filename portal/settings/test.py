@@ -30,3 +30,4 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"token": "100000/min", "tenant": "100000/min"},
 }
+QA_LLM_MAX_TOKENS = 64  # SmolLM2 on CPU in tests: keep generations short

@@ -4,8 +4,6 @@ run that uploads a file through the page and watches it reach ``ready``."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,7 +14,6 @@ from tests.support.browser import browser, browser_context, page, pytest_runtest
 
 # Playwright's sync API keeps an asyncio loop in the main thread, which trips Django's async-safety
 # check on every ORM call (Django's docs suggest this flag for Playwright tests).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 TEXT = b"The lighthouse keeper logs the tide at six every morning.\n\nThen the gulls arrive.\n"
 

@@ -7,7 +7,7 @@ Fixtures (import them, and the report hook, into a conftest.py)::
 
     from tests.support.browser import browser, page, pytest_runtest_makereport  # noqa: F401
 
-- ``browser`` (session scope): one headless Chromium for the whole run.
+- ``browser`` (module scope): one headless Chromium per test module (see its docstring).
 - ``browser_context`` (function scope): a fresh incognito-like context (own cookies/storage).
 - ``page`` (function scope): a page in that context; on test failure a full-page screenshot
   is written to ``<pytest basetemp>/screenshots/<test id>.png`` (path printed in the report).
@@ -55,15 +55,26 @@ def launch_chromium(chromium: BrowserType, **kwargs: Any) -> Browser:
     return chromium.launch(executable_path=CHROMIUM_PATH, headless=True, args=CHROMIUM_ARGS, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium per test session."""
-    with sync_playwright() as playwright:
-        instance = launch_chromium(playwright.chromium)
-        try:
-            yield instance
-        finally:
-            instance.close()
+@pytest.fixture(scope="module")
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Headless Chromium for one test module.
+
+    Only one sync Playwright may run in a thread at a time, so the browser lives exactly as long
+    as its module. While it runs, Playwright keeps an asyncio loop in the test thread and Django's
+    async-safety guard would refuse every ORM call the test makes, so the guard is lifted
+    (DJANGO_ALLOW_ASYNC_UNSAFE) only while the browser lives. In Django test runs the test
+    database is created first, before the loop exists.
+    """
+    if request.config.pluginmanager.hasplugin("django"):
+        request.getfixturevalue("django_db_setup")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            instance = launch_chromium(playwright.chromium)
+            try:
+                yield instance
+            finally:
+                instance.close()
 
 
 @pytest.fixture
@@ -96,9 +107,7 @@ def page(
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, object, object]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
     """Remember a failed call phase so the ``page`` teardown knows to take a screenshot."""
     report = yield
     if call.when == "call" and getattr(report, "failed", False):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.cache import cache
-from playwright.sync_api import Browser, sync_playwright
 
-from tests.support.browser import browser_context, launch_chromium, page, pytest_runtest_makereport
+from tests.support.browser import browser, browser_context, page, pytest_runtest_makereport
 from tests.support.oidc import oidc_provider_factory
 
 __all__ = [
+    "browser",
     "browser_context",
     "oidc_provider_factory",
     "page",
@@ -25,23 +23,3 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture(scope="module")
-def browser(django_db_setup) -> Iterator[Browser]:
-    """Headless Chromium for one test module (overrides the session-scoped support fixture).
-
-    While Playwright's sync API is running it keeps an asyncio loop in the test thread, and
-    Django's async-safety guard then refuses every ORM call the test thread makes. So the guard
-    is lifted (DJANGO_ALLOW_ASYNC_UNSAFE) exactly while the browser lives, and the browser ends
-    with its module, so that later modules (e.g. test_sso.py) run with the guard intact.
-    Depending on django_db_setup creates the test database before the loop starts.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            instance = launch_chromium(playwright.chromium)
-            try:
-                yield instance
-            finally:
-                instance.close()

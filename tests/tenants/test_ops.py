@@ -21,6 +21,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from portal import health
 from tenants.models import AuditEvent, Membership, Tenant
+from tests.support.milvus import milvus_server  # noqa: F401  (fixture used below)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,12 +35,13 @@ def test_healthz(client):
     assert "no-cache" in resp["Cache-Control"] or "max-age=0" in resp["Cache-Control"]
 
 
-def test_readyz_reports_each_dependency(db, client):
+def test_readyz_reports_each_dependency(db, client, settings, milvus_server):  # noqa: F811
+    settings.MILVUS_URI = milvus_server.uri  # a real Milvus Lite server, as `make run` starts
     resp = client.get("/readyz")
     assert resp.status_code == 200, resp.content
     body = resp.json()
     assert body["status"] == "ok"
-    assert {"database", "broker"} <= set(body["checks"])
+    assert {"database", "broker", "milvus"} <= set(body["checks"])
     # The same suite runs on SQLite + in-memory broker locally and PostgreSQL + Redis in CI.
     from django.conf import settings
     from django.db import connection

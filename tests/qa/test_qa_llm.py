@@ -1,0 +1,136 @@
+"""The generative path FOR REAL: SmolLM2-135M-Instruct served by a real tritonserver (decoupled
+python-backend model, CPU, one torch thread), queried over gRPC streaming by the Q&A service.
+
+What is tested is the plumbing (prompt -> Triton -> token stream -> SSE), the citation validator
+on real model output and the fallbacks, not the 135M model's wisdom: assertions hold for any
+output the model may produce.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
+from deploy.triton.client import TritonAdmin
+from documents.llm import LlmUnavailable, TritonChatGenerator
+from documents.qa.citations import citations_from_markers, validate_citations
+from documents.qa.prompts import PROMPT_VERSION
+from documents.qa.types import NOT_FOUND_TEXT, RetrievedChunk
+from documents.services.qa import EXTRACTIVE_MODEL
+from tests.qa.conftest import DMCA_PAGES
+from tests.qa.test_qa_api import assert_cited, parse_sse, stream_body
+from tests.support.triton import SharedTriton, triton, triton_minilm
+
+__all__ = ["triton", "triton_minilm"]
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def smollm2(triton: SharedTriton) -> SharedTriton:
+    """SmolLM2 installed into the shared server's repository and loaded once (about 50 s).
+
+    Loaded over HTTP with a long timeout: a gRPC call held open this long gets the channel a
+    GOAWAY "too_many_pings" from the server on a busy machine."""
+    install_smollm2(triton.repo_dir)
+    admin = TritonAdmin(triton.server.http_url, timeout_s=300)
+    try:
+        admin.load_model(SMOLLM2_NAME)
+    finally:
+        admin.close()
+    return triton
+
+
+@pytest.fixture
+def llm_settings(qa_settings, smollm2, triton_minilm):  # type: ignore[no-untyped-def]
+    qa_settings.TRITON_URL = smollm2.server.grpc_url
+    qa_settings.TRITON_EMBED_MODEL = "minilm"
+    qa_settings.TRITON_LLM_MODEL = SMOLLM2_NAME
+    qa_settings.QA_LLM_MAX_TOKENS = 48
+    return qa_settings
+
+
+@pytest.fixture
+def client_a(api, make_token, owner_a):  # type: ignore[no-untyped-def]
+    return api(make_token(owner_a, ["qa", "read"]))
+
+
+def assert_invariants(body: dict, tenant) -> None:  # type: ignore[no-untyped-def]
+    assert body["usage"]["prompt_tokens"] > 0 and body["usage"]["completion_tokens"] > 0, body["usage"]
+    assert body["guardrails"]["citations"]["validated"] is True
+    if body["found"]:
+        assert_cited(body, tenant)
+    else:
+        assert body["answer"] == NOT_FOUND_TEXT and body["citations"] == []
+    if body["model"] == EXTRACTIVE_MODEL:
+        assert body["guardrails"]["fallback"], body  # the LLM answered but was not usable
+    else:
+        assert body["model"] == f"triton:{SMOLLM2_NAME}" and body["prompt_version"] == PROMPT_VERSION
+
+
+def test_generator_streams_tokens_and_the_validator_cleans_real_output(llm_settings):
+    gen = TritonChatGenerator(llm_settings.TRITON_URL, SMOLLM2_NAME, timeout_s=60)
+    # A prompt this 135M model follows verbatim (checked by hand), so its output carries a marker
+    # [7] that names no retrieved passage: the validator must remove it and flag the answer.
+    messages = [{"role": "user", "content": 'Repeat after me: "The sky is blue [1]. Grass is green [7]."'}]
+    deltas = list(gen.stream(messages, max_tokens=40))
+    assert len(deltas) >= 5 and deltas[-1].prompt_tokens > 10
+    assert [d.completion_tokens for d in deltas] == sorted(d.completion_tokens for d in deltas)
+    raw = "".join(d.text for d in deltas)
+    assert raw == gen.generate(messages, max_tokens=40)[0]  # greedy: deterministic
+    chunk = RetrievedChunk(
+        chunk_id=11,
+        document_id=1,
+        document_title="Colours",
+        page=2,
+        text="On a clear day the sky is blue. Clouds make it grey.",
+    )
+    result = validate_citations(raw, citations_from_markers(raw, [chunk]), {11}, chunk_texts={11: chunk.text})
+    assert "[7]" in raw, raw  # the model repeated the forged marker...
+    assert result.flagged and 7 in result.removed_markers and "[7]" not in result.text  # ...which is removed
+    assert [c.chunk_id for c in result.citations] == [11] and result.citations[0].quote in chunk.text
+
+
+def test_unknown_model_is_unavailable(llm_settings):
+    gen = TritonChatGenerator(llm_settings.TRITON_URL, "no-such-llm", timeout_s=10)
+    with pytest.raises(LlmUnavailable):
+        gen.generate([{"role": "user", "content": "hi"}])
+
+
+def test_api_answer_through_triton(llm_settings, client_a, index_document, tenant_a):
+    index_document(tenant_a, "DMCA summary", DMCA_PAGES)
+    body = client_a.post("/api/v1/qa/", {"question": "Who signed the DMCA into law?"}, format="json").json()
+    assert_invariants(body, tenant_a)
+
+
+def test_streamed_answer_sends_token_deltas(llm_settings, client_a, index_document, tenant_a):
+    index_document(tenant_a, "DMCA summary", DMCA_PAGES)
+    resp = client_a.post(
+        "/api/v1/qa/?stream=true", {"question": "Into how many titles is the DMCA divided?"}, format="json"
+    )
+    events = parse_sse(stream_body(resp))
+    kinds = [k for k, _ in events]
+    assert kinds[-2:] == ["citations", "final"]
+    assert kinds.count("delta") >= 3  # token pieces, not one blob
+    final = events[-1][1]
+    assert_invariants(final, tenant_a)
+    if final["model"] == EXTRACTIVE_MODEL:
+        assert "reset" in kinds  # the unusable LLM text was withdrawn before the fallback answer
+
+
+def test_follow_up_is_rewritten_by_the_llm(llm_settings, client_a, index_document, tenant_a):
+    index_document(tenant_a, "DMCA summary", DMCA_PAGES)
+    first = client_a.post("/api/v1/qa/", {"question": "Who signed the DMCA into law?"}, format="json").json()
+    follow = client_a.post(
+        "/api/v1/qa/", {"question": "And when?", "conversation_id": first["conversation_id"]}, format="json"
+    ).json()
+    assert follow["guardrails"]["rewrite"]["method"] == "llm" and follow["standalone_query"]
+    assert_invariants(follow, tenant_a)
+
+
+def test_llm_outage_falls_back_to_the_extractive_answer(llm_settings, client_a, index_document, tenant_a):
+    llm_settings.TRITON_LLM_MODEL = "no-such-llm"
+    index_document(tenant_a, "DMCA summary", DMCA_PAGES)
+    body = client_a.post("/api/v1/qa/", {"question": "Who signed the DMCA into law?"}, format="json").json()
+    assert body["model"] == EXTRACTIVE_MODEL and "unavailable" in body["guardrails"]["fallback"]
+    assert_cited(body, tenant_a)
