@@ -243,6 +243,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The exchange -> queue bindings; kombu's default is "control" relative to the cwd.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Redelivery of unacknowledged (acks_late) tasks after a worker dies; longer than any task.
