@@ -32,7 +32,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TritonEnvironment", "TritonServer", "TritonStartError", "free_port", "probe_environment"]
+__all__ = ["TritonEnvironment", "TritonServer", "TritonStartError", "probe_environment"]
 
 
 _ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -51,13 +50,6 @@ _ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"
 
 class TritonStartError(RuntimeError):
     """The server process could not be started or did not become ready; carries the log tail."""
-
-
-def free_port() -> int:
-    """Return a TCP port that was free on 127.0.0.1 a moment ago (for tests; racy by nature)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -114,7 +106,7 @@ class TritonServer:
     """One ``tritonserver`` subprocess serving ``repo_dir`` in explicit model-control mode.
 
     ``workdir`` receives the assembled backend directory and ``tritonserver.log``. Ports must be
-    free; use :func:`free_port` in tests. Usable as a context manager (start + wait_ready, stop).
+    free (tests pick them with ``tests.support.net.free_port``). Usable as a context manager (start + wait_ready, stop).
     """
 
     def __init__(

@@ -20,7 +20,7 @@ from deploy.triton.client import (
     parse_triton_url,
 )
 from deploy.triton.repository import config_json
-from deploy.triton.server import free_port
+from tests.support.net import free_port
 from tests.support.triton import ECHO, FAILING, SharedTriton, echo_spec
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,8 @@ from documents.vectorstore import (
     _truncate_utf8,
 )
 from portal.milvus_lite import LiteServer
-from tests.support.milvus import free_port, start_lite_server, wait_no_engine
+from tests.support.milvus import start_lite_server, wait_no_engine
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
