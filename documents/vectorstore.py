@@ -46,7 +46,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from pymilvus import (
@@ -291,20 +291,7 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None:
             return []
-        res = self._call(
-            lambda c: c.search(
-                self.collection_name,
-                data=[vec],
-                anns_field="embedding",
-                limit=_fetch_limit(k),
-                filter=expr,
-                output_fields=_OUTPUT_FIELDS,
-                search_params={"metric_type": "COSINE"},
-                consistency_level=_CONSISTENCY,
-                timeout=self.timeout_s,
-            )
-        )
-        return _rank(self._hits(res, frozenset({DENSE})), k)
+        return self._search_leg(DENSE, vec, expr, k)
 
     def search_text(
         self,
@@ -321,20 +308,27 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None or not q:
             return []
+        return self._search_leg(SPARSE, q, expr, k)
+
+    # One leg of retrieval: field and metric per leg, shared by search, search_text and hybrid_search.
+    _LEGS: ClassVar[dict[str, tuple[str, str]]] = {DENSE: ("embedding", "COSINE"), SPARSE: ("sparse", "BM25")}
+
+    def _search_leg(self, leg: str, data: Any, expr: str, k: int) -> list[Hit]:
+        field, metric = self._LEGS[leg]
         res = self._call(
             lambda c: c.search(
                 self.collection_name,
-                data=[q],
-                anns_field="sparse",
+                data=[data],
+                anns_field=field,
                 limit=_fetch_limit(k),
                 filter=expr,
                 output_fields=_OUTPUT_FIELDS,
-                search_params={"metric_type": "BM25"},
+                search_params={"metric_type": metric},
                 consistency_level=_CONSISTENCY,
                 timeout=self.timeout_s,
             )
         )
-        return _rank(self._hits(res, frozenset({SPARSE})), k)
+        return _rank(self._hits(res, frozenset({leg})), k)
 
     def hybrid_search(
         self,
@@ -365,17 +359,17 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None:
             return []
+        legs: list[tuple[str, Any]] = [(DENSE, vec), (SPARSE, q)] if q else [(DENSE, vec)]
         reqs = [
             AnnSearchRequest(
-                data=[vec], anns_field="embedding", param={"metric_type": "COSINE"}, limit=pool, expr=expr
+                data=[data],
+                anns_field=self._LEGS[leg][0],
+                param={"metric_type": self._LEGS[leg][1]},
+                limit=pool,
+                expr=expr,
             )
+            for leg, data in legs
         ]
-        if q:
-            reqs.append(
-                AnnSearchRequest(
-                    data=[q], anns_field="sparse", param={"metric_type": "BM25"}, limit=pool, expr=expr
-                )
-            )
         res = self._call(
             lambda c: c.hybrid_search(
                 self.collection_name,
@@ -390,9 +384,7 @@ class VectorStore:
         hits = _rank(self._hits(res, frozenset()), k)
         if not explain:
             return hits
-        dense_ids = {
-            h.chunk_id for h in self.search(tenant=t, vector=vec, top_k=pool, document_ids=document_ids)
-        }
+        dense_ids = {h.chunk_id for h in self.search(tenant=t, vector=vec, top_k=pool, document_ids=document_ids)}
         sparse_ids = (
             {h.chunk_id for h in self.search_text(tenant=t, query=q, top_k=pool, document_ids=document_ids)}
             if q
@@ -405,9 +397,7 @@ class VectorStore:
                 generation=h.generation,
                 page=h.page,
                 score=h.score,
-                legs=frozenset(
-                    name for name, ids in ((DENSE, dense_ids), (SPARSE, sparse_ids)) if h.chunk_id in ids
-                ),
+                legs=frozenset(name for name, ids in ((DENSE, dense_ids), (SPARSE, sparse_ids)) if h.chunk_id in ids),
             )
             for h in hits
         ]
@@ -680,9 +670,7 @@ class VectorStore:
         # FLAT: exact, and the only dense index Lite 2.5.1 builds for growing data; 8 ms at 10k
         # and 25 ms at 100k filtered (shared notes 1.3). Switch to a versioned schema for IVF/HNSW.
         params.add_index("embedding", index_name="embedding", index_type="FLAT", metric_type="COSINE")
-        params.add_index(
-            "sparse", index_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
-        )
+        params.add_index("sparse", index_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         return params
 
     def _check_schema(self, desc: dict[str, Any]) -> None:
@@ -696,6 +684,5 @@ class VectorStore:
         dim = int(fields["embedding"].get("params", {}).get("dim", -1))
         if dim != self.dim:
             raise VectorStoreError(
-                f"collection {self.collection_name} has dim {dim}, this store expects {self.dim}; "
-                "bump schema_version"
+                f"collection {self.collection_name} has dim {dim}, this store expects {self.dim}; bump schema_version"
             )
