@@ -6,13 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.support.browser import browser_context, launch_chromium, page, pytest_runtest_makereport
+from tests.support.browser import browser_context, page, pytest_runtest_makereport, running_chromium
+from tests.support.milvus import milvus_server
 from tests.support.oidc import oidc_provider_factory
 
 __all__ = [
     "browser_context",
+    "milvus_server",
     "oidc_provider_factory",
     "page",
     "pytest_runtest_makereport",
@@ -37,11 +39,5 @@ def browser(django_db_setup) -> Iterator[Browser]:
     with its module, so that later modules (e.g. test_sso.py) run with the guard intact.
     Depending on django_db_setup creates the test database before the loop starts.
     """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            instance = launch_chromium(playwright.chromium)
-            try:
-                yield instance
-            finally:
-                instance.close()
+    with running_chromium(allow_async_unsafe=True) as instance:
+        yield instance

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from recommendations import serving_cache
 from recommendations.models import TrainingRun
@@ -20,7 +20,7 @@ from recommendations.tasks import training_run_task
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tests.recommendations.conftest import co_purchase_events, pair_items
-from tests.support.browser import browser_context, launch_chromium, page, pytest_runtest_makereport
+from tests.support.browser import browser_context, page, pytest_runtest_makereport, running_chromium
 
 __all__ = ["browser_context", "page", "pytest_runtest_makereport"]
 
@@ -92,11 +92,5 @@ def browser(django_db_setup) -> Iterator[Browser]:
     """Module-scoped Chromium, as in tests/tenants/conftest.py: Playwright's sync API keeps an
     asyncio loop in the test thread, so Django's async guard is lifted only while it lives, and
     the test database is created before the loop starts."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            instance = launch_chromium(playwright.chromium)
-            try:
-                yield instance
-            finally:
-                instance.close()
+    with running_chromium(allow_async_unsafe=True) as instance:
+        yield instance
