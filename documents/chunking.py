@@ -126,9 +126,7 @@ def _split(text: str, max_tokens: int, overlap_tokens: int) -> list[tuple[int, i
     return spans
 
 
-def _extend_back(
-    text: str, prev: tuple[int, int], start: int, end: int, overlap_tokens: int, max_tokens: int
-) -> int:
+def _extend_back(text: str, prev: tuple[int, int], start: int, end: int, overlap_tokens: int, max_tokens: int) -> int:
     """New start inside the previous chunk, at a word start, adding <= ``overlap_tokens``.
 
     BERT pre-tokenisation splits on whitespace first, so the tokens of a whitespace-joined

@@ -20,6 +20,7 @@ _fallback_lock = threading.Lock()
 
 def _embedder_config() -> Any:
     from django.conf import settings
+
     from models_registry.inference import EmbedderConfig  # type: ignore[import-not-found]
 
     url = getattr(settings, "TRITON_URL", "")

@@ -100,6 +100,4 @@ def extract(
     except (MemoryError, RecursionError) as exc:
         raise UnsafeDocument("it needs too many resources to read", detail=type(exc).__name__) from None
     except Exception as exc:
-        raise CorruptDocument(
-            "the parser could not read it", detail=f"{type(exc).__name__}: {exc}"[:500]
-        ) from None
+        raise CorruptDocument("the parser could not read it", detail=f"{type(exc).__name__}: {exc}"[:500]) from None

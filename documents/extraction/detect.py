@@ -83,7 +83,5 @@ def detect_kind(data: bytes, filename: str) -> DocumentKind:
     if looks_like_html(text):
         raise UnsupportedType("an HTML page; save it as PDF or plain text")
     if ext in _BINARY_EXTENSIONS:
-        raise UnsupportedType(
-            f"the file is named {ext} but its content is plain text, not {_BINARY_EXTENSIONS[ext]}"
-        )
+        raise UnsupportedType(f"the file is named {ext} but its content is plain text, not {_BINARY_EXTENSIONS[ext]}")
     return "md" if ext in _MARKDOWN_EXTENSIONS else "txt"

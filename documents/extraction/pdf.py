@@ -171,6 +171,4 @@ def extract_pdf(
             o += 1
         if text:
             sections.append(Section(text, i + 1, path, "page"))
-    return ExtractedDocument(
-        kind="pdf", sections=sections, page_count=page_count, title=title, warnings=warnings
-    )
+    return ExtractedDocument(kind="pdf", sections=sections, page_count=page_count, title=title, warnings=warnings)

@@ -33,9 +33,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 MAX_CONTROL_RATIO = 0.01
 _SNIFF_WINDOW = 64 * 1024
-_HTML_START = re.compile(
-    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
-)
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.I | re.S)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -58,9 +56,7 @@ def _control_ratio(text: str) -> float:
     if not text:
         return 0.0
     sample = text[:_SNIFF_WINDOW]
-    bad = sum(
-        1 for ch in sample if (ch == "\ufffd" or unicodedata.category(ch) == "Cc") and ch not in "\t\n\r\f"
-    )
+    bad = sum(1 for ch in sample if (ch == "\ufffd" or unicodedata.category(ch) == "Cc") and ch not in "\t\n\r\f")
     return bad / len(sample)
 
 

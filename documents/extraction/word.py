@@ -52,13 +52,9 @@ def _w(tag: str) -> str:
     return f"{{{W}}}{tag}"
 
 
-W_P, W_TBL, W_TR, W_TC, W_T, W_SDT, W_SDT_CONTENT = map(
-    _w, ("p", "tbl", "tr", "tc", "t", "sdt", "sdtContent")
-)
+W_P, W_TBL, W_TR, W_TC, W_T, W_SDT, W_SDT_CONTENT = map(_w, ("p", "tbl", "tr", "tc", "t", "sdt", "sdtContent"))
 W_TAB, W_PTAB, W_BR, W_CR, W_TXBX, W_DEL = map(_w, ("tab", "ptab", "br", "cr", "txbxContent", "del"))
-W_NBHYPHEN, W_PPR, W_PSTYLE, W_OUTLINE, W_VAL = map(
-    _w, ("noBreakHyphen", "pPr", "pStyle", "outlineLvl", "val")
-)
+W_NBHYPHEN, W_PPR, W_PSTYLE, W_OUTLINE, W_VAL = map(_w, ("noBreakHyphen", "pPr", "pStyle", "outlineLvl", "val"))
 W_CUSTOMXML, W_SMARTTAG, W_SECTPR = _w("customXml"), _w("smartTag"), _w("sectPr")
 MC_FALLBACK = f"{{{MC}}}Fallback"
 _WRAPPERS = frozenset({W_SDT, W_SDT_CONTENT, W_CUSTOMXML, W_SMARTTAG})
@@ -353,6 +349,4 @@ def extract_docx(
     title = (document.core_properties.title or "").strip() or None
     if title is None:
         title = next((s.text for s in walker.sections if s.kind == "heading"), None)
-    return ExtractedDocument(
-        kind="docx", sections=walker.sections, page_count=None, title=title, warnings=warnings
-    )
+    return ExtractedDocument(kind="docx", sections=walker.sections, page_count=None, title=title, warnings=warnings)

@@ -109,9 +109,7 @@ def test_malformed_override_json_fails_locally(triton: SharedTriton) -> None:
 
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
-def test_failing_initialize_reports_tritons_reason_and_server_survives(
-    triton_minilm: SharedTriton, proto: str
-) -> None:
+def test_failing_initialize_reports_tritons_reason_and_server_survives(triton_minilm: SharedTriton, proto: str) -> None:
     admin = getattr(triton_minilm, proto)
     with pytest.raises(TritonModelError) as exc:
         admin.load_model(FAILING)

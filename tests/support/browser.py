@@ -119,9 +119,7 @@ def page(
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, object, object]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
     """Remember a failed call phase so the ``page`` teardown knows to take a screenshot."""
     report = yield
     if call.when == "call" and getattr(report, "failed", False):

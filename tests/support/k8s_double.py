@@ -142,9 +142,7 @@ class KubeApiDouble:
     k8s_version: str = "1.31"
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     default_plan: RolloutPlan = field(default_factory=RolloutPlan)
-    installed_crds: set[str] = field(
-        default_factory=lambda: {rt.plural for rt in RESOURCE_TYPES if rt.custom}
-    )
+    installed_crds: set[str] = field(default_factory=lambda: {rt.plural for rt in RESOURCE_TYPES if rt.custom})
     url: str = ""
     tokens: dict[str, TokenGrant] = field(default_factory=dict)
     plans: dict[tuple[str, str], RolloutPlan] = field(default_factory=dict)
@@ -292,19 +290,12 @@ class KubeApiDouble:
         ):
             return
         user = grant.user if grant is not None else "system:anonymous"
-        what = (
-            f'{rt.plural}.{rt.group} "{name}"'
-            if name
-            else f"{rt.plural}.{rt.group}"
-            if rt.group
-            else rt.plural
-        )
+        what = f'{rt.plural}.{rt.group} "{name}"' if name else f"{rt.plural}.{rt.group}" if rt.group else rt.plural
         scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
         raise ApiError(
             403,
             "Forbidden",
-            f'{what} is forbidden: User "{user}" cannot {verb} resource "{rt.plural}" in API group '
-            f'"{rt.group}"{scope}',
+            f'{what} is forbidden: User "{user}" cannot {verb} resource "{rt.plural}" in API group "{rt.group}"{scope}',
             {"name": name or "", "group": rt.group, "kind": rt.plural},
         )
 
@@ -370,15 +361,12 @@ class KubeApiDouble:
                 raise ApiError(
                     415,
                     "UnsupportedMediaType",
-                    "the test double implements only application/apply-patch+yaml, "
-                    f"not {request.content_type!r}",
+                    f"the test double implements only application/apply-patch+yaml, not {request.content_type!r}",
                 )
             return self._apply(rt, namespace, name, _parse_body(request), request.query, dry_run)
         if request.method == "DELETE" and name:
             return self._delete(rt, namespace, name, dry_run)
-        raise ApiError(
-            405, "MethodNotAllowed", f"the test double does not serve {request.method} {request.path}"
-        )
+        raise ApiError(405, "MethodNotAllowed", f"the test double does not serve {request.method} {request.path}")
 
     # ---- storage helpers ---------------------------------------------------------------------
 
@@ -423,9 +411,7 @@ class KubeApiDouble:
             )
         meta = body.get("metadata")
         if not isinstance(meta, dict) or not meta.get("name"):
-            raise ApiError(
-                400, "BadRequest", "metadata.name: Required value: name or generateName is required"
-            )
+            raise ApiError(400, "BadRequest", "metadata.name: Required value: name or generateName is required")
         if name is not None and meta["name"] != name:
             raise ApiError(
                 400,
@@ -485,8 +471,7 @@ class KubeApiDouble:
             raise ApiError(
                 422,
                 "Invalid",
-                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
-                "is required for apply patch",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
             )
         force = query.get("force") == "true"
         self._check_identity(rt, namespace, name, body)
@@ -548,9 +533,7 @@ class KubeApiDouble:
 
         obj = copy.deepcopy(existing)
         previous = applied.get(manager, {})
-        owned_by_others = {
-            p for m, c in new_applied.items() if m != manager for p, _ in leaves(spec_and_meta(c))
-        }
+        owned_by_others = {p for m, c in new_applied.items() if m != manager for p, _ in leaves(spec_and_meta(c))}
         for path, _ in leaves(spec_and_meta(previous)):
             if path not in new_leaves and path not in owned_by_others:
                 remove_path(obj, path)
@@ -652,9 +635,7 @@ class KubeApiDouble:
                     f'ReplicaSet "{rs_name}" has timed out progressing.',
                 )
             available = (
-                _condition(
-                    "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."
-                )
+                _condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
                 if old >= replicas > 0
                 else _condition(
                     "Available",
@@ -675,9 +656,7 @@ class KubeApiDouble:
         if _strip_condition_times(obj.get("status")) == _strip_condition_times(status):
             return obj
         obj["status"] = status
-        entries = [
-            e for e in obj["metadata"].get("managedFields", []) if e.get("manager") != CONTROLLER_MANAGER
-        ]
+        entries = [e for e in obj["metadata"].get("managedFields", []) if e.get("manager") != CONTROLLER_MANAGER]
         entry = _managed_entry(CONTROLLER_MANAGER, "Update", rt, {"status": status})
         entry["subresource"] = "status"
         obj["metadata"]["managedFields"] = [*entries, entry]
@@ -741,11 +720,7 @@ def _managed_entry(manager: str, operation: str, rt: ResourceType, config: Obj) 
 
 def _managed_fields(existing: Obj, applied: dict[str, Obj], rt: ResourceType) -> list[Obj]:
     kept = [e for e in existing["metadata"].get("managedFields", []) if e.get("operation") != "Apply"]
-    previous = {
-        e["manager"]: e
-        for e in existing["metadata"].get("managedFields", [])
-        if e.get("operation") == "Apply"
-    }
+    previous = {e["manager"]: e for e in existing["metadata"].get("managedFields", []) if e.get("operation") == "Apply"}
     entries = []
     for manager, config in applied.items():
         entry = _managed_entry(manager, "Apply", rt, config)

@@ -56,23 +56,17 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "configmaps", "ConfigMap", namespaced=True, has_generation=False),
     ResourceType("", "v1", "services", "Service", namespaced=True, has_generation=False),
     ResourceType("apps", "v1", "deployments", "Deployment", namespaced=True, has_generation=True),
-    ResourceType(
-        "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, has_generation=True
-    ),
+    ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, has_generation=True),
     ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, has_generation=True),
     ResourceType("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, True, custom=True),
-    ResourceType(
-        "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService", True, True, custom=True
-    ),
+    ResourceType("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService", True, True, custom=True),
 )
 
 
 class ApiError(Exception):
     """An error the double answers with a `Status` body, exactly as the API server shapes it."""
 
-    def __init__(
-        self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None
-    ) -> None:
+    def __init__(self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.reason, self.message, self.details = code, reason, message, dict(details or {})
 
@@ -103,9 +97,7 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
             "name": name,
             "group": rt.group,
             "kind": rt.kind,
-            "causes": [
-                {"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes
-            ],
+            "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes],
         },
     )
 
@@ -117,9 +109,7 @@ def _schema_path(error: jsonschema.ValidationError) -> str:
     return out.lstrip(".") or "<root>"
 
 
-def check_schema(
-    rt: ResourceType, obj: Obj, k8s_version: str, namespace: str | None, *, partial: bool = False
-) -> None:
+def check_schema(rt: ResourceType, obj: Obj, k8s_version: str, namespace: str | None, *, partial: bool = False) -> None:
     """Type-check an object like the API server does.
 
     Real server-side apply converts the patch to a typed object first; an unknown field or a

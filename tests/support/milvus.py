@@ -49,9 +49,7 @@ def milvus_engine_pids(db_path: Path) -> list[int]:
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = next(
-                line for line in (entry / "status").read_text().splitlines() if line.startswith("State:")
-            )
+            state = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("State:"))
         except (OSError, StopIteration):
             continue  # exited while we looked
         if "Z" in state.split()[1]:

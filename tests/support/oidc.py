@@ -302,8 +302,7 @@ class OidcProvider:
             action = login_form_action(response.text)
             if response.status_code != 200 or action is None:
                 raise OidcProviderError(
-                    f"expected the login form at {url}, got HTTP {response.status_code}: "
-                    f"{response.text[:500]}"
+                    f"expected the login form at {url}, got HTTP {response.status_code}: {response.text[:500]}"
                 )
             posted = http.post(
                 urljoin(url, action),

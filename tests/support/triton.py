@@ -60,9 +60,7 @@ def _acquire(tmp_path_factory: pytest.TempPathFactory) -> SharedTriton:
             repo = root / "repo"
             install_minilm(repo, version=1, dynamic_batching=True)
             write_model_entry(repo, echo_spec(), 1, {"model.py": FIXTURES / "echo" / "model.py"})
-            write_model_entry(
-                repo, echo_spec(FAILING), 1, {"model.py": FIXTURES / "failing_init" / "model.py"}
-            )
+            write_model_entry(repo, echo_spec(FAILING), 1, {"model.py": FIXTURES / "failing_init" / "model.py"})
             server = TritonServer(
                 repo,
                 workdir=root / "work",

@@ -87,6 +87,7 @@ def test_schema_generates_without_warnings(tmp_path):
 
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+
     def shape(path: str) -> str:  # the schema names path parameters after the model field ({id})
         return re.sub(r"\{[^}]+\}", "{}", path)
 
@@ -96,7 +97,9 @@ def test_schema_generates_without_warnings(tmp_path):
     endpoints = [e for e in EndpointEnumerator().get_api_endpoints() if e[0].startswith("/api/v1/")]
     apps_with_api = {callback.cls.__module__.split(".")[0] for _, _, _, callback in endpoints}
     assert apps_with_api == {"tenants", "models_registry", "deploy", "recommendations", "documents"}
-    missing = [f"{method} {path}" for path, _, method, _ in endpoints if method.lower() not in paths.get(shape(path), ())]
+    missing = [
+        f"{method} {path}" for path, _, method, _ in endpoints if method.lower() not in paths.get(shape(path), ())
+    ]
     assert missing == []
 
 
