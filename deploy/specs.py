@@ -64,7 +64,7 @@ def deployment_snapshot(deployment: Deployment) -> dict[str, Any]:
     models = []
     for served in deployment.served.select_related("model_version__model", "model_alias__version__model"):
         version = served.resolved_version()
-        models.append(model_entry(version, served.model_alias.name if served.model_alias_id else None))
+        models.append(model_entry(version, served.model_alias.name if served.model_alias is not None else None))
     return {
         "tenant": deployment.tenant.slug,
         "name": deployment.name,
