@@ -74,9 +74,7 @@ def main() -> None:
     elapsed = (time.perf_counter() - t0) * 1000
 
     n_pos, n_neg = tp_inj + fn_inj, fp_inj + tn_inj
-    print(
-        f"rows={len(rows)} (injection lines {n_pos}, other lines {n_neg}); scan time {elapsed:.0f} ms total"
-    )
+    print(f"rows={len(rows)} (injection lines {n_pos}, other lines {n_neg}); scan time {elapsed:.0f} ms total")
     print(f"injection detection rate (recall): {tp_inj}/{n_pos} = {tp_inj / n_pos:.1%}")
     print(f"injection false-positive rate:     {fp_inj}/{n_neg} = {fp_inj / n_neg:.1%}")
     for lang in sorted({k[0] for k in per_lang}):

@@ -68,7 +68,8 @@ def _start_triton(stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, s
     try:
         from deploy.triton.builtin import MINILM_NAME, install_minilm
         from deploy.triton.client import TritonAdmin
-        from deploy.triton.server import TritonServer, free_port
+        from deploy.triton.server import TritonServer
+        from tests.support.net import free_port
     except ImportError as exc:
         return None, f"Triton skipped: deploy/triton is not in this checkout ({exc})"
     repo = tmp / "triton-repo"
@@ -120,7 +121,7 @@ def main() -> int:
         from portal.milvus_lite import LiteServer
         from tenants.actors import Actor
         from tenants.services import tenant_create
-        from tests.support.milvus import free_port
+        from tests.support.net import free_port
 
         milvus = LiteServer(tmp / "milvus.db", port=free_port())
         milvus.start()

@@ -154,9 +154,7 @@ def main() -> None:
 
     def make_index(ids: list[int]) -> bm25s.BM25:
         retriever = bm25s.BM25()
-        retriever.index(
-            bm25s.tokenize([corpus[i].text for i in ids], show_progress=False), show_progress=False
-        )
+        retriever.index(bm25s.tokenize([corpus[i].text for i in ids], show_progress=False), show_progress=False)
         return retriever
 
     indexes = {"corpus": (make_index(list(range(len(corpus)))), list(range(len(corpus))))}
@@ -173,8 +171,7 @@ def main() -> None:
         q_tokens = bm25s.tokenize([row["question"]], show_progress=False)
         res, scores = retriever.retrieve(q_tokens, k=min(args.k, len(ids)), show_progress=False)
         retrieved = [
-            RetrievedChunk(**_with_score(corpus[ids[j]], float(s)))
-            for j, s in zip(res[0], scores[0], strict=True)
+            RetrievedChunk(**_with_score(corpus[ids[j]], float(s))) for j, s in zip(res[0], scores[0], strict=True)
         ]
         # Min of 5 runs: the shared 2-core machine adds scheduling noise, not our cost.
         best = float("inf")
@@ -195,9 +192,7 @@ def main() -> None:
                 n_pdf += 1
                 page_hit = any(c.page in row["pages"] and c.document_id == row["doc"] for c in ans.citations)
                 n_page_hit += page_hit
-                n_retrieval_hit += any(
-                    c.page in row["pages"] and c.document_id == row["doc"] for c in retrieved
-                )
+                n_retrieval_hit += any(c.page in row["pages"] and c.document_id == row["doc"] for c in retrieved)
             status = "OK " if ok else "BAD"
         else:
             n_unans += 1

@@ -62,8 +62,7 @@ def synthetic(n_items: int, n_events: int, seed: int = 0) -> InteractionData:
     types = np.array(EVENT_TYPES[:4])[rng.choice(4, n_events, p=[0.6, 0.2, 0.1, 0.1])]
     ts = rng.uniform(0, 90 * DAY, n_events)
     catalog = [
-        ItemMeta(f"i{j}", title=f"Item {j}", category=f"Category {item_cluster[j] % 20}")
-        for j in range(n_items)
+        ItemMeta(f"i{j}", title=f"Item {j}", category=f"Category {item_cluster[j] % 20}") for j in range(n_items)
     ]
     return InteractionData.from_arrays(
         user_keys=np.char.add("u", users.astype(str)),
@@ -90,16 +89,12 @@ def main() -> None:
     t = time.perf_counter()
     data = synthetic(args.items, args.events)
     build_s = time.perf_counter() - t
-    print(
-        f"data: {data.n_users} users, {data.n_items} items, {data.n_events} events; built in {build_s:.1f}s"
-    )
+    print(f"data: {data.n_users} users, {data.n_items} items, {data.n_events} events; built in {build_s:.1f}s")
 
     t = time.perf_counter()
     model = train(data, TrainParams())
     train_s = time.perf_counter() - t
-    print(
-        f"train: {train_s:.1f}s total; phases " + ", ".join(f"{k}={v:.1f}s" for k, v in model.timing.items())
-    )
+    print(f"train: {train_s:.1f}s total; phases " + ", ".join(f"{k}={v:.1f}s" for k, v in model.timing.items()))
     print(f"blend weights: {model.state.blend_weights}")
     print(f"validation: {model.metrics['blend']}")
 
@@ -124,17 +119,13 @@ def main() -> None:
 
     def history(user: int, n: int = 50) -> list[tuple[str, str, float]]:
         ev = order[bounds[user] : bounds[user + 1]][-n:]
-        return [
-            (keys[data.item_idx[e]], EVENT_TYPES[data.event_code[e]], float(data.timestamp[e])) for e in ev
-        ]
+        return [(keys[data.item_idx[e]], EVENT_TYPES[data.event_code[e]], float(data.timestamp[e])) for e in ev]
 
     heavy = np.flatnonzero(np.diff(bounds) >= 20)
     users = rng.choice(heavy, args.requests)
     histories = [history(int(u)) for u in users]
     # Synthetic users have ~10 events; glue 25 heavy users together for 500-event histories.
-    long_histories = [
-        [event for u in rng.choice(heavy, 25) for event in history(int(u))] for _ in range(args.requests)
-    ]
+    long_histories = [[event for u in rng.choice(heavy, 25) for event in history(int(u))] for _ in range(args.requests)]
     active = set(rng.choice(keys, int(0.9 * len(keys)), replace=False).tolist())
     shapes = {
         "history (20-50 events), k=10": lambda h: rec.recommend(user_history=h, k=10),
@@ -143,9 +134,7 @@ def main() -> None:
             user_history=h, k=10, context_item=h[0][0], session_items=[x[0] for x in h[:3]]
         ),
         "history + category filter": lambda h: rec.recommend(user_history=h, k=10, category="Category 3"),
-        "history + active_items (90% of catalog)": lambda h: rec.recommend(
-            user_history=h, k=10, active_items=active
-        ),
+        "history + active_items (90% of catalog)": lambda h: rec.recommend(user_history=h, k=10, active_items=active),
         "cold start (empty history), k=10": lambda h: rec.recommend(user_history=[], k=10),
     }
     long_shape = {"history (~500 events), k=10": lambda h: rec.recommend(user_history=h, k=10)}

@@ -66,9 +66,7 @@ def _histories(data: InteractionData) -> dict[str, list[tuple[str, str, float, f
 
     out: dict[str, list[tuple[str, str, float, float | None]]] = defaultdict(list)
     users, items = data.user_keys, data.item_keys
-    for u, i, c, v, t in zip(
-        data.user_idx, data.item_idx, data.event_code, data.value, data.timestamp, strict=True
-    ):
+    for u, i, c, v, t in zip(data.user_idx, data.item_idx, data.event_code, data.value, data.timestamp, strict=True):
         out[users[u]].append((items[i], EVENT_TYPES[c], float(t), None if np.isnan(v) else float(v)))
     return out
 
@@ -183,9 +181,7 @@ def load_ml100k() -> Dataset | None:
         timestamps=[r[3] for r in train_rows],
         items=items,
     )
-    return Dataset(
-        "MovieLens-100K (leave-last-timestamp-out)", data, _make_test(data, held), "leave_last_out"
-    )
+    return Dataset("MovieLens-100K (leave-last-timestamp-out)", data, _make_test(data, held), "leave_last_out")
 
 
 def embed(texts: list[str]) -> np.ndarray:
@@ -206,9 +202,7 @@ def run(ds: Dataset, use_content: bool, params: TrainParams) -> None:
     if use_content:
         t = time.perf_counter()
         emb = embed(d.content_texts())
-        print(
-            f"embedded {d.n_items} item texts in {time.perf_counter() - t:.1f}s (all-MiniLM-L6-v2, 1 thread)"
-        )
+        print(f"embedded {d.n_items} item texts in {time.perf_counter() - t:.1f}s (all-MiniLM-L6-v2, 1 thread)")
     variants = [
         (
             "popularity baseline",

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,16 +63,13 @@ def make_tenant(slug: str = "bench") -> BenchTenant:
     return BenchTenant(tenant, issued.plaintext)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def gunicorn(var_dir: Path, *, workers: int, threads: int) -> Iterator[str]:
     """A real gunicorn serving portal.wsgi on 127.0.0.1; yields the base URL."""
     import requests
+
+    sys.path.insert(0, str(ROOT))
+    from tests.support.net import free_port
 
     port = free_port()
     env = {

@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 from deploy.triton.builtin import MINILM_NAME, install_minilm, minilm_spec  # noqa: E402
 from deploy.triton.client import TritonAdmin  # noqa: E402
 from deploy.triton.repository import config_json  # noqa: E402
-from deploy.triton.server import TritonServer, free_port  # noqa: E402
+from deploy.triton.server import TritonServer  # noqa: E402
 from models_registry.inference import Embedder, InProcessEmbedder, TritonEmbedder  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 
 PUBMEDQA = ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
 

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from documents.vectorstore import ChunkVector, VectorStore  # noqa: E402
 from portal.milvus_lite import LiteServer  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 
 PUBMEDQA = REPO_ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
@@ -90,12 +90,6 @@ def build_chunks(corpus: list[tuple[str, list[str]]], n: int, rng: np.random.Gen
     for c, v in zip(chunks, vectors, strict=True):
         c["embedding"] = v
     return chunks
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -5,8 +5,13 @@ plain JSON (no model instances), so a revision can be re-applied long after the 
 an alias changed. `manifests_for` is pure: the same snapshot always gives the same manifests.
 
 Kubernetes: `deploy.k8s.manifests.build_manifests` (Triton Deployment, Service, HPA, ...).
-Local Triton: one model-repository entry per served version; Triton model names are namespaced
-`<tenant>--<deployment>--<model>` because one local tritonserver serves every tenant.
+Local Triton: one model-repository entry per served version, carrying the registry version's own
+fields (tensors, parameters, serving knobs, artifact) so the target can hand it to the registry's
+`models_registry.specs.version_spec` and `models_registry.serving.artifact_files`/`load_version`.
+Triton model names are namespaced `<tenant>--<deployment>--<model>`: one local tritonserver serves
+every tenant, every deployment and the registry's own local serving, and a Triton model is one
+directory serving one version, so each deployment needs entries that no other one overwrites,
+unloads or removes on rollback.
 """
 
 from __future__ import annotations
@@ -15,33 +20,22 @@ from typing import Any
 
 from deploy.constants import GPU_PRODUCT_LABELS
 from deploy.models import Deployment
+from models_registry.specs import default_artifact_name
 
 TENANT_LABEL = "llmops-portal.io/tenant"
-
-# Default model file name per Triton backend when an artifact is a single file.
-_BACKEND_FILE = {
-    "python": "model.py",
-    "onnxruntime": "model.onnx",
-    "pytorch": "model.pt",
-    "tensorrt": "model.plan",
-}
 
 
 def local_model_name(tenant_slug: str, deployment_name: str, model_name: str) -> str:
     return f"{tenant_slug}--{deployment_name}--{model_name}"[:128]
 
 
-def _artifact_path(version: Any) -> str:
+def _artifact_upload(version: Any) -> str:
+    """Local path of the version's stored upload ("" if none, or if storage is not a filesystem)."""
     if version.artifact:
         try:
             return str(version.artifact.path)
         except NotImplementedError:  # remote storage: the serving layer fetches it
             return ""
-    uri = version.artifact_uri or ""
-    if uri.startswith("file://"):
-        return uri.removeprefix("file://")
-    if uri.startswith("/"):
-        return uri
     return ""
 
 
@@ -55,11 +49,13 @@ def model_entry(version: Any, alias: str | None) -> dict[str, Any]:
         "task": version.task,
         "backend": version.backend,
         "artifact_uri": version.artifact_uri or "",
-        "artifact_path": _artifact_path(version),
+        "artifact_upload": _artifact_upload(version),
+        "artifact_name": version.artifact_name or default_artifact_name(version.backend),
         "max_batch_size": version.max_batch_size,
         "inputs": list(version.inputs or []),
         "outputs": list(version.outputs or []),
         "parameters": dict(version.parameters or {}),
+        "serving": dict(version.serving or {}),
     }
 
 
@@ -68,7 +64,7 @@ def deployment_snapshot(deployment: Deployment) -> dict[str, Any]:
     models = []
     for served in deployment.served.select_related("model_version__model", "model_alias__version__model"):
         version = served.resolved_version()
-        models.append(model_entry(version, served.model_alias.name if served.model_alias_id else None))
+        models.append(model_entry(version, served.model_alias.name if served.model_alias is not None else None))
     return {
         "tenant": deployment.tenant.slug,
         "name": deployment.name,
@@ -125,25 +121,15 @@ def triton_spec(snapshot: dict[str, Any], revision: int) -> Any:
 
 
 def local_entries(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """Model-repository entries for the local Triton target (one per served version)."""
-    entries = []
-    for m in snapshot["models"]:
-        source = m["artifact_uri"] if m["artifact_uri"].startswith("builtin:") else m["artifact_path"]
-        entries.append(
-            {
-                "triton_name": local_model_name(snapshot["tenant"], snapshot["name"], m["model"]),
-                "model": m["model"],
-                "version": m["version"],
-                "source": source,
-                "file_name": _BACKEND_FILE.get(m["backend"], "model.bin"),
-                "backend": m["backend"],
-                "max_batch_size": m["max_batch_size"],
-                "inputs": m["inputs"],
-                "outputs": m["outputs"],
-                "parameters": m["parameters"],
-            }
-        )
-    return entries
+    """Model-repository entries for the local Triton target (one per served version).
+
+    Each is the snapshot's model entry plus its per-deployment `triton_name`; the target turns it
+    into a Triton spec and files with the registry's own functions (see deploy/targets.py).
+    """
+    return [
+        {"triton_name": local_model_name(snapshot["tenant"], snapshot["name"], m["model"]), **m}
+        for m in snapshot["models"]
+    ]
 
 
 def manifests_for(snapshot: dict[str, Any], revision: int) -> list[dict[str, Any]]:

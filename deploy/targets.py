@@ -20,7 +20,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -174,49 +174,60 @@ class KubernetesTarget:
 # ---- local Triton -----------------------------------------------------------------------------
 
 
-def _entry_spec(entry: dict[str, Any]) -> Any:
-    from deploy.triton.repository import TensorSpec, TritonModelSpec, VersionPolicy
+def _entry_artifact(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """(stored upload path, artifact URI, file name) of an entry.
 
-    def tensors(rows: list[dict[str, Any]]) -> list[TensorSpec]:
-        return [TensorSpec(r["name"], r["data_type"], tuple(r["dims"])) for r in rows]
+    Revisions are immutable and may be re-applied long after they were recorded; entries written
+    before the registry's functions served this target carry `source` (a builtin: URI or a local
+    path) and `file_name` instead, which `artifact_files` reads as a URI just the same.
+    """
+    from models_registry.specs import default_artifact_name
 
-    return TritonModelSpec(
-        name=entry["triton_name"],
-        backend=entry["backend"],
-        max_batch_size=int(entry["max_batch_size"]),
-        inputs=tensors(entry["inputs"]),
-        outputs=tensors(entry["outputs"]),
-        version_policy=VersionPolicy.specific(int(entry["version"])),
-        parameters={str(k): str(v) for k, v in (entry.get("parameters") or {}).items()},
-    )
+    if "artifact_uri" not in entry:
+        return "", str(entry.get("source") or ""), str(entry.get("file_name") or "")
+    name = entry.get("artifact_name") or default_artifact_name(entry["backend"])
+    return str(entry.get("artifact_upload") or ""), str(entry["artifact_uri"]), str(name)
 
 
-def write_local_entry(repository: Path, entry: dict[str, Any]) -> Path:
-    """Write one revision entry into the local model repository, serving exactly its version."""
-    from deploy.triton.builtin import MINILM_MODEL_PY, minilm_spec
-    from deploy.triton.repository import InvalidModelConfig, VersionPolicy, write_model_entry
+def local_entry_load(admin: Any, repository: Path, entry: dict[str, Any]) -> str:
+    """Write one revision entry into the local repository and load it, serving exactly its version.
 
-    source = entry["source"]
+    The registry's code does the work (`version_spec` with the version's serving knobs,
+    `artifact_files`, `load_version`), so a deployment and the registry's own local serving turn a
+    version into the same Triton entry, and a python-backend version without a model.py is
+    refused before Triton is asked (tritonserver 2.51 never answers such a load).
+    Raises TargetError (bad spec or artifact, Triton refused) or TargetUnavailable.
+    """
+    from deploy.triton.client import TritonUnavailable
+    from deploy.triton.repository import InvalidModelConfig
+    from models_registry.serving import ArtifactError, artifact_files, load_version
+    from models_registry.specs import version_spec
+
     version = int(entry["version"])
+    label = f"{entry['model']} v{version}"
+    upload, uri, file_name = _entry_artifact(entry)
     try:
-        if source == "builtin:minilm":
-            spec = replace(minilm_spec(name=entry["triton_name"]), version_policy=VersionPolicy.specific(version))
-            return write_model_entry(repository, spec, version, {"model.py": MINILM_MODEL_PY})
-        if source.startswith("builtin:"):
-            raise TargetError(f"unknown built-in model {source!r} (known: builtin:minilm)")
-        if not source:
-            raise TargetError(
-                f"model {entry['model']} v{version} has no local artifact the local Triton target can load"
-            )
-        path = Path(source)
-        if not path.exists():
-            raise TargetError(f"artifact {path} of model {entry['model']} v{version} does not exist")
-        files: dict[str, bytes | Path] = (
-            {p.name: p for p in sorted(path.iterdir())} if path.is_dir() else {entry["file_name"]: path}
+        spec = version_spec(
+            triton_name=entry["triton_name"],
+            backend=entry["backend"],
+            max_batch_size=entry["max_batch_size"],
+            inputs=entry["inputs"],
+            outputs=entry["outputs"],
+            parameters=entry.get("parameters"),
+            serving=entry.get("serving"),
+            version=version,
         )
-        return write_model_entry(repository, _entry_spec(entry), version, files)
-    except InvalidModelConfig as exc:
-        raise TargetError(f"model {entry['model']} v{version}: {exc}") from exc
+        files = artifact_files(
+            artifact_path=Path(upload) if upload else None, artifact_uri=uri, artifact_name=file_name
+        )
+        outcome = load_version(admin, repository=Path(repository), spec=spec, version=version, files=files)
+    except (InvalidModelConfig, ArtifactError) as exc:
+        raise TargetError(f"model {label}: {exc}") from exc
+    except TritonUnavailable as exc:
+        raise TargetUnavailable(f"local Triton unreachable: {exc}") from exc
+    if not outcome.ok:
+        raise TargetError(f"Triton could not load {label}: {outcome.reason}")
+    return f"{entry['triton_name']} v{version}"
 
 
 @dataclass
@@ -224,12 +235,16 @@ class LocalTritonTarget:
     """The portal's own tritonserver (explicit model control): write entries, load, check ready.
 
     `admin` is a `deploy.triton.client.TritonAdmin` for the local server URL; `repository` is
-    the directory that server was started with (settings.TRITON_LOCAL_REPOSITORY).
+    the directory that server was started with (settings.TRITON_LOCAL_REPOSITORY). With `config`
+    (a `models_registry.serving.LocalTritonConfig`), `check` starts the server when nothing
+    answers, as the registry's local serving does; without it a server that is down is
+    TargetUnavailable.
     """
 
     admin: Any
     repository: Path
     sleep: Callable[[float], None] = time.sleep
+    config: Any = None
 
     def _errors(self) -> tuple[type[Exception], type[Exception]]:
         from deploy.triton.client import TritonModelError, TritonUnavailable
@@ -237,23 +252,21 @@ class LocalTritonTarget:
         return TritonModelError, TritonUnavailable
 
     def check(self) -> str:
+        if not self.admin.server_ready() and self.config is not None:
+            from deploy.triton.server import TritonStartError
+            from models_registry.serving import local_server_ensure
+
+            try:
+                local_server_ensure(self.config).close()
+            except TritonStartError as exc:
+                raise TargetError(f"the local tritonserver did not start: {exc}") from exc
         if not self.admin.server_ready():
             raise TargetUnavailable(f"the local Triton server at {self.admin.url} is not ready")
         return f"local Triton at {self.admin.url} ready"
 
     def apply(self, revision: RevisionData) -> str:
-        model_error, unavailable = self._errors()
         self.check()
-        names = []
-        for entry in revision.manifests:
-            write_local_entry(Path(self.repository), entry)
-            try:
-                self.admin.load_model(entry["triton_name"])
-            except unavailable as exc:
-                raise TargetUnavailable(f"local Triton unreachable: {exc}") from exc
-            except model_error as exc:
-                raise TargetError(f"Triton could not load {entry['model']} v{entry['version']}: {exc}") from exc
-            names.append(f"{entry['triton_name']} v{entry['version']}")
+        names = [local_entry_load(self.admin, Path(self.repository), entry) for entry in revision.manifests]
         return "loaded " + (", ".join(names) or "no models")
 
     def wait(self, revision: RevisionData, deadline_s: float) -> str:
@@ -291,7 +304,9 @@ class LocalTritonTarget:
         return "server ready; " + ", ".join(f"{e['triton_name']} v{e['version']} ready" for e in revision.manifests)
 
     def rollback(self, previous: RevisionData | None, current: RevisionData, deadline_s: float) -> str:
-        model_error, unavailable = self._errors()
+        from models_registry.serving import unload_model
+
+        _, unavailable = self._errors()
         keep = {e["triton_name"] for e in previous.manifests} if previous else set()
         removed = []
         for entry in current.manifests:
@@ -299,8 +314,8 @@ class LocalTritonTarget:
             if name in keep:
                 continue
             # never loaded, or already gone: nothing to undo on the server
-            with contextlib.suppress(model_error, unavailable):
-                self.admin.unload_model(name, wait_s=5.0)
+            with contextlib.suppress(unavailable):
+                unload_model(self.admin, name, wait_s=5.0)
             shutil.rmtree(Path(self.repository) / name, ignore_errors=True)
             removed.append(name)
         if previous is None:

@@ -47,7 +47,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from pymilvus import (
@@ -292,20 +292,7 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None:
             return []
-        res = self._call(
-            lambda c: c.search(
-                self.collection_name,
-                data=[vec],
-                anns_field="embedding",
-                limit=_fetch_limit(k),
-                filter=expr,
-                output_fields=_OUTPUT_FIELDS,
-                search_params={"metric_type": "COSINE"},
-                consistency_level=_CONSISTENCY,
-                timeout=self.timeout_s,
-            )
-        )
-        return _rank(self._hits(res, frozenset({DENSE})), k)
+        return self._search_leg(DENSE, vec, expr, k)
 
     def search_text(
         self,
@@ -322,20 +309,27 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None or not q:
             return []
+        return self._search_leg(SPARSE, q, expr, k)
+
+    # One leg of retrieval: field and metric per leg, shared by search, search_text and hybrid_search.
+    _LEGS: ClassVar[dict[str, tuple[str, str]]] = {DENSE: ("embedding", "COSINE"), SPARSE: ("sparse", "BM25")}
+
+    def _search_leg(self, leg: str, data: Any, expr: str, k: int) -> list[Hit]:
+        field, metric = self._LEGS[leg]
         res = self._call(
             lambda c: c.search(
                 self.collection_name,
-                data=[q],
-                anns_field="sparse",
+                data=[data],
+                anns_field=field,
                 limit=_fetch_limit(k),
                 filter=expr,
                 output_fields=_OUTPUT_FIELDS,
-                search_params={"metric_type": "BM25"},
+                search_params={"metric_type": metric},
                 consistency_level=_CONSISTENCY,
                 timeout=self.timeout_s,
             )
         )
-        return _rank(self._hits(res, frozenset({SPARSE})), k)
+        return _rank(self._hits(res, frozenset({leg})), k)
 
     def hybrid_search(
         self,
@@ -366,13 +360,17 @@ class VectorStore:
         expr = self._filter(t, document_ids)
         if expr is None:
             return []
+        legs: list[tuple[str, Any]] = [(DENSE, vec), (SPARSE, q)] if q else [(DENSE, vec)]
         reqs = [
-            AnnSearchRequest(data=[vec], anns_field="embedding", param={"metric_type": "COSINE"}, limit=pool, expr=expr)
-        ]
-        if q:
-            reqs.append(
-                AnnSearchRequest(data=[q], anns_field="sparse", param={"metric_type": "BM25"}, limit=pool, expr=expr)
+            AnnSearchRequest(
+                data=[data],
+                anns_field=self._LEGS[leg][0],
+                param={"metric_type": self._LEGS[leg][1]},
+                limit=pool,
+                expr=expr,
             )
+            for leg, data in legs
+        ]
         res = self._call(
             lambda c: c.hybrid_search(
                 self.collection_name,

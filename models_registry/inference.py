@@ -26,9 +26,9 @@ import numpy as np
 
 from deploy.triton.client import (
     TRANSPORT_ERRORS,
+    TritonClients,
     TritonUnavailable,
     classify_exception,
-    parse_triton_url,
 )
 
 __all__ = [
@@ -221,17 +221,15 @@ class TritonEmbedder:
         output_name: str = "embedding",
         model_id: str | None = None,
     ) -> None:
+        self._clients = TritonClients(url, timeout_s=timeout_s)
         self.url = url
-        self.protocol, self.address = parse_triton_url(url)
+        self.protocol, self.address = self._clients.protocol, self._clients.address
         self.model_name = model_name
         self.model_version = model_version
         self.timeout_s = timeout_s
         self.input_name = input_name
         self.output_name = output_name
         self._model_id = model_id or f"triton/{model_name}@{model_version or 'latest'}"
-        self._local = threading.local()
-        self._grpc: Any = None
-        self._lock = threading.Lock()
         self._meta: tuple[int, int] | None = None  # (max_batch_size, dim)
 
     @property
@@ -246,27 +244,9 @@ class TritonEmbedder:
     def max_batch_size(self) -> int:
         return self._metadata()[0]
 
-    def _client(self) -> Any:
-        if self.protocol == "grpc":
-            with self._lock:
-                if self._grpc is None:
-                    import tritonclient.grpc as tg
-
-                    self._grpc = tg.InferenceServerClient(self.address)
-                return self._grpc
-        c = getattr(self._local, "client", None)
-        if c is None:
-            import tritonclient.http as th
-
-            c = th.InferenceServerClient(
-                self.address, connection_timeout=self.timeout_s, network_timeout=self.timeout_s
-            )
-            self._local.client = c
-        return c
-
     def _call(self, fn: Callable[[Any], T]) -> T:
         try:
-            return fn(self._client())
+            return fn(self._clients.get())
         except TRANSPORT_ERRORS as e:
             err = classify_exception(e)
             if isinstance(err, TritonUnavailable):
@@ -346,14 +326,7 @@ class TritonEmbedder:
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
     def close(self) -> None:
-        c = getattr(self._local, "client", None)
-        if c is not None:
-            c.close()
-            self._local.client = None
-        with self._lock:
-            if self._grpc is not None:
-                self._grpc.close()
-                self._grpc = None
+        self._clients.close()
 
 
 # --------------------------------------------------------------------------------------------

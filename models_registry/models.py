@@ -8,15 +8,20 @@ at one version per model and are the only thing that moves.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from tenants.querysets import TenantQuerySet, TenantScopeError
 
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
 
 class RegistryQuerySet(TenantQuerySet):
-    def visible_to(self, tenant: object) -> RegistryQuerySet:
+    def visible_to(self, tenant: Tenant | None) -> RegistryQuerySet:
         """The tenant's own rows plus platform-shared ones (tenant IS NULL)."""
         if tenant is None or getattr(tenant, "pk", None) is None:
             raise TenantScopeError(f"{self.model.__name__}: a tenant is required")

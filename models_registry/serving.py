@@ -36,7 +36,7 @@ from deploy.triton.client import (
     metric_value,
 )
 from deploy.triton.repository import TritonModelSpec, write_model_entry
-from deploy.triton.server import TritonServer, TritonStartError
+from deploy.triton.server import LoopbackTritonURLs, TritonServer, TritonStartError
 
 __all__ = [
     "BUILTIN_ARTIFACTS",
@@ -61,7 +61,7 @@ class ArtifactError(Exception):
 
 
 @dataclass(frozen=True)
-class LocalTritonConfig:
+class LocalTritonConfig(LoopbackTritonURLs):
     """Where the local server lives. ``workdir`` holds the backend dir, the log and the pid file."""
 
     repository: Path
@@ -71,18 +71,6 @@ class LocalTritonConfig:
     metrics_port: int
     python_executable: str = sys.executable
     start_timeout_s: float = 90.0
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"grpc://127.0.0.1:{self.grpc_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def pid_file(self) -> Path:

@@ -53,7 +53,7 @@ class TenantQuerySet(models.QuerySet):
     _scoped_tenant_id: int | None = None
 
     def _clone(self) -> Self:
-        clone = super()._clone()
+        clone = super()._clone()  # type: ignore[misc]  # private Django API, not in django-stubs
         clone._scope = self._scope
         clone._scoped_tenant_id = self._scoped_tenant_id
         return clone
@@ -69,7 +69,7 @@ class TenantQuerySet(models.QuerySet):
 
     def all_tenants(self) -> Self:
         """Cross-tenant access for platform code only (admin, migrations, sweeps). Use sparingly."""
-        qs = self._chain()
+        qs = self._chain()  # type: ignore[attr-defined]  # private Django API, not in django-stubs
         qs._scope = "all_tenants"
         return qs
 
@@ -77,7 +77,8 @@ class TenantQuerySet(models.QuerySet):
     def _assert_scoped(self) -> None:
         if self._scope is not None:
             return
-        if self._hints.get("instance") is not None:  # related manager of a loaded object
+        # a related manager of a loaded object (`_hints`: private Django API, not in django-stubs)
+        if self._hints.get("instance") is not None:  # type: ignore[attr-defined]
             return
         if _where_pins_tenant(self.query.where, self.query.base_table):
             return
@@ -117,7 +118,7 @@ class TenantQuerySet(models.QuerySet):
         for qs in (self, *other_qs):
             if isinstance(qs, TenantQuerySet):
                 qs._assert_scoped()
-        return super()._combinator_query(combinator, *other_qs, **kwargs)
+        return super()._combinator_query(combinator, *other_qs, **kwargs)  # type: ignore[misc]  # private Django API
 
     def delete(self) -> tuple[int, dict[str, int]]:
         self._assert_scoped()

@@ -19,7 +19,7 @@ class _SettingsRateThrottle(SimpleRateThrottle):
     """
 
     def __init__(self) -> None:
-        self.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        self.THROTTLE_RATES = dict(api_settings.DEFAULT_THROTTLE_RATES)  # type: ignore[arg-type]
         super().__init__()
 
 

@@ -63,7 +63,8 @@ class KubeClusterCredentialsInputSerializer(serializers.Serializer):
     )
     ca_cert_pem = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=20000)
     kubeconfig = serializers.CharField(required=False, allow_blank=True, default="", write_only=True, max_length=200000)
-    context = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    # the kubeconfig context; SerializerMetaclass pops declared fields, so Field.context is not shadowed
+    context = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)  # type: ignore[assignment]
 
 
 class KubeClusterCreateInputSerializer(KubeClusterCredentialsInputSerializer):
@@ -92,7 +93,7 @@ def served_models(deployment: Deployment) -> list[dict[str, Any]]:
                 "model_alias_id": s.model_alias_id,
                 "model": version.model.name,
                 "version": version.version,
-                "alias": s.model_alias.name if s.model_alias_id else None,
+                "alias": s.model_alias.name if s.model_alias is not None else None,
                 "shared": version.tenant_id is None,
             }
         )
@@ -144,7 +145,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return {"id": obj.cluster.pk, "name": obj.cluster.name} if obj.cluster else None
 
     def get_models(self, obj: Deployment) -> list[dict[str, Any]]:
-        return ServedModelSerializer(served_models(obj), many=True).data
+        return list(ServedModelSerializer(served_models(obj), many=True).data)
 
 
 class DeploymentInputSerializer(serializers.Serializer):

@@ -146,8 +146,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise CatalogError(f"{path}: top level must be a mapping")
     if doc.get("schema_version") != SUPPORTED_SCHEMA_VERSION:
         raise CatalogError(
-            f"{path}: schema_version {doc.get('schema_version')!r} unsupported "
-            f"(expected {SUPPORTED_SCHEMA_VERSION})"
+            f"{path}: schema_version {doc.get('schema_version')!r} unsupported (expected {SUPPORTED_SCHEMA_VERSION})"
         )
     for key in ("data_version", "sources"):
         if key not in doc:
@@ -234,9 +233,7 @@ def _load_models(doc: dict[str, Any], where: str) -> dict[str, Model]:
     return models
 
 
-def _load_benchmarks(
-    doc: dict[str, Any], where: str
-) -> tuple[tuple[LatencyTable, ...], tuple[ThroughputCeiling, ...]]:
+def _load_benchmarks(doc: dict[str, Any], where: str) -> tuple[tuple[LatencyTable, ...], tuple[ThroughputCeiling, ...]]:
     tables = []
     for t in doc.get("latency_tables") or []:
         w = f"{where}: latency_tables.{t.get('id')}"
@@ -245,9 +242,7 @@ def _load_benchmarks(
             raise CatalogError(f"{w}: provenance must be published or estimated")
         if prov == "estimated" and not t.get("method"):
             raise CatalogError(f"{w}: an estimated row must state its method")
-        points = tuple(
-            sorted((int(c), float(v[0]), float(v[1]), float(v[2])) for c, v in _req(t, "points", w).items())
-        )
+        points = tuple(sorted((int(c), float(v[0]), float(v[1]), float(v[2])) for c, v in _req(t, "points", w).items()))
         tables.append(
             LatencyTable(
                 id=str(_req(t, "id", w)),

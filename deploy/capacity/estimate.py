@@ -173,14 +173,11 @@ def prefill_seconds(model: Model, hw: Hardware, precision: str, prompt_tokens: i
     return max(t_compute, t_memory) / tp_efficiency(hw) + PREFILL_OVERHEAD_MS / 1e3
 
 
-def decode_step_seconds(
-    model: Model, hw: Hardware, precision: str, concurrency: float, context_tokens: float
-) -> float:
+def decode_step_seconds(model: Model, hw: Hardware, precision: str, concurrency: float, context_tokens: float) -> float:
     """One decode step for ``concurrency`` sequences: read weights + their KV cache once."""
     kv_share = math.ceil(model.kv_heads / hw.tp) / model.kv_heads
     bytes_gpu = (
-        weights_bytes(model, precision) / hw.tp
-        + concurrency * context_tokens * kv_bytes_per_token(model) * kv_share
+        weights_bytes(model, precision) / hw.tp + concurrency * context_tokens * kv_bytes_per_token(model) * kv_share
     )
     t_memory = bytes_gpu / (hw.bandwidth_gbs * 1e9 * BW_EFFICIENCY)
     t_compute = 2 * model.params * concurrency / (hw.tp * hw.tflops * 1e12 * MFU_DECODE)
@@ -271,8 +268,7 @@ def llm_roofline(
 def table_matches(table: LatencyTable, model: str, hw: Hardware, precision: str, isl: int, osl: int) -> bool:
     return (
         hw.mig_profile is None
-        and (table.model, table.gpu, table.tensor_parallel, table.precision)
-        == (model, hw.gpu, hw.tp, precision)
+        and (table.model, table.gpu, table.tensor_parallel, table.precision) == (model, hw.gpu, hw.tp, precision)
         and _shape_matches(table.input_tokens, table.output_tokens, isl, osl)
     )
 
@@ -315,9 +311,7 @@ def table_point(table: LatencyTable, concurrency: float, output_tokens: int) -> 
     )
 
 
-def encoder_roofline(
-    model: Model, hw: Hardware, tokens: int, seqs_per_request: int, concurrency: float
-) -> Point:
+def encoder_roofline(model: Model, hw: Hardware, tokens: int, seqs_per_request: int, concurrency: float) -> Point:
     """Dynamic batching: the ``concurrency`` in-flight requests run as one batch.
 
     batch time = max(FLOPs / (TFLOPS x MFU_ENCODER), weights / bandwidth) + fixed overhead, with

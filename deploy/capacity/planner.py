@@ -99,20 +99,13 @@ def _pos_int(name: str, value: object, *, allow_none: bool = True) -> None:
 def _pos_num(name: str, value: object) -> None:
     if value is None:
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise PlanInputError(f"{name} must be a positive number (got {value!r})")
 
 
 def _validate(inp: PlanInput, cat: Catalog) -> Template:
     if inp.use_case not in cat.templates:
-        raise PlanInputError(
-            f"unknown use_case {inp.use_case!r}; expected one of: {', '.join(sorted(cat.templates))}"
-        )
+        raise PlanInputError(f"unknown use_case {inp.use_case!r}; expected one of: {', '.join(sorted(cat.templates))}")
     tpl = cat.templates[inp.use_case]
     if (inp.concurrent_users is None) == (inp.qps is None):
         raise PlanInputError("give exactly one of concurrent_users or qps")
@@ -122,9 +115,7 @@ def _validate(inp: PlanInput, cat: Catalog) -> Template:
     if tpl.kind == "llm":
         _pos_int("output_tokens", inp.output_tokens)
     elif inp.output_tokens not in (None, 0):
-        raise PlanInputError(
-            f"output_tokens must be 0 or omitted for {inp.use_case} (got {inp.output_tokens!r})"
-        )
+        raise PlanInputError(f"output_tokens must be 0 or omitted for {inp.use_case} (got {inp.output_tokens!r})")
     if inp.percentile not in PERCENTILES:
         raise PlanInputError(f"percentile must be one of {PERCENTILES} (got {inp.percentile!r})")
     for name in ("ttft_slo_ms", "tpot_slo_ms", "e2e_slo_ms", "monthly_budget_usd"):
@@ -136,17 +127,11 @@ def _validate(inp: PlanInput, cat: Catalog) -> Template:
             raise PlanInputError("allowed_gpus is empty; omit it to allow every GPU")
         unknown = sorted(set(inp.allowed_gpus) - set(cat.gpus))
         if unknown:
-            raise PlanInputError(
-                f"unknown GPU(s): {', '.join(unknown)}; known GPUs: {', '.join(sorted(cat.gpus))}"
-            )
+            raise PlanInputError(f"unknown GPU(s): {', '.join(unknown)}; known GPUs: {', '.join(sorted(cat.gpus))}")
     _pos_int("max_gpus_per_replica", inp.max_gpus_per_replica, allow_none=False)
     if inp.max_gpus_per_replica > max(TP_SIZES):
         raise PlanInputError(f"max_gpus_per_replica must be <= {max(TP_SIZES)} (one node)")
-    if (
-        isinstance(inp.headroom, bool)
-        or not isinstance(inp.headroom, int | float)
-        or not 0 <= inp.headroom <= 2
-    ):
+    if isinstance(inp.headroom, bool) or not isinstance(inp.headroom, int | float) or not 0 <= inp.headroom <= 2:
         raise PlanInputError(f"headroom must be a fraction between 0 and 2 (got {inp.headroom!r})")
     if isinstance(inp.top_n, bool) or not isinstance(inp.top_n, int) or not 0 <= inp.top_n <= 50:
         raise PlanInputError(f"top_n must be an integer between 0 and 50 (got {inp.top_n!r})")
@@ -202,9 +187,7 @@ def _hardware(cat: Catalog, inp: PlanInput, precision: str, max_tp: int) -> list
         for tp in TP_SIZES:
             if tp <= max_tp:
                 out.append(
-                    est.Hardware(
-                        name, None, tp, g.memory_gb, g.memory_bandwidth_gbs, tflops, g.nvlink, 1.0, price * tp
-                    )
+                    est.Hardware(name, None, tp, g.memory_gb, g.memory_bandwidth_gbs, tflops, g.nvlink, 1.0, price * tp)
                 )
         if inp.mig_allowed:
             for p in g.mig_profiles:
@@ -239,9 +222,7 @@ def _pct(point: est.Point, metric: str, pct: int) -> float | None:
 def _violations(spec: _Spec, hw: est.Hardware, precision: str, point: est.Point, pct: int) -> list[str]:
     out = []
     where = f"{spec.model.name} on {hw.label} ({precision})"
-    shape = (
-        f"prompt {spec.prompt:,} tokens" if spec.component == "llm" else f"{spec.seqs}x{spec.prompt:,} tokens"
-    )
+    shape = f"prompt {spec.prompt:,} tokens" if spec.component == "llm" else f"{spec.seqs}x{spec.prompt:,} tokens"
     for metric, key, label in (
         ("ttft", "ttft_ms", "TTFT"),
         ("tpot", "tpot_ms", "TPOT"),
@@ -253,13 +234,10 @@ def _violations(spec: _Spec, hw: est.Hardware, precision: str, point: est.Point,
             continue
         if point.concurrency == 1:
             out.append(
-                f"{label} SLO {slo:g} ms is below the best achievable {value:,.0f} ms (p{pct}) "
-                f"for {where} at {shape}"
+                f"{label} SLO {slo:g} ms is below the best achievable {value:,.0f} ms (p{pct}) for {where} at {shape}"
             )
         else:
-            out.append(
-                f"{label} p{pct} {value:,.0f} ms exceeds SLO {slo:g} ms at concurrency {point.concurrency:g}"
-            )
+            out.append(f"{label} p{pct} {value:,.0f} ms exceeds SLO {slo:g} ms at concurrency {point.concurrency:g}")
     return out
 
 
@@ -272,29 +250,19 @@ def _evaluate(
         if spec.prompt + spec.output > m.context_length:
             return (
                 None,
-                [
-                    f"prompt+output {spec.prompt + spec.output:,} tokens exceed "
-                    f"{m.name}'s context {m.context_length:,}"
-                ],
+                [f"prompt+output {spec.prompt + spec.output:,} tokens exceed {m.name}'s context {m.context_length:,}"],
                 None,
             )
         mem = est.llm_memory(m, hw, precision, spec.prompt + spec.output)
         table = next(
-            (
-                t
-                for t in cat.latency_tables
-                if est.table_matches(t, m.name, hw, precision, spec.prompt, spec.output)
-            ),
+            (t for t in cat.latency_tables if est.table_matches(t, m.name, hw, precision, spec.prompt, spec.output)),
             None,
         )
     else:
         if spec.prompt > m.context_length:
             return (
                 None,
-                [
-                    f"input of {spec.prompt:,} tokens exceeds {m.name}'s max "
-                    f"{m.context_length:,} (would be truncated)"
-                ],
+                [f"input of {spec.prompt:,} tokens exceeds {m.name}'s max {m.context_length:,} (would be truncated)"],
                 None,
             )
         mem = est.encoder_memory(m, hw, spec.prompt, spec.seqs)
@@ -385,9 +353,7 @@ def _fig(value: float, unit: str, point: est.Point, digits: int = 1) -> Figure:
     return Figure(round(value, digits), unit, point.provenance, point.source)
 
 
-def _option(
-    cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headroom: float, pct: int
-) -> _Sized:
+def _option(cat: Catalog, ev: _Eval, users: int | None, qps: float | None, headroom: float, pct: int) -> _Sized:
     replicas, op = _size(ev, users, qps, headroom)
     hw, spec = ev.hw, ev.spec
     ttft_p, tpot_p, e2e_p = (_pct(op, k, pct) for k in ("ttft", "tpot", "e2e"))
@@ -403,8 +369,7 @@ def _option(
     notes = list(ev.notes) + list(op.notes)
     if op.statistic != f"p{pct}":
         notes.append(
-            f"p{pct} derived from the source's {op.statistic} "
-            f"with tail factors {est.TAIL_FACTORS[pct]} (estimated)"
+            f"p{pct} derived from the source's {op.statistic} with tail factors {est.TAIL_FACTORS[pct]} (estimated)"
         )
     if ev.precision == "fp8":
         notes.append("FP8 weights: validate answer quality against the BF16 model before rollout")
@@ -412,8 +377,7 @@ def _option(
         notes.append(f"tensor parallel over PCIe (efficiency {est.TP_EFFICIENCY_PCIE})")
     if hw.mig_profile:
         notes.append(
-            f"MIG slice billed at {hw.gpu_fraction:.3f} of a GPU; "
-            f"reserve {physical} whole GPU(s) if not shared"
+            f"MIG slice billed at {hw.gpu_fraction:.3f} of a GPU; reserve {physical} whole GPU(s) if not shared"
         )
     price_overridden = hw.usd_per_hour != g.price.usd_per_gpu_hour * hw.tp * hw.gpu_fraction
     kv_at_star = ev.mem.kv_cache_gb(ev.c_star)
@@ -455,9 +419,7 @@ def _option(
             usd_per_hour=round(hw.usd_per_hour * replicas, 4),
             monthly_usd=round(monthly, 2),
             hours_per_month=HOURS_PER_MONTH,
-            price_source="price_overrides"
-            if price_overridden
-            else cat.sources.get(g.price.source, g.price.source),
+            price_source="price_overrides" if price_overridden else cat.sources.get(g.price.source, g.price.source),
             price_verified=False if price_overridden else g.price.verified,
         ),
         notes=tuple(notes),
@@ -506,11 +468,7 @@ def _component_spec(cat: Catalog, inp: PlanInput, tpl: Template, name: str, pct:
     conf = tpl.stack[name]
     override = inp.embedder_model if name == "embedder" else inp.reranker_model
     model = cat.models[override or conf["model"]]
-    seqs = (
-        int(inp.rerank_top_k or conf.get("top_k", 1))
-        if name == "reranker"
-        else int(conf.get("seqs_per_request", 1))
-    )
+    seqs = int(inp.rerank_top_k or conf.get("top_k", 1)) if name == "reranker" else int(conf.get("seqs_per_request", 1))
     return _Spec(name, model, int(conf["tokens"]), 0, seqs, {"e2e_ms": float(conf["e2e_ms"])})
 
 
@@ -580,9 +538,7 @@ def _summarise_failures(failed: list, spec_slo: dict[str, float], pct: int) -> l
         ("e2e", "e2e_ms", "e2e latency"),
     ):
         slo = spec_slo.get(key)
-        vals = [
-            (value, s, hw, prec) for p, s, hw, prec in firsts if (value := _pct(p, metric, pct)) is not None
-        ]
+        vals = [(value, s, hw, prec) for p, s, hw, prec in firsts if (value := _pct(p, metric, pct)) is not None]
         if slo is None or not vals:
             continue
         best = min(vals, key=lambda v: (v[0], v[1].model.name, v[2].label, v[3]))
@@ -598,9 +554,7 @@ def _summarise_failures(failed: list, spec_slo: dict[str, float], pct: int) -> l
             other = sorted({r for f in failed for r in f[3]})
             reasons.append("no allowed configuration can run the model: " + "; ".join(other[:3]))
         else:
-            reasons.append(
-                "no single configuration meets all SLOs at once; see `infeasible` for each candidate"
-            )
+            reasons.append("no single configuration meets all SLOs at once; see `infeasible` for each candidate")
     return reasons
 
 
@@ -656,9 +610,7 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
         ok += e
         failed += f
 
-    primaries = sorted(
-        (_option(cat, ev, inp.concurrent_users, inp.qps, inp.headroom, pct) for ev in ok), key=_sort_key
-    )
+    primaries = sorted((_option(cat, ev, inp.concurrent_users, inp.qps, inp.headroom, pct) for ev in ok), key=_sort_key)
     comp_specs = [_component_spec(cat, inp, tpl, n, pct) for n in ("embedder", "reranker") if n in tpl.stack]
     cache: dict = {}
     deployments: list[tuple[tuple, Deployment]] = []
@@ -675,11 +627,7 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
         else:
             milvus = None
             if "milvus" in tpl.stack:
-                dim = (
-                    comp_specs[0].model.embedding_dim
-                    if comp_specs
-                    else cat.models[p.option.model].embedding_dim
-                )
+                dim = comp_specs[0].model.embedding_dim if comp_specs else cat.models[p.option.model].embedding_dim
                 milvus = _milvus(cat, inp, tpl, int(dim or 0))
             total = p.monthly + sum(c.monthly for c in comps) + (milvus.cost.monthly_usd if milvus else 0.0)
             visible = None
@@ -687,9 +635,7 @@ def plan(inp: PlanInput, *, data_dir: str | None = None) -> PlanResult:
                 search_ms = float(tpl.stack["milvus"]["search_budget_ms"])
                 visible = round(p.ttft_p_ms + sum(c.e2e_p_ms for c in comps) + search_ms, 1)
             within = inp.monthly_budget_usd is None or total <= inp.monthly_budget_usd + 1e-9
-            dep = Deployment(
-                p.option, tuple(c.option for c in comps), milvus, round(total, 2), within, visible
-            )
+            dep = Deployment(p.option, tuple(c.option for c in comps), milvus, round(total, 2), within, visible)
             deployments.append(((round(total, 6), *_sort_key(p)), dep))
     deployments.sort(key=lambda kd: kd[0])
     ranked = [d for _, d in deployments]

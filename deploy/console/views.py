@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views import View
 
@@ -38,7 +38,7 @@ GPUS = ["L4", "L40S", "A10G", "A100-40GB", "A100-80GB", "H100-SXM-80GB", "H200"]
 class DeployConsoleMixin(TenantConsoleMixin):
     """Selectors raise the API's NotFound; in the console that is a plain 404 page."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return super().dispatch(request, *args, **kwargs)
         except NotFound as exc:

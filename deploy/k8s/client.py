@@ -138,17 +138,13 @@ class ObjectRef:
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
         meta = obj.get("metadata") or {}
-        return cls(
-            str(obj.get("apiVersion")), str(obj.get("kind")), meta.get("namespace"), str(meta.get("name"))
-        )
+        return cls(str(obj.get("apiVersion")), str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
 
 
 class KubeApplyError(KubeError):
     """Applying a list failed at `failed`; `applied` lists what had already been applied."""
 
-    def __init__(
-        self, message: str, *, applied: list[ObjectRef], failed: ObjectRef, cause: KubeError
-    ) -> None:
+    def __init__(self, message: str, *, applied: list[ObjectRef], failed: ObjectRef, cause: KubeError) -> None:
         super().__init__(message, status=cause.status, reason=cause.reason)
         self.applied, self.failed, self.cause = applied, failed, cause
         self.retryable = cause.retryable
@@ -204,8 +200,7 @@ class RolloutStatus:
         observed = int(status.get("observedGeneration") or 0)
         desired = int(spec.get("replicas", 1))
         counts = {
-            k: int(status.get(k) or 0)
-            for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+            k: int(status.get(k) or 0) for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
         }
         conditions = tuple(
             DeploymentCondition(c.get("type", ""), c.get("status", ""), c.get("reason"), c.get("message"))
@@ -217,9 +212,7 @@ class RolloutStatus:
         if seen and not complete:
             for cond in conditions:
                 if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
-                    failed_reason = (
-                        f"ProgressDeadlineExceeded: {cond.message}" if cond.message else cond.reason
-                    )
+                    failed_reason = f"ProgressDeadlineExceeded: {cond.message}" if cond.message else cond.reason
         return cls(
             generation=generation,
             observed_generation=observed,
@@ -430,9 +423,7 @@ class KubeTarget:
                 ) from exc
         return applied
 
-    def _apply_one(
-        self, obj: dict[str, Any], field_manager: str, force: bool, *, dry_run: bool
-    ) -> AppliedObject:
+    def _apply_one(self, obj: dict[str, Any], field_manager: str, force: bool, *, dry_run: bool) -> AppliedObject:
         ref = ObjectRef.of(obj)
         query = [("fieldManager", field_manager), ("force", "true" if force else "false")]
         if dry_run:
@@ -498,9 +489,7 @@ class KubeTarget:
                 )
             sleep(min(poll_s, remaining))
 
-    def delete(
-        self, objs: Iterable[Mapping[str, Any]], *, propagation: str = "Background"
-    ) -> list[ObjectRef]:
+    def delete(self, objs: Iterable[Mapping[str, Any]], *, propagation: str = "Background") -> list[ObjectRef]:
         """Delete in reverse dependency order; objects already gone are skipped (idempotent)."""
         deleted: list[ObjectRef] = []
         for obj in sorted(objs, key=_apply_rank, reverse=True):
@@ -593,9 +582,7 @@ def _error_from_status(code: int, status: Mapping[str, Any], host: str) -> KubeE
         # is the request that is wrong, and retrying it can never succeed.
         return KubeInvalid(message, status=code, reason=reason, causes=causes)
     if code == 429 or code >= 500:
-        return KubeUnavailable(
-            f"the Kubernetes API at {host} answered {code}: {message}", status=code, reason=reason
-        )
+        return KubeUnavailable(f"the Kubernetes API at {host} answered {code}: {message}", status=code, reason=reason)
     return KubeError(message, status=code, reason=reason)
 
 
@@ -631,9 +618,7 @@ def _named(items: Any, name: str | None, what: str) -> dict[str, Any]:
     raise ValueError(f"kubeconfig has no {what} named {name!r}")
 
 
-def _config_from_kubeconfig(
-    text: str, context: str | None
-) -> tuple[kubernetes.client.Configuration, str | None]:
+def _config_from_kubeconfig(text: str, context: str | None) -> tuple[kubernetes.client.Configuration, str | None]:
     """Parse the safe subset of a kubeconfig: embedded CA, bearer token or client cert data.
 
     `exec` and `auth-provider` users run programs on the portal host, and file references
@@ -653,9 +638,7 @@ def _config_from_kubeconfig(
     user = _named(doc.get("users"), ctx.get("user"), "user")
     bad = sorted(_FORBIDDEN_USER_KEYS & user.keys()) + sorted(_FORBIDDEN_CLUSTER_KEYS & cluster.keys())
     if bad:
-        raise ValueError(
-            f"kubeconfig uses unsupported keys {bad}: embed credentials as token or *-data fields"
-        )
+        raise ValueError(f"kubeconfig uses unsupported keys {bad}: embed credentials as token or *-data fields")
     if not cluster.get("server"):
         raise ValueError("kubeconfig cluster has no server")
     config = kubernetes.client.Configuration(host=str(cluster["server"]).rstrip("/"))

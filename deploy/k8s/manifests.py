@@ -152,9 +152,7 @@ class TritonDeploymentSpec:
             if not _MODEL_NAME.match(model):
                 raise ManifestError(f"model name {model!r} is invalid: letters, digits, '_', '.', '-'")
         if self.autoscaling_metric not in ("cpu", "gpu", "queue_time"):
-            raise ManifestError(
-                f"autoscaling_metric must be cpu, gpu or queue_time, not {self.autoscaling_metric!r}"
-            )
+            raise ManifestError(f"autoscaling_metric must be cpu, gpu or queue_time, not {self.autoscaling_metric!r}")
         if self.autoscaling_target <= 0:
             raise ManifestError("autoscaling_target must be positive")
         if self.kserve and self.autoscaling_enabled and self.autoscaling_metric != "cpu":

@@ -104,9 +104,7 @@ def api_server_rule_problems(obj: Mapping[str, Any]) -> list[str]:
     if not selector:
         problems.append("spec.selector: Required value")
     elif any(pod_labels.get(k) != v for k, v in selector.items()):
-        problems.append(
-            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
-        )
+        problems.append("spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`")
     containers = (template.get("spec") or {}).get("containers") or []
     if not containers:
         problems.append("spec.template.spec.containers: Required value")
@@ -119,9 +117,7 @@ def api_server_rule_problems(obj: Mapping[str, Any]) -> list[str]:
         for resource, limit in limits.items():
             extended = "/" in resource and not resource.startswith("kubernetes.io/")
             if extended and resource in requests and str(requests[resource]) != str(limit):
-                problems.append(
-                    f"{where}.resources.requests[{resource}]: Invalid value: must be equal to limit"
-                )
+                problems.append(f"{where}.resources.requests[{resource}]: Invalid value: must be equal to limit")
     return problems
 
 

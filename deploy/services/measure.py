@@ -131,7 +131,9 @@ def deployment_measure(
         or math.ceil(float((deployment.predicted or {}).get("concurrency_per_replica") or MEASURE_DEFAULT_CONCURRENCY))
     )
     n = max(1, min(concurrency or planned, MEASURE_MAX_CONCURRENCY))
-    url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or f"http://127.0.0.1:{settings.TRITON_LOCAL_HTTP_PORT}"
+    from models_registry.serving import LocalTritonConfig
+
+    url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or LocalTritonConfig.from_settings().http_url
     measured = measure_latency(
         url=url,
         entry=entry,

@@ -28,7 +28,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -199,9 +198,18 @@ def default_target_factory(deployment: Deployment, sleep: Callable[[float], None
     """Kubernetes through the stored (decrypted) credentials, or the local tritonserver."""
     if deployment.target == Deployment.Target.LOCAL:
         from deploy.triton.client import TritonAdmin
+        from models_registry.serving import LocalTritonConfig
 
-        url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or f"http://127.0.0.1:{settings.TRITON_LOCAL_HTTP_PORT}"
-        return LocalTritonTarget(TritonAdmin(url, timeout_s=120.0), Path(settings.TRITON_LOCAL_REPOSITORY), sleep=sleep)
+        # The registry's local server (started on demand, like its own local serving), unless
+        # DEPLOY_LOCAL_TRITON_URL points rollouts at a server someone else runs.
+        override = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "")
+        config = LocalTritonConfig.from_settings()
+        return LocalTritonTarget(
+            TritonAdmin(override or config.http_url, timeout_s=120.0),
+            config.repository,
+            sleep=sleep,
+            config=None if override else config,
+        )
     if deployment.cluster is None:
         raise TargetError("the deployment has no cluster")
     kube = kube_target_for(deployment.cluster)

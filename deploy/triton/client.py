@@ -7,7 +7,8 @@
 
 Thread-safety: ``tritonclient.http`` runs on gevent and a client must only be used from the thread
 that created it (``cannot switch to a different thread``), so HTTP clients are kept per thread in a
-``threading.local``. The gRPC client is thread-safe for unary calls and is shared.
+``threading.local`` (:class:`TritonClients`, also used by ``models_registry.inference``). The gRPC
+client is thread-safe for unary calls and is shared.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ModelStatistics",
     "RepositoryModel",
     "TritonAdmin",
+    "TritonClients",
     "TritonError",
     "TritonModelError",
     "TritonUnavailable",
@@ -119,22 +121,26 @@ class ModelStatistics:
     avg_compute_us: float  # compute_input + compute_infer + compute_output per request
 
 
-class TritonAdmin:
-    """Server/model administration for one Triton endpoint (``http://`` or ``grpc://``)."""
+class TritonClients:
+    """The tritonclient client(s) for one Triton URL: one HTTP client per thread, one shared gRPC.
 
-    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+    ``tritonclient.http`` runs on gevent and a client must only be used from the thread that
+    created it, so HTTP clients live in a ``threading.local``; the gRPC client is thread-safe for
+    unary calls. Raises ``ValueError`` (from :func:`parse_triton_url`) for a malformed URL.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
         self.url = url
         self.protocol, self.address = parse_triton_url(url)
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._grpc: Any = None
-        self._grpc_lock = threading.Lock()
+        self._lock = threading.Lock()
 
-    # -- clients ---------------------------------------------------------------------------
-    def client(self) -> Any:
-        """The tritonclient client for the calling thread (HTTP) or the shared one (gRPC)."""
+    def get(self) -> Any:
+        """The client for the calling thread (HTTP) or the shared one (gRPC), created on first use."""
         if self.protocol == "grpc":
-            with self._grpc_lock:
+            with self._lock:
                 if self._grpc is None:
                     import tritonclient.grpc as tg
 
@@ -150,6 +156,32 @@ class TritonAdmin:
             self._local.client = c
         return c
 
+    def close(self) -> None:
+        """Close the calling thread's HTTP client and the shared gRPC client (they reopen on use)."""
+        c = getattr(self._local, "client", None)
+        if c is not None:
+            c.close()
+            self._local.client = None
+        with self._lock:
+            if self._grpc is not None:
+                self._grpc.close()
+                self._grpc = None
+
+
+class TritonAdmin:
+    """Server/model administration for one Triton endpoint (``http://`` or ``grpc://``)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        self._clients = TritonClients(url, timeout_s=timeout_s)
+        self.url = url
+        self.protocol, self.address = self._clients.protocol, self._clients.address
+        self.timeout_s = timeout_s
+
+    # -- clients ---------------------------------------------------------------------------
+    def client(self) -> Any:
+        """The tritonclient client for the calling thread (HTTP) or the shared one (gRPC)."""
+        return self._clients.get()
+
     def _call(self, fn: Callable[[Any], T]) -> T:
         try:
             return fn(self.client())
@@ -160,13 +192,7 @@ class TritonAdmin:
         return {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
 
     def close(self) -> None:
-        c = getattr(self._local, "client", None)
-        if c is not None:
-            c.close()
-            self._local.client = None
-        if self._grpc is not None:
-            self._grpc.close()
-            self._grpc = None
+        self._clients.close()
 
     # -- server ----------------------------------------------------------------------------
     def server_ready(self) -> bool:

@@ -161,9 +161,7 @@ def validate_spec(spec: TritonModelSpec) -> None:
         known = ", ".join(sorted(BACKENDS))
         raise InvalidModelConfig(f"unknown backend {spec.backend!r}; use one of {known}")
     if spec.max_batch_size < 0:
-        raise InvalidModelConfig(
-            f"max_batch_size must be >= 0 (0 disables batching), got {spec.max_batch_size}"
-        )
+        raise InvalidModelConfig(f"max_batch_size must be >= 0 (0 disables batching), got {spec.max_batch_size}")
     _validate_tensors("input", spec.inputs)
     _validate_tensors("output", spec.outputs)
     clash = {t.name for t in spec.inputs} & {t.name for t in spec.outputs}
@@ -210,9 +208,7 @@ def build_config(spec: TritonModelSpec) -> mc.ModelConfig:
     cfg.input.extend(mc.ModelInput(**_tensor_kwargs(t)) for t in spec.inputs)  # type: ignore[arg-type]
     cfg.output.extend(mc.ModelOutput(**_tensor_kwargs(t)) for t in spec.outputs)  # type: ignore[arg-type]
     cfg.instance_group.append(
-        mc.ModelInstanceGroup(
-            kind=mc.ModelInstanceGroup.Kind.Value(spec.instance_kind), count=spec.instance_count
-        )
+        mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.Kind.Value(spec.instance_kind), count=spec.instance_count)
     )
     if spec.dynamic_batching:
         cfg.dynamic_batching.SetInParent()  # present-but-empty means "on" with defaults
@@ -274,9 +270,7 @@ def _put(dest: Path, content: bytes | Path) -> None:
         shutil.copyfile(content, dest)
 
 
-def write_model_entry(
-    repo_dir: Path, spec: TritonModelSpec, version: int, files: Mapping[str, bytes | Path]
-) -> Path:
+def write_model_entry(repo_dir: Path, spec: TritonModelSpec, version: int, files: Mapping[str, bytes | Path]) -> Path:
     """Write ``<repo>/<name>/config.pbtxt`` and ``<repo>/<name>/<version>/<files>``; return the model dir.
 
     Atomic per piece: everything is staged in a temp dir inside ``repo_dir`` (same filesystem)

@@ -32,7 +32,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TritonEnvironment", "TritonServer", "TritonStartError", "free_port", "probe_environment"]
+__all__ = ["LoopbackTritonURLs", "TritonEnvironment", "TritonServer", "TritonStartError", "probe_environment"]
 
 
 _ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -51,13 +50,6 @@ _ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"
 
 class TritonStartError(RuntimeError):
     """The server process could not be started or did not become ready; carries the log tail."""
-
-
-def free_port() -> int:
-    """Return a TCP port that was free on 127.0.0.1 a moment ago (for tests; racy by nature)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -110,11 +102,31 @@ def probe_environment(python_executable: str) -> TritonEnvironment:
     )
 
 
-class TritonServer:
+class LoopbackTritonURLs:
+    """The client URLs of a Triton listening on 127.0.0.1 at ``http_port``/``grpc_port``/``metrics_port``."""
+
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"grpc://127.0.0.1:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+
+class TritonServer(LoopbackTritonURLs):
     """One ``tritonserver`` subprocess serving ``repo_dir`` in explicit model-control mode.
 
     ``workdir`` receives the assembled backend directory and ``tritonserver.log``. Ports must be
-    free; use :func:`free_port` in tests. Usable as a context manager (start + wait_ready, stop).
+    free (tests pick them with ``tests.support.net.free_port``). Usable as a context manager (start + wait_ready, stop).
     """
 
     def __init__(
@@ -152,18 +164,6 @@ class TritonServer:
     @property
     def backend_dir(self) -> Path:
         return self.workdir / "backends"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        return f"grpc://127.0.0.1:{self.grpc_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def pid(self) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -64,8 +65,9 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         files = [*request.FILES.getlist("files"), *request.FILES.getlist("file")]
         if not files:
             raise exceptions.ValidationError({"files": ["Attach one or more files in the multipart field 'files'."]})
-        force = _flag(request.query_params.get("force", "")) or _flag(request.data.get("force", ""))
-        title = request.data.get("title") if len(files) == 1 else None
+        form = request.data if isinstance(request.data, Mapping) else {}  # multipart: a QueryDict
+        force = _flag(request.query_params.get("force", "")) or _flag(form.get("force", ""))
+        title = form.get("title") if len(files) == 1 else None
         accepted: list[Document] = []
         rejected: list[tuple[ApplicationError, dict[str, Any]]] = []
         for upload in files:

@@ -7,6 +7,7 @@ enqueues Celery work with ``delay_on_commit`` (a rolled-back upload never reache
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from typing import Any
@@ -85,7 +86,7 @@ def _enqueue_ingest(document: Document) -> None:
 
 
 def _queued_deadline() -> Any:
-    return timezone.now() + timezone.timedelta(seconds=float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"]))
+    return timezone.now() + dt.timedelta(seconds=float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"]))
 
 
 def document_upload(
@@ -173,7 +174,8 @@ def document_upload(
             )
             _enqueue_ingest(document)
     except BaseException:
-        default_storage.delete(document.file.name)
+        if document.file.name:
+            default_storage.delete(document.file.name)
         raise
     return document
 

@@ -16,6 +16,7 @@ terminal document only cleans up.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
@@ -54,7 +55,7 @@ def _deadline_message(doc: Document) -> str:
     )
 
 
-def document_sweep_stuck(*, now: timezone.datetime | None = None) -> SweepResult:
+def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
     """Re-queue once, then fail, every non-terminal document past its deadline (all tenants)."""
     from documents.tasks import document_ingest_task
 
@@ -79,7 +80,7 @@ def document_sweep_stuck(*, now: timezone.datetime | None = None) -> SweepResult
                     lease_id="",
                     requeues=F("requeues") + 1,
                     stage_started_at=now,
-                    stage_deadline=now + timezone.timedelta(seconds=queued_s),
+                    stage_deadline=now + dt.timedelta(seconds=queued_s),
                     status_detail=f"re-queued: the '{Status(doc.status).label.lower()}' stage passed its deadline",
                 )
                 if n:

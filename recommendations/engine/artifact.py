@@ -78,9 +78,7 @@ def save_artifact(model: TrainedModel, path: str | Path) -> Path:
             "timing": model.timing,
             "stats": model.stats,
         }
-        (tmp / META).write_text(
-            json.dumps(meta, indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False)
-        )
+        (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False))
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

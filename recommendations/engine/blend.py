@@ -120,9 +120,7 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """
     n = scores.shape[1]
     k = min(k, n)
-    cand = (
-        np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
-    )
+    cand = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
     vals = np.take_along_axis(scores, cand, axis=1)
     # lexsort per row: by -value then index, done with a stable argsort of index-sorted candidates
     idx_order = np.argsort(cand, axis=1, kind="stable")
@@ -204,9 +202,7 @@ def search_weights(
     fixed at 1), then sweep every other component over ``grid`` in a fixed order, keeping a value
     only when it improves NDCG@10 by more than 1e-9. Returns the weights and their NDCG@10.
     """
-    singles = {
-        name: ndcg_from_top(rank_for_validation(val, {name: 1.0}, 10), val.targets) for name in available
-    }
+    singles = {name: ndcg_from_top(rank_for_validation(val, {name: 1.0}, 10), val.targets) for name in available}
     anchor = max(available, key=lambda name: (singles[name], -available.index(name)))
     weights = {name: (1.0 if name == anchor else 0.0) for name in available}
     best = singles[anchor]

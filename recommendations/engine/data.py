@@ -151,9 +151,7 @@ class InteractionData:
         rows = list(events)
         for row in rows:
             if len(row) != 5:
-                raise InvalidEventError(
-                    f"an event is (user, item, event_type, value, timestamp); got {row!r}"
-                )
+                raise InvalidEventError(f"an event is (user, item, event_type, value, timestamp); got {row!r}")
         cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
         return cls.from_arrays(
             user_keys=cols[0],
@@ -180,12 +178,8 @@ class InteractionData:
         """Vectorised constructor; ``values`` may be None (no event carries a value) or NaN/None per event."""
         users = _as_str_array(user_keys, "user keys")
         item_arr = _as_str_array(item_keys, "item keys")
-        types = np.asarray(event_types if isinstance(event_types, np.ndarray) else list(event_types)).astype(
-            str
-        )
-        ts = np.asarray(
-            timestamps if isinstance(timestamps, np.ndarray) else list(timestamps), dtype=np.float64
-        )
+        types = np.asarray(event_types if isinstance(event_types, np.ndarray) else list(event_types)).astype(str)
+        ts = np.asarray(timestamps if isinstance(timestamps, np.ndarray) else list(timestamps), dtype=np.float64)
         n = users.size
         if values is None:
             vals = np.full(n, np.nan)
@@ -204,9 +198,7 @@ class InteractionData:
         codes = order[pos].astype(np.int8)
         bad = type_names[codes] != types
         if n and bad.any():
-            raise InvalidEventError(
-                f"unknown event type {types[bad][0]!r}; expected one of {', '.join(EVENT_TYPES)}"
-            )
+            raise InvalidEventError(f"unknown event type {types[bad][0]!r}; expected one of {', '.join(EVENT_TYPES)}")
         rated = codes == RATING_CODE
         if (~rated & ~np.isnan(vals)).any():
             # Values only mean something for ratings; dropping them keeps the hash canonical.

@@ -62,9 +62,7 @@ def build_blockwise(
     return assemble(n_items, rows, cols, vals)
 
 
-def assemble(
-    n_items: int, rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray]
-) -> sp.csr_matrix:
+def assemble(n_items: int, rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray]) -> sp.csr_matrix:
     if rows:
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     else:

@@ -147,10 +147,7 @@ class Recommender:
         if not chosen:
             return []
         if not personal:
-            return [
-                Recommendation(self._keys[j], float(scores[j]), self._cold_reasons(j, category))
-                for j in chosen
-            ]
+            return [Recommendation(self._keys[j], float(scores[j]), self._cold_reasons(j, category)) for j in chosen]
         top = np.asarray(chosen, dtype=np.int64)
         collab_best = self._best_source(top, c_src, c_col, c_val)
         content_best = self._best_source(top, t_src, t_col, t_val)
@@ -222,9 +219,7 @@ class Recommender:
             pool = min(self._n, pool * 4)
 
     @staticmethod
-    def _best_source(
-        top: np.ndarray, src: np.ndarray, col: np.ndarray, val: np.ndarray
-    ) -> list[tuple[int, float]]:
+    def _best_source(top: np.ndarray, src: np.ndarray, col: np.ndarray, val: np.ndarray) -> list[tuple[int, float]]:
         """For each item in ``top``: (source position, contribution) of its largest vote, or (-1, 0)."""
         best: list[tuple[int, float]] = [(-1, 0.0)] * top.size
         if col.size == 0:
@@ -236,9 +231,7 @@ class Recommender:
         order = np.lexsort((s, -v, c))  # per item: largest vote first, then earliest source
         s, c, v = s[order], c[order], v[order]
         first = np.r_[True, c[1:] != c[:-1]]
-        lookup = {
-            int(ci): (int(si), float(vi)) for si, ci, vi in zip(s[first], c[first], v[first], strict=True)
-        }
+        lookup = {int(ci): (int(si), float(vi)) for si, ci, vi in zip(s[first], c[first], v[first], strict=True)}
         return [lookup.get(int(j), (-1, 0.0)) for j in top]
 
     def _reasons(

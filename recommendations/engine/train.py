@@ -120,9 +120,7 @@ def _fit_components(
         )
     if embeddings is not None:
         mats["content"] = scale_to_unit(
-            fit_content(
-                embeddings, neighbours=params.content_neighbours, min_similarity=params.content_min_similarity
-            )
+            fit_content(embeddings, neighbours=params.content_neighbours, min_similarity=params.content_min_similarity)
         )
     return _Components(pop, mats)
 
@@ -213,8 +211,7 @@ def _metrics_for(val: ValidationSet, weights: Mapping[str, float]) -> RankingMet
     top = rank_for_validation(val, weights, 10)
     lists = [[int(j) for j in row if j >= 0] for row in top]
     targets = [
-        set(val.targets.indices[val.targets.indptr[u] : val.targets.indptr[u + 1]].tolist())
-        for u in range(val.n_users)
+        set(val.targets.indices[val.targets.indptr[u] : val.targets.indptr[u + 1]].tolist()) for u in range(val.n_users)
     ]
     return evaluate(lists, targets, val.targets.shape[1])
 
@@ -272,9 +269,7 @@ def train(
         metrics["blend"] = None
         metrics["components"] = {}
     metrics["weights_chosen_by"] = (
-        "fixed"
-        if params.fixed_weights is not None
-        else ("search" if metrics["blend"] is not None else "defaults")
+        "fixed" if params.fixed_weights is not None else ("search" if metrics["blend"] is not None else "defaults")
     )
 
     now = data.max_timestamp

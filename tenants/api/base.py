@@ -101,7 +101,8 @@ class TenantScopedMixin:
         if getattr(self, "swagger_fake_view", False):
             # drf-spectacular builds the schema without a request tenant; it only needs the
             # model (to type path parameters), so hand it an empty queryset that never runs.
-            model = getattr(getattr(self.get_serializer_class(), "Meta", None), "model", None)
+            serializer_class = self.get_serializer_class()  # type: ignore[attr-defined]  # from the DRF view it is mixed into
+            model = getattr(getattr(serializer_class, "Meta", None), "model", None)
             if model is not None:
                 return model._default_manager.none()
         qs = self.get_tenant_queryset()

@@ -48,7 +48,7 @@ class MeView(TenantScopedAPIView):
         token = request.auth if isinstance(request.auth, ApiToken) else None
         user = request.user
         data = {
-            "user": {"id": user.pk, "username": user.get_username(), "email": user.email},
+            "user": {"id": user.pk, "username": user.get_username(), "email": getattr(user, "email", "")},
             "tenant": {"id": self.tenant.pk, "slug": self.tenant.slug, "name": self.tenant.name},
             "role": self.membership.role,
             "scopes": token.scopes if token else None,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 
 from tenants.actors import Actor
 from tenants.models import Membership
@@ -21,7 +21,7 @@ class TenantConsoleMixin(LoginRequiredMixin):
     # Optional per-method capability, e.g. {"post": "members.manage"}.
     method_capability: dict[str, str] = {}
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         slug = kwargs.get("tenant_slug", "")

@@ -139,7 +139,10 @@ class ChainBreak:
 
 def audit_verify_chain(*, tenant_id: int | None) -> ChainBreak | None:
     """Recompute one chain from its first event; return the first broken link, or None."""
-    qs = AuditEvent.objects.all_tenants().filter(tenant_id=tenant_id).order_by("seq")
+    events = AuditEvent.objects.all_tenants()
+    qs = (events.filter(tenant_id=tenant_id) if tenant_id is not None else events.filter(tenant__isnull=True)).order_by(
+        "seq"
+    )
     key = chain_key(tenant_id)
     expected_prev = GENESIS_HASH
     expected_seq = 1

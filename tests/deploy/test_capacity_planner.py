@@ -199,9 +199,7 @@ def test_context_too_long_is_a_named_reason() -> None:
         )
     )
     assert not r.feasible
-    assert any(
-        "exceed mistral-7b-instruct-v0.3's context 32,768" in x for i in r.infeasible for x in i.reasons
-    )
+    assert any("exceed mistral-7b-instruct-v0.3's context 32,768" in x for i in r.infeasible for x in i.reasons)
 
 
 @pytest.mark.parametrize(
@@ -241,9 +239,7 @@ def test_budget_below_cheapest_option_is_infeasible_and_names_both_amounts() -> 
     cheapest = unconstrained.recommended.total_monthly_usd
     r = plan(replace(base, monthly_budget_usd=500))
     assert not r.feasible
-    assert r.reasons[0].startswith(
-        f"budget $500/month is below the cheapest feasible option ${cheapest:,.0f}/month"
-    )
+    assert r.reasons[0].startswith(f"budget $500/month is below the cheapest feasible option ${cheapest:,.0f}/month")
     assert r.alternatives[0].total_monthly_usd == cheapest
     assert not r.alternatives[0].within_budget
 
@@ -322,9 +318,7 @@ def test_rag_corpus_inputs_scale_milvus() -> None:
     # 1,000,000 docs x 10 chunks = 10M vectors x 3,804 B = 38.04 GB per replica;
     # a node holds 34.36 GB x 0.7 = 24.05 GB -> 2 nodes per replica x 2 replicas = 4 nodes.
     r = plan(
-        PlanInput(
-            use_case="rag_qa", qps=1.0, corpus_documents=1_000_000, chunks_per_document=10, milvus_replicas=2
-        )
+        PlanInput(use_case="rag_qa", qps=1.0, corpus_documents=1_000_000, chunks_per_document=10, milvus_replicas=2)
     )
     mv = r.recommended.milvus
     assert mv.memory_gb_per_replica == pytest.approx(38.04)
@@ -340,9 +334,7 @@ def test_plan_is_deterministic() -> None:
 
 
 def test_from_dict_and_json_round_trip() -> None:
-    inp = plan_input_from_dict(
-        {"use_case": "code_generation", "qps": 2, "allowed_gpus": ["L40S", "H100-SXM-80GB"]}
-    )
+    inp = plan_input_from_dict({"use_case": "code_generation", "qps": 2, "allowed_gpus": ["L40S", "H100-SXM-80GB"]})
     assert inp.allowed_gpus == ("L40S", "H100-SXM-80GB")
     out = json.loads(json.dumps(plan(inp).to_dict()))
     assert out["use_case"] == "code_generation"

@@ -20,7 +20,7 @@ from deploy.triton.client import (
     parse_triton_url,
 )
 from deploy.triton.repository import config_json
-from deploy.triton.server import free_port
+from tests.support.net import free_port
 from tests.support.triton import ECHO, FAILING, SharedTriton, echo_spec
 
 pytestmark = pytest.mark.slow
@@ -109,9 +109,7 @@ def test_malformed_override_json_fails_locally(triton: SharedTriton) -> None:
 
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
-def test_failing_initialize_reports_tritons_reason_and_server_survives(
-    triton_minilm: SharedTriton, proto: str
-) -> None:
+def test_failing_initialize_reports_tritons_reason_and_server_survives(triton_minilm: SharedTriton, proto: str) -> None:
     admin = getattr(triton_minilm, proto)
     with pytest.raises(TritonModelError) as exc:
         admin.load_model(FAILING)

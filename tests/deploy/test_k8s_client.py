@@ -123,9 +123,7 @@ def silent_server() -> Iterator[int]:
 
 def test_hung_server_times_out_as_unavailable(silent_server: int) -> None:
     started = time.monotonic()
-    target = KubeTarget.from_credentials(
-        host=f"http://127.0.0.1:{silent_server}", token="t", request_timeout=(1, 1)
-    )
+    target = KubeTarget.from_credentials(host=f"http://127.0.0.1:{silent_server}", token="t", request_timeout=(1, 1))
     with target, pytest.raises(KubeUnavailable):
         target.check_auth()
     assert time.monotonic() - started < 5  # one read timeout: reads are not retried
@@ -326,9 +324,7 @@ def test_wait_for_rollout_succeeds_when_pods_become_ready(cluster: Cluster) -> N
     cluster.plan("web", RolloutPlan(mode="ready", ready_after_polls=3))
     cluster.target.apply([small_deployment(cluster.namespace, "web", "registry.k8s.io/pause:3.9")])
     assert not cluster.target.get_deployment_status(cluster.namespace, "web").complete or REAL_CLUSTER
-    status = cluster.target.wait_for_rollout(
-        cluster.namespace, "web", deadline_s=READY_DEADLINE_S, poll_s=POLL_S
-    )
+    status = cluster.target.wait_for_rollout(cluster.namespace, "web", deadline_s=READY_DEADLINE_S, poll_s=POLL_S)
     assert status.complete and status.failed_reason is None
     assert (status.updated_replicas, status.ready_replicas, status.available_replicas) == (1, 1, 1)
     assert status.observed_generation == status.generation == 1
@@ -348,14 +344,10 @@ def test_wait_for_rollout_times_out_when_never_ready(cluster: Cluster) -> None:
 
 def test_progress_deadline_exceeded_fails_the_rollout(cluster: Cluster) -> None:
     cluster.plan("doomed", RolloutPlan(mode="stuck", deadline_after_polls=2))
-    deployment = small_deployment(
-        cluster.namespace, "doomed", "registry.invalid/never:1", progressDeadlineSeconds=1
-    )
+    deployment = small_deployment(cluster.namespace, "doomed", "registry.invalid/never:1", progressDeadlineSeconds=1)
     cluster.target.apply([deployment])
     with pytest.raises(RolloutFailed) as excinfo:
-        cluster.target.wait_for_rollout(
-            cluster.namespace, "doomed", deadline_s=READY_DEADLINE_S, poll_s=POLL_S
-        )
+        cluster.target.wait_for_rollout(cluster.namespace, "doomed", deadline_s=READY_DEADLINE_S, poll_s=POLL_S)
     assert excinfo.value.rollout is not None
     assert excinfo.value.rollout.failed_reason is not None
     assert excinfo.value.rollout.failed_reason.startswith("ProgressDeadlineExceeded")
@@ -393,9 +385,7 @@ def test_rollback_reapplies_the_previous_revision(cluster: Cluster) -> None:
     cluster.target.apply(rev1)
     spec_rev1 = cluster.target.get(kind_of(rev1, "Deployment"))["spec"]
 
-    rev2 = triton(
-        cluster, revision="2", models=("minilm", "reranker"), extra_env={"TRACE": "1"}, max_replicas=3
-    )
+    rev2 = triton(cluster, revision="2", models=("minilm", "reranker"), extra_env={"TRACE": "1"}, max_replicas=3)
     cluster.target.apply(rev2)
     live2 = cluster.target.get(kind_of(rev2, "Deployment"))
     assert live2["metadata"]["generation"] == 2

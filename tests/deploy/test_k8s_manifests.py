@@ -41,9 +41,7 @@ def container(objs: list[dict[str, Any]]) -> dict[str, Any]:
 
 SPEC_VARIANTS = {
     "static": spec(),
-    "hpa-cpu": spec(
-        replicas=2, min_replicas=2, max_replicas=4, autoscaling_metric="cpu", autoscaling_target=60
-    ),
+    "hpa-cpu": spec(replicas=2, min_replicas=2, max_replicas=4, autoscaling_metric="cpu", autoscaling_target=60),
     "hpa-gpu": spec(max_replicas=3, autoscaling_metric="gpu", autoscaling_target=80),
     "hpa-queue": spec(max_replicas=3, autoscaling_metric="queue_time", autoscaling_target=2500.5),
     "mig": spec(mig_profile="1g.10gb", gpus_per_replica=1),
@@ -123,9 +121,7 @@ def test_mig_and_time_slicing_resources() -> None:
     assert mig["nvidia.com/mig-1g.10gb"] == "2"
     assert "nvidia.com/gpu" not in mig
     sliced = by_kind(build_manifests(spec(time_slicing=True, gpu_type=None)))["Deployment"]
-    assert sliced["spec"]["template"]["spec"]["nodeSelector"] == {
-        "nvidia.com/gpu.sharing-strategy": "time-slicing"
-    }
+    assert sliced["spec"]["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.sharing-strategy": "time-slicing"}
     cpu_only = container(build_manifests(spec(gpus_per_replica=0, gpu_type=None)))["resources"]["limits"]
     assert not any(key.startswith("nvidia.com/") for key in cpu_only)
 
@@ -170,9 +166,7 @@ def test_config_hash_rolls_on_config_change_and_output_is_deterministic() -> Non
     assert list(yaml.safe_load_all(to_yaml(first))) == first
 
     def config_hash(objs: list[dict[str, Any]]) -> str:
-        return by_kind(objs)["Deployment"]["spec"]["template"]["metadata"]["annotations"][
-            CONFIG_HASH_ANNOTATION
-        ]
+        return by_kind(objs)["Deployment"]["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
 
     assert config_hash(first) != config_hash(build_manifests(spec(models=("minilm",))))
     assert config_hash(first) == config_hash(

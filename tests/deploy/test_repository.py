@@ -61,9 +61,7 @@ def test_render_parse_round_trip_keeps_every_field() -> None:
 
 def test_dynamic_batching_off_omits_the_block_and_latest_policy() -> None:
     cfg = parse_config(
-        render_config(
-            spec(dynamic_batching=False, preferred_batch_sizes=(), version_policy=VersionPolicy.latest(2))
-        )
+        render_config(spec(dynamic_batching=False, preferred_batch_sizes=(), version_policy=VersionPolicy.latest(2)))
     )
     assert not cfg.HasField("dynamic_batching")
     assert cfg.version_policy.latest.num_versions == 2

@@ -11,7 +11,8 @@ import pytest
 
 from deploy.triton.client import TritonAdmin
 from deploy.triton.repository import write_model_entry
-from deploy.triton.server import TritonServer, TritonStartError, free_port, probe_environment
+from deploy.triton.server import TritonServer, TritonStartError, probe_environment
+from tests.support.net import free_port
 from tests.support.triton import ECHO, FIXTURES, SharedTriton, echo_spec
 
 pytestmark = pytest.mark.slow

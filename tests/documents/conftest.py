@@ -48,7 +48,7 @@ def qa_rows() -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 import uuid  # noqa: E402
 
-from tests.support.milvus import free_port, start_lite_server  # noqa: E402, F401
+from tests.support.milvus import start_lite_server  # noqa: E402, F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -77,9 +77,7 @@ def test_chunk_invariants(rel, good_docs, good_chunks):
             if 0 < boundary < len(text) and not text[boundary - 1].isspace() and not text[boundary].isspace():
                 # Only a single "word" longer than the split budget may be cut.
                 word = _word_at(text, boundary)
-                assert count_tokens(word) > 200 - 30, (
-                    f"cut mid-word at {text[boundary - 20 : boundary + 20]!r}"
-                )
+                assert count_tokens(word) > 200 - 30, f"cut mid-word at {text[boundary - 20 : boundary + 20]!r}"
         covered[start:end] = b"\x01" * (end - start)
     uncovered = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
     assert not uncovered, f"uncovered text: {text[uncovered[0] : uncovered[0] + 60]!r}"
@@ -93,9 +91,7 @@ def test_heading_path_is_metadata_not_text(good_docs, good_chunks):
     doc = good_docs["good/DiffFirstPageHeadFoot.docx"]
     chunks = good_chunks["good/DiffFirstPageHeadFoot.docx"]
     first_page_header = [c for c in chunks if c.heading_path == ("first-page header",)]
-    assert [c.text for c in first_page_header] == [
-        "I am the header on the first page, and I\u2019m nice and simple"
-    ]
+    assert [c.text for c in first_page_header] == ["I am the header on the first page, and I\u2019m nice and simple"]
     body = [c for c in chunks if c.heading_path == ("HEADING TEXT",)]
     assert len(body) == 1  # heading + short paragraphs under it merged into one chunk
     assert body[0].text.startswith("HEADING TEXT\n\nMore on page one")

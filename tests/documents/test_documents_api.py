@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
@@ -15,6 +14,7 @@ from documents.models import Chunk, Document
 from documents.tasks import document_ingest_task, document_purge_task
 from tenants.models import AuditEvent
 from tests.documents.conftest import read_doc
+from tests.factories.documents import document
 from tests.support.api_mixins import CrossTenantAPITests
 
 LIST = "/api/v1/documents/"
@@ -33,24 +33,7 @@ def writer(editor_a, make_token, api):  # type: ignore[no-untyped-def]
 
 
 def _make_document(tenant, *, title: str = "doc", with_chunk: bool = True) -> Document:  # type: ignore[no-untyped-def]
-    doc = Document(
-        tenant=tenant,
-        title=title,
-        filename=f"{title}.txt",
-        kind="txt",
-        size_bytes=3,
-        sha256="0" * 64,
-        status=Document.Status.READY,
-        generation=1,
-        building_generation=1,
-        chunks_total=1,
-        chunks_done=1,
-    )
-    doc.file.save("x", ContentFile(b"abc"), save=False)
-    doc.save()
-    if with_chunk:
-        Chunk.objects.create(tenant=tenant, document=doc, generation=1, ordinal=0, text=f"text of {tenant.slug}")
-    return doc
+    return document(tenant, title=title, with_chunk=with_chunk)
 
 
 # ------------------------------------------------------------------------------------------------

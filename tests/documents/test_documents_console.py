@@ -5,11 +5,11 @@ run that uploads a file through the page and watches it reach ``ready``."""
 from __future__ import annotations
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from documents.models import Chunk, Document
+from tests.factories.documents import document
 from tests.support.browser import browser, browser_context, page, pytest_runtest_makereport  # noqa: F401
 
 # Playwright's sync API keeps an asyncio loop in the main thread, which trips Django's async-safety
@@ -25,23 +25,7 @@ def _client(membership) -> Client:  # type: ignore[no-untyped-def]
 
 
 def _doc(tenant, *, status: str = "ready", title: str = "Doc") -> Document:  # type: ignore[no-untyped-def]
-    doc = Document(
-        tenant=tenant,
-        title=title,
-        filename=f"{title}.txt",
-        kind="txt",
-        size_bytes=3,
-        sha256="1" * 64,
-        status=status,
-        generation=1,
-        building_generation=1,
-        chunks_total=2,
-        chunks_done=2 if status == "ready" else 1,
-        pages_total=None,
-    )
-    doc.file.save("x", ContentFile(b"abc"), save=False)
-    doc.save()
-    return doc
+    return document(tenant, title=title, status=status, chunks_total=2)
 
 
 @pytest.mark.django_db

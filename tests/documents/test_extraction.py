@@ -171,9 +171,7 @@ ERROR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("rel", "upload_name", "error", "message"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES]
-)
+@pytest.mark.parametrize(("rel", "upload_name", "error", "message"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
 def test_hostile_specimen_raises_right_error(rel, upload_name, error, message):
     started = time.monotonic()
     with pytest.raises(error) as info:
@@ -306,10 +304,7 @@ def test_other_unicode_encodings(encoding):
 
 
 def test_cp1252_smart_quotes_decoded():
-    raw = (
-        "He said \u201cthat\u2019s 5 \u20ac\u201d \u2014 and left. Caf\u00e9 cr\u00e8me.\n".encode("cp1252")
-        * 3
-    )
+    raw = "He said \u201cthat\u2019s 5 \u20ac\u201d \u2014 and left. Caf\u00e9 cr\u00e8me.\n".encode("cp1252") * 3
     doc = extract(raw, "legacy.txt")
     assert "\u201cthat\u2019s 5 \u20ac\u201d" in doc.text
 

@@ -13,7 +13,8 @@ import pytest
 from pymilvus import MilvusClient
 
 from portal.milvus_lite import LiteServer, LiteServerError, port_is_open, validate_db_path
-from tests.support.milvus import free_port, milvus_engine_pids, start_lite_server, wait_no_engine
+from tests.support.milvus import milvus_engine_pids, start_lite_server, wait_no_engine
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

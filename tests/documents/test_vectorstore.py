@@ -29,7 +29,8 @@ from documents.vectorstore import (
     _truncate_utf8,
 )
 from portal.milvus_lite import LiteServer
-from tests.support.milvus import free_port, start_lite_server, wait_no_engine
+from tests.support.milvus import start_lite_server, wait_no_engine
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -255,15 +256,11 @@ def test_document_ids_filter(store: VectorStore):
     for doc in (1, 2, 3):
         store.upsert(tenant="acme", rows=rows_for(doc, range(doc * 10, doc * 10 + 4), text="shared words"))
     probe = unit(11)
-    assert {
-        h.document_id for h in store.search(tenant="acme", vector=probe, top_k=20, document_ids=[1, 3])
-    } == {
+    assert {h.document_id for h in store.search(tenant="acme", vector=probe, top_k=20, document_ids=[1, 3])} == {
         1,
         3,
     }
-    assert {
-        h.document_id for h in store.search_text(tenant="acme", query="shared", top_k=20, document_ids=[2])
-    } == {2}
+    assert {h.document_id for h in store.search_text(tenant="acme", query="shared", top_k=20, document_ids=[2])} == {2}
     assert {
         h.document_id
         for h in store.hybrid_search(tenant="acme", vector=probe, query="shared", top_k=20, document_ids=[3])
@@ -285,9 +282,7 @@ def test_generation_delete_and_keep(store: VectorStore):
 
     store.delete_document(tenant="acme", document_id=5, generation=1)
     assert store.count(tenant="acme", document_id=5) == 4
-    assert {
-        h.generation for h in store.search(tenant="acme", vector=unit(1), top_k=20, document_ids=[5])
-    } == {2}
+    assert {h.generation for h in store.search(tenant="acme", vector=unit(1), top_k=20, document_ids=[5])} == {2}
 
     store.upsert(tenant="acme", rows=rows_for(5, range(20, 23), generation=3))
     store.delete_document(tenant="acme", document_id=5, keep_generation=3)
@@ -368,20 +363,14 @@ def test_hybrid_ranks_exact_keyword_match_high_where_dense_does_not(make_store: 
     store.upsert(
         tenant="acme",
         rows=[
-            ChunkVector(
-                chunk_id=i, document_id=100 + i, generation=1, text=t, embedding=vectors[i + 1].tolist()
-            )
+            ChunkVector(chunk_id=i, document_id=100 + i, generation=1, text=t, embedding=vectors[i + 1].tolist())
             for i, t in enumerate(KEYWORD_DOCS)
         ],
     )
     # Noise in another tenant with the keyword must not influence acme's ranking.
     store.upsert(
         tenant="globex",
-        rows=[
-            ChunkVector(
-                chunk_id=99, document_id=1, generation=1, text="ZX-9041 ZX-9041", embedding=vectors[0]
-            )
-        ],
+        rows=[ChunkVector(chunk_id=99, document_id=1, generation=1, text="ZX-9041 ZX-9041", embedding=vectors[0])],
     )
     qv = vectors[0].tolist()
 
@@ -455,9 +444,7 @@ def _writer(uri: str, collection: str, tenant: str, first_id: int, n: int, barri
     store = VectorStore(uri, dim=DIM, collection=collection)
     barrier.wait(timeout=60)  # both race to create the collection and write at the same time
     for start in range(first_id, first_id + n, 100):
-        store.upsert(
-            tenant=tenant, rows=rows_for(start // 1000, range(start, min(start + 100, first_id + n)))
-        )
+        store.upsert(tenant=tenant, rows=rows_for(start // 1000, range(start, min(start + 100, first_id + n))))
     store.close()
 
 

@@ -163,7 +163,7 @@ class TestServingAPI(CrossTenantAPITests):
 
     def test_server_status_hides_other_tenants_models(self, two_tenants, api, settings):
         # No server listens on these ports: the endpoint still answers, reporting not ready.
-        from deploy.triton.server import free_port
+        from tests.support.net import free_port
 
         settings.TRITON_LOCAL_HTTP_PORT = free_port()
         resp = api(two_tenants["token_a"]).get(reverse("api:serving-server"))

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from deploy.triton.builtin import MINILM_NAME
-from deploy.triton.server import free_port
 from models_registry.inference import (
     MINILM_DIM,
     Embedder,
@@ -21,6 +20,7 @@ from models_registry.inference import (
     embedder_from_config,
     get_embedder,
 )
+from tests.support.net import free_port
 from tests.support.triton import ECHO, SharedTriton
 
 TEXTS = [

@@ -268,9 +268,9 @@ def test_platform_models_refuse_non_system_actors(owner_a):
 
 
 def test_readyz_includes_triton_only_when_configured(client, settings):
-    from deploy.triton.server import free_port
     from models_registry.health import register_triton_check
     from portal import health
+    from tests.support.net import free_port
 
     health._CHECKS.pop("triton", None)
     settings.TRITON_URL = ""

@@ -18,12 +18,12 @@ from django.urls import reverse
 
 from deploy.triton.builtin import MINILM_MODEL_PY
 from deploy.triton.client import TritonAdmin
-from deploy.triton.server import free_port
 from models_registry.inference import InProcessEmbedder, TritonEmbedder
 from models_registry.models import LocalServing, ModelVersion
 from models_registry.serving import LocalTritonConfig, _pid_is_our_server
 from models_registry.tasks import local_triton_task, serving_load_task, serving_unload_task
 from tenants.models import AuditEvent
+from tests.support.net import free_port
 from tests.support.triton import FIXTURES, SharedTriton
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -20,9 +20,7 @@ def pair_items() -> dict[str, ItemMeta]:
         cat = "Kitchen" if p % 2 == 0 else "Garden"
         for side in "ab":
             key = f"p{p}{side}"
-            items[key] = ItemMeta(
-                key, title=f"Pair {p} item {side.upper()}", category=cat, tags=(cat.lower(),)
-            )
+            items[key] = ItemMeta(key, title=f"Pair {p} item {side.upper()}", category=cat, tags=(cat.lower(),))
     return items
 
 

@@ -78,10 +78,7 @@ def test_corrupt_or_foreign_artifacts_are_refused(pair_model: TrainedModel, tmp_
 
 def _history_tuples(data: InteractionData, user: int) -> list[tuple[str, str, float]]:
     ev = np.flatnonzero(data.user_idx == user)
-    return [
-        (data.item_keys[data.item_idx[e]], EVENT_TYPES[data.event_code[e]], float(data.timestamp[e]))
-        for e in ev
-    ]
+    return [(data.item_keys[data.item_idx[e]], EVENT_TYPES[data.event_code[e]], float(data.timestamp[e])) for e in ev]
 
 
 def test_validation_ranking_equals_serving_ranking(pair_data: InteractionData) -> None:

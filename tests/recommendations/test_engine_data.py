@@ -31,9 +31,7 @@ def test_indices_are_sorted_and_contiguous_with_catalog_only_items() -> None:
 
 
 def test_matrix_sums_configured_weights() -> None:
-    weights = EventWeights(
-        view=1, click=2, add_to_cart=4, purchase=8, rating_per_point=2, rating_default_value=3
-    )
+    weights = EventWeights(view=1, click=2, add_to_cart=4, purchase=8, rating_per_point=2, rating_default_value=3)
     data = InteractionData.from_events(EVENTS, event_weights=weights)
     m = data.matrix.toarray()
     assert m.shape == (2, 3)

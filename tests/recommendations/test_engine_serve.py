@@ -74,14 +74,9 @@ def test_exclude_seen_and_excluded_items(rec: Recommender) -> None:
     history = [("p1a", "purchase", 1.0), ("p1b", "view", 2.0)]
     seen_out = [r.item_key for r in rec.recommend(user_history=history, k=24)]
     assert "p1a" not in seen_out and "p1b" not in seen_out
-    seen_in = [
-        r.item_key for r in rec.recommend(user_history=[("p1a", "purchase", 1.0)], k=3, exclude_seen=False)
-    ]
+    seen_in = [r.item_key for r in rec.recommend(user_history=[("p1a", "purchase", 1.0)], k=3, exclude_seen=False)]
     assert "p1b" in seen_in
-    excluded = [
-        r.item_key
-        for r in rec.recommend(user_history=[("p1a", "purchase", 1.0)], k=24, exclude_items={"p1b"})
-    ]
+    excluded = [r.item_key for r in rec.recommend(user_history=[("p1a", "purchase", 1.0)], k=24, exclude_items={"p1b"})]
     assert "p1b" not in excluded and excluded
 
 
@@ -127,9 +122,7 @@ def test_no_events_raises_training_error() -> None:
 
 
 def test_single_item_trains_a_popularity_only_model() -> None:
-    data = InteractionData.from_events(
-        [("u1", "only", "purchase", None, 1.0), ("u2", "only", "view", None, 2.0)]
-    )
+    data = InteractionData.from_events([("u1", "only", "purchase", None, 1.0), ("u2", "only", "view", None, 2.0)])
     model = train(data)
     assert model.metrics["validation_users"] == 0
     assert model.state.collab.nnz == 0
@@ -176,7 +169,5 @@ def _events(data: InteractionData) -> list[tuple[str, str, str, float | None, fl
 
     return [
         (data.user_keys[u], data.item_keys[i], EVENT_TYPES[c], None if np.isnan(v) else float(v), float(t))
-        for u, i, c, v, t in zip(
-            data.user_idx, data.item_idx, data.event_code, data.value, data.timestamp, strict=True
-        )
+        for u, i, c, v, t in zip(data.user_idx, data.item_idx, data.event_code, data.value, data.timestamp, strict=True)
     ]

@@ -7,7 +7,7 @@ Fixtures (import them, and the report hook, into a conftest.py)::
 
     from tests.support.browser import browser, page, pytest_runtest_makereport  # noqa: F401
 
-- ``browser`` (module scope): one headless Chromium per test module (see its docstring).
+- ``browser`` (module scope): one headless Chromium per test module.
 - ``browser_context`` (function scope): a fresh incognito-like context (own cookies/storage).
 - ``page`` (function scope): a page in that context; on test failure a full-page screenshot
   is written to ``<pytest basetemp>/screenshots/<test id>.png`` (path printed in the report).
@@ -18,6 +18,7 @@ and deletes one per browser); contexts and the browser are closed at teardown ev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Generator, Iterator
@@ -55,26 +56,37 @@ def launch_chromium(chromium: BrowserType, **kwargs: Any) -> Browser:
     return chromium.launch(executable_path=CHROMIUM_PATH, headless=True, args=CHROMIUM_ARGS, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """Headless Chromium for one test module.
+@contextlib.contextmanager
+def running_chromium(*, allow_async_unsafe: bool = False) -> Iterator[Browser]:
+    """Headless Chromium for as long as the block runs.
 
-    Only one sync Playwright may run in a thread at a time, so the browser lives exactly as long
-    as its module. While it runs, Playwright keeps an asyncio loop in the test thread and Django's
-    async-safety guard would refuse every ORM call the test makes, so the guard is lifted
-    (DJANGO_ALLOW_ASYNC_UNSAFE) only while the browser lives. In Django test runs the test
-    database is created first, before the loop exists.
+    ``allow_async_unsafe``: Playwright's sync API keeps an asyncio loop in the test thread while
+    it runs, and Django's async-safety guard then refuses every ORM call from that thread, so
+    tests that use the ORM next to a browser lift the guard (DJANGO_ALLOW_ASYNC_UNSAFE) exactly
+    while the browser lives; use it from a module-scoped fixture that depends on
+    ``django_db_setup`` so the test database exists before the loop starts.
     """
-    if request.config.pluginmanager.hasplugin("django"):
-        request.getfixturevalue("django_db_setup")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        if allow_async_unsafe:
+            mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_playwright() as playwright:
             instance = launch_chromium(playwright.chromium)
             try:
                 yield instance
             finally:
                 instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium for one test module.
+
+    Module, not session: Playwright's sync API refuses to start while another instance's loop
+    runs in the thread, so a session-long browser broke the module-scoped ones of
+    tests/tenants and tests/recommendations when the dirs ran in one session.
+    """
+    with running_chromium() as instance:
+        yield instance
 
 
 @pytest.fixture

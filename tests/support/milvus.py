@@ -10,7 +10,6 @@ Helpers here are also used to assert that no ``milvus`` engine process outlives 
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,10 @@ from pathlib import Path
 import pytest
 
 from portal.milvus_lite import LiteServer, LiteServerError
+from tests.support.net import free_port
 
 # Milvus Lite start-up is ~1 s; allow for a loaded 2-core machine.
 READY_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    """A currently free loopback TCP port (small race window; start_lite_server retries)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_lite_server(directory: Path, name: str = "milvus.db", port: int | None = None) -> LiteServer:

@@ -19,7 +19,8 @@ import pytest
 from deploy.triton.builtin import MINILM_NAME, install_minilm
 from deploy.triton.client import TritonAdmin
 from deploy.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
-from deploy.triton.server import TritonServer, free_port
+from deploy.triton.server import TritonServer
+from tests.support.net import free_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "deploy" / "fixtures"
 ECHO = "echo"

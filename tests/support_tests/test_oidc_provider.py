@@ -97,9 +97,7 @@ def callback_server(local_http_server: LocalHttpServer) -> LocalHttpServer:
 
 
 @pytest.fixture
-def op(
-    oidc_provider_factory: oidc_support.OidcProviderFactory, callback_server: LocalHttpServer
-) -> OidcProvider:
+def op(oidc_provider_factory: oidc_support.OidcProviderFactory, callback_server: LocalHttpServer) -> OidcProvider:
     return oidc_provider_factory(
         users(["acme:admin"]), CLIENT_ID, CLIENT_SECRET, [f"{callback_server.url}/oidc/callback/"]
     )
@@ -116,9 +114,7 @@ def test_discovery_advertises_pkce_s256_and_groups(op: OidcProvider) -> None:
     assert requests.get(op.jwks_uri, timeout=10).json()["keys"][0]["alg"] == "RS256"
 
 
-def test_code_flow_with_pkce_follows_redirects_to_callback(
-    op: OidcProvider, callback_server: LocalHttpServer
-) -> None:
+def test_code_flow_with_pkce_follows_redirects_to_callback(op: OidcProvider, callback_server: LocalHttpServer) -> None:
     redirect_uri = f"{callback_server.url}/oidc/callback/"
     url, verifier = authorize_url(op, redirect_uri)
     http = requests.Session()
@@ -176,9 +172,7 @@ def test_id_token_signature_is_checked(op: OidcProvider, callback_server: LocalH
         verified_id_token(op, tampered)
 
 
-def test_wrong_password_and_unknown_user_are_rejected(
-    op: OidcProvider, callback_server: LocalHttpServer
-) -> None:
+def test_wrong_password_and_unknown_user_are_rejected(op: OidcProvider, callback_server: LocalHttpServer) -> None:
     redirect_uri = f"{callback_server.url}/oidc/callback/"
     url, _ = authorize_url(op, redirect_uri)
     http = requests.Session()
@@ -222,9 +216,7 @@ def test_missing_pkce_is_rejected_by_provider(op: OidcProvider, callback_server:
     assert params["error"] == "invalid_request"
 
 
-def test_token_exchange_requires_matching_verifier(
-    op: OidcProvider, callback_server: LocalHttpServer
-) -> None:
+def test_token_exchange_requires_matching_verifier(op: OidcProvider, callback_server: LocalHttpServer) -> None:
     redirect_uri = f"{callback_server.url}/oidc/callback/"
     for bad_verifier in (None, pkce_pair()[0]):
         url, _ = authorize_url(op, redirect_uri)
@@ -263,9 +255,7 @@ def test_unregistered_redirect_uri_is_rejected(op: OidcProvider) -> None:
     assert "googleapis" not in response.text  # our error page loads nothing external
 
 
-def test_changed_groups_are_reflected_in_next_login(
-    op: OidcProvider, callback_server: LocalHttpServer
-) -> None:
+def test_changed_groups_are_reflected_in_next_login(op: OidcProvider, callback_server: LocalHttpServer) -> None:
     redirect_uri = f"{callback_server.url}/oidc/callback/"
     claims, userinfo = login_and_get_claims(op, redirect_uri)
     assert claims["groups"] == userinfo["groups"] == ["acme:admin"]
@@ -365,9 +355,7 @@ def test_node_exits_when_parent_is_killed() -> None:
         "print(op._proc.pid, op.users_file.parent, flush=True)\n"
         "time.sleep(60)\n"
     )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
         pid_text, tmpdir = parent.stdout.readline().split()

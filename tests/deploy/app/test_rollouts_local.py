@@ -1,14 +1,19 @@
 """End to end against the real tritonserver (one per session, shared with the triton tests):
-rollout to the local target, plan vs actual measurement, a failing version rolled back."""
+rollout to the local target, plan vs actual measurement, a failing version rolled back, and the
+registry's version-to-entry code (serving knobs, the missing-model.py guard) on the deploy path."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from deploy.models import Rollout
 from deploy.services import deployment_create, deployment_update, rollout_start
 from deploy.specs import local_model_name
+from deploy.targets import LocalTritonTarget, RevisionData
 from deploy.tasks import deployment_measure_task, rollout_execute_task
+from deploy.triton.client import TritonAdmin
 from tenants.actors import Actor
 from tests.deploy.app.conftest import ECHO_PY, FAILING_PY
 from tests.factories.deploy import model_version
@@ -75,3 +80,75 @@ def test_local_rollout_measure_and_rollback(local_triton, tenant_a, django_captu
 
     # cleanup: the session server is shared
     admin.unload_model(name, wait_s=5)
+
+
+def _rollout(tenant, name: str, version) -> Rollout:  # type: ignore[no-untyped-def]
+    d = deployment_create(tenant=tenant, actor=SYSTEM, name=name, target="local", model_version_ids=[version.pk])
+    rollout = rollout_start(tenant=tenant, actor=SYSTEM, deployment=d)
+    rollout_execute_task(tenant_id=tenant.pk, rollout_id=rollout.pk)
+    return Rollout.objects.for_tenant(tenant).get(pk=rollout.pk)
+
+
+def test_python_version_without_model_py_is_refused_before_triton_is_asked(local_triton, tenant_a, tmp_path):
+    """tritonserver 2.51 never answers a load of a python model with no model.py (the client
+    blocks until its 120 s timeout): the deploy path must refuse it as the registry does."""
+    artifact = tmp_path / "weights-only"
+    artifact.mkdir()
+    (artifact / "weights.bin").write_bytes(b"\0" * 16)
+    version = model_version(tenant_a, "no-model-py", 1, artifact_uri=str(artifact))
+
+    started = time.monotonic()
+    rollout = _rollout(tenant_a, "no-model-py", version)
+    elapsed = time.monotonic() - started
+
+    assert rollout.state == "failed", rollout.reason
+    assert "needs a model.py" in rollout.reason and "weights.bin" in rollout.reason
+    assert elapsed < 30, f"the rollout took {elapsed:.1f}s: Triton was asked to load it"
+    name = local_model_name("acme", "no-model-py", "no-model-py")
+    assert not (local_triton.repo_dir / name).exists()  # nothing written, so nothing Triton could see
+    assert name not in {row.name for row in local_triton.http.repository_index()}
+
+
+def test_version_serving_options_reach_the_deployed_config(local_triton, tenant_a):
+    """The registry's spec (with the version's serving knobs) is what the local target writes."""
+    version = model_version(
+        tenant_a,
+        "echo-batched",
+        3,
+        artifact_uri=str(ECHO_PY),
+        serving={"dynamic_batching": True, "max_queue_delay_us": 250, "instance_count": 2},
+    )
+    rollout = _rollout(tenant_a, "batched", version)
+    assert rollout.state == "active", rollout.reason
+
+    name = local_model_name("acme", "batched", "echo-batched")
+    config = local_triton.http.model_config(name, "3")
+    assert int(config["dynamic_batching"]["max_queue_delay_microseconds"]) == 250
+    assert [(g["kind"], int(g["count"])) for g in config["instance_group"]] == [("KIND_CPU", 2)]
+    assert config["version_policy"] == {"specific": {"versions": [3]}}
+    local_triton.http.unload_model(name, wait_s=5)
+
+
+def test_revision_entries_recorded_before_the_registry_functions_still_apply(local_triton):
+    """Old revisions stored `source`/`file_name` instead of the artifact fields; rolling back to
+    one must still work."""
+    legacy = {
+        "triton_name": "acme--legacy--echo",
+        "model": "echo",
+        "version": 1,
+        "source": str(ECHO_PY),
+        "file_name": "model.py",
+        "backend": "python",
+        "max_batch_size": 8,
+        "inputs": [{"name": "text", "data_type": "BYTES", "dims": [1]}],
+        "outputs": [{"name": "embedding", "data_type": "FP32", "dims": [4]}],
+        "parameters": {},
+    }
+    target = LocalTritonTarget(TritonAdmin(local_triton.server.http_url), local_triton.repo_dir)
+    try:
+        assert target.apply(RevisionData(1, {}, [legacy])) == "loaded acme--legacy--echo v1"
+        assert local_triton.http.model_ready("acme--legacy--echo", "1")
+        assert target.rollback(None, RevisionData(1, {}, [legacy]), 10.0) == "removed acme--legacy--echo"
+        assert not (local_triton.repo_dir / "acme--legacy--echo").exists()
+    finally:
+        target.close()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 
 from recommendations import serving_cache
 from recommendations.models import TrainingRun
@@ -19,9 +20,9 @@ from recommendations.tasks import training_run_task
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tests.recommendations.conftest import co_purchase_events, pair_items
-from tests.support.browser import browser, browser_context, page, pytest_runtest_makereport
+from tests.support.browser import browser_context, page, pytest_runtest_makereport, running_chromium
 
-__all__ = ["browser", "browser_context", "page", "pytest_runtest_makereport"]
+__all__ = ["browser_context", "page", "pytest_runtest_makereport"]
 
 BASE_TS = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
 
@@ -84,3 +85,12 @@ def trained(django_capture_on_commit_callbacks: Any) -> Callable[..., TrainingRu
         return run
 
     return make
+
+
+@pytest.fixture(scope="module")
+def browser(django_db_setup) -> Iterator[Browser]:
+    """Module-scoped Chromium, as in tests/tenants/conftest.py: Playwright's sync API keeps an
+    asyncio loop in the test thread, so Django's async guard is lifted only while it lives, and
+    the test database is created before the loop starts."""
+    with running_chromium(allow_async_unsafe=True) as instance:
+        yield instance
