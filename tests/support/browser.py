@@ -78,14 +78,18 @@ def running_chromium(*, allow_async_unsafe: bool = False) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
     """Headless Chromium for one test module.
 
     Module, not session: Playwright's sync API refuses to start while another instance's loop
     runs in the thread, so a session-long browser broke the module-scoped ones of
-    tests/tenants and tests/recommendations when the dirs ran in one session.
+    tests/tenants and tests/recommendations when the dirs ran in one session. Under Django the
+    test database is set up first and the async guard is lifted while the browser lives.
     """
-    with running_chromium() as instance:
+    django = request.config.pluginmanager.hasplugin("django")
+    if django:
+        request.getfixturevalue("django_db_setup")
+    with running_chromium(allow_async_unsafe=django) as instance:
         yield instance
 
 
