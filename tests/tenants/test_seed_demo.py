@@ -62,7 +62,7 @@ def _counts() -> dict[str, int]:
 def demo_settings(settings, tmp_path: Path):
     settings.VAR_DIR = tmp_path / "var"
     settings.MEDIA_ROOT = tmp_path / "media"
-    assert settings.CELERY_BROKER_URL.startswith("memory://")
+    # Works on any broker the suite runs with (memory locally, Redis in CI): queues are drained first.
     for queue in ("default", "ingestion", "deploy"):
         _drain(queue)
     return settings
