@@ -37,6 +37,10 @@ class _SettingsRateThrottle(SimpleRateThrottle):
 
     # Not DRF's key: its values are timestamp lists, these are slot lists.
     cache_format = "throttle:w:%(scope)s:%(ident)s"
+    # Set by SimpleRateThrottle.__init__ (parse_rate); None only when rate is None, which
+    # allow_request() checks first.
+    num_requests: int
+    duration: int
 
     def __init__(self) -> None:
         self.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
