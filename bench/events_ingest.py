@@ -90,15 +90,15 @@ def main() -> None:
         )
         configs = [(1_000, 1), (5_000, 1), (10_000, 1), (5_000, 2)]
         rows = []
-        with gunicorn(var, workers=args.workers, threads=1) as base:
+        with gunicorn(var, workers=args.workers, threads=1) as server:
             start = 0
             for batch, clients in configs:
                 bodies = make_batches(args.events, batch, start, args.items, rng)
                 start += args.events
-                wall, lat, totals = run(base, bt.token, bodies, clients)
+                wall, lat, totals = run(server.base, bt.token, bodies, clients)
                 rows.append((f"{batch:,} x {len(bodies)}", clients, totals, wall, lat))
             # Re-send the last two 5,000-event bodies: every event is a duplicate.
-            wall, lat, totals = run(base, bt.token, bodies[-2:], 1)
+            wall, lat, totals = run(server.base, bt.token, bodies[-2:], 1)
             rows.append(("5,000 x 2 resent", 1, totals, wall, lat))
         print(f"\nEvents ingest through HTTP (gunicorn -w {args.workers}, SQLite WAL), catalog {args.items:,} items\n")
         print(

@@ -14,19 +14,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
+import os
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests
-from recs_support import gunicorn, make_tenant, percentiles, setup_django, temp_var_dir
+from recs_support import Server, gunicorn, make_tenant, percentiles, setup_django, temp_var_dir
 
 BASE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
 TYPE_P = np.array([0.7, 0.15, 0.08, 0.07])
+CLIENTS = {
+    "http": "http.client (keep-alive connection per thread)",
+    "requests": "requests.Session per thread",
+}
 
 
 def seed(tenant, n_items: int, n_events: int, n_users: int) -> float:
@@ -95,39 +103,92 @@ def seed(tenant, n_items: int, n_events: int, n_users: int) -> float:
     return time.perf_counter() - t0
 
 
-def load(
-    base: str, token: str, *, n_requests: int, clients: int, n_users: int, n_cat: int
-) -> tuple[list[float], float, int]:
-    headers = {"Authorization": f"Bearer {token}"}
+@dataclass
+class Row:
+    clients: int
+    latencies_ms: list[float]
+    wall_s: float
+    errors: int
+    server_cpu_ms: float  # per request, every gunicorn process
+    client_cpu_ms: float  # per request, this process (all client threads)
+    load_1min: float  # os.getloadavg() at the end of the row: the whole machine, other jobs included
+
+
+def _post_requests(local: threading.local, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    session = getattr(local, "session", None)
+    if session is None:
+        session = local.session = requests.Session()
+    resp = session.post(url, data=data, headers=headers, timeout=30)
+    return resp.status_code, resp.content
+
+
+def _post_http(local: threading.local, url: str, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """http.client on one keep-alive connection per client thread: a fraction of requests' CPU."""
+    parts = urlsplit(url)
+    for attempt in (0, 1):
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            conn.request("POST", parts.path, body=data, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except ConnectionError:  # the server closed an idle keep-alive connection: reconnect once
+            conn.close()
+            local.conn = None
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def load(server: Server, token: str, *, n_requests: int, clients: int, n_users: int, n_cat: int, client: str) -> Row:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    post = _post_http if client == "http" else _post_requests
+    url = f"{server.base}/api/v1/recommendations/"
     local = threading.local()
     errors = [0]
     latencies: list[float] = []
 
     def one(i: int) -> None:
-        session = getattr(local, "s", None)
-        if session is None:
-            session = local.s = requests.Session()
         rnd = random.Random(i)
         user = f"user-{rnd.randrange(n_users)}" if rnd.random() < 0.8 else f"new-{i}"
         body: dict = {"user_id": user, "k": 10}
         if i % 5 == 0:
             body["filters"] = {"category": f"category-{rnd.randrange(n_cat)}"}
-        data = json.dumps(body)
+        data = json.dumps(body).encode()
         t0 = time.perf_counter()
-        resp = session.post(
-            f"{base}/api/v1/recommendations/",
-            data=data,
-            headers={**headers, "Content-Type": "application/json"},
-            timeout=30,
-        )
+        status, payload = post(local, url, data, headers)
         latencies.append((time.perf_counter() - t0) * 1000)
-        if resp.status_code != 200 or not resp.json()["items"]:
+        if status != 200 or not json.loads(payload)["items"]:
             errors[0] += 1
 
+    server_cpu0, client_cpu0 = server.cpu_seconds(), time.process_time()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(n_requests)))
-    return latencies, time.perf_counter() - t0, errors[0]
+    wall = time.perf_counter() - t0
+    n = len(latencies)
+    return Row(
+        clients=clients,
+        latencies_ms=latencies,
+        wall_s=wall,
+        errors=errors[0],
+        server_cpu_ms=(server.cpu_seconds() - server_cpu0) / n * 1000,
+        client_cpu_ms=(time.process_time() - client_cpu0) / n * 1000,
+        load_1min=os.getloadavg()[0],
+    )
+
+
+def parse_servers(spec: str) -> list[tuple[int, int, str]]:
+    """'2x4,3xsync' -> [(2, 4, 'gthread'), (3, 1, 'sync')]: workers x threads (gthread) or x sync."""
+    out = []
+    for part in spec.split(","):
+        workers, _, threads = part.strip().partition("x")
+        if threads == "sync":
+            out.append((int(workers), 1, "sync"))
+        else:
+            out.append((int(workers), int(threads), "gthread"))
+    return out
 
 
 def main() -> None:
@@ -136,8 +197,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=2_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--servers",
+        default="2x4",
+        help="gunicorn shapes to measure in turn, e.g. '2x4,2x2,3xsync' (workers x threads, or x sync)",
+    )
+    parser.add_argument(
+        "--client", default="http", help=f"HTTP client(s) to measure in turn, comma-separated: {', '.join(CLIENTS)}"
+    )
     parser.add_argument("--content", action="store_true", help="embed item text (MiniLM) during training")
     args = parser.parse_args()
     with temp_var_dir() as var:
@@ -163,24 +230,41 @@ def main() -> None:
         print(
             f"validation NDCG@10 {blend.get('ndcg_at_10', 0):.4f}, weights chosen by {run.metrics['weights_chosen_by']}"
         )
-        rows = []
-        with gunicorn(var, workers=args.workers, threads=args.threads) as base:
-            load(base, bt.token, n_requests=200, clients=8, n_users=args.users, n_cat=100)  # warm every worker
-            for clients in (1, 4, 8):
-                lat, wall, errors = load(
-                    base, bt.token, n_requests=args.requests, clients=clients, n_users=args.users, n_cat=100
-                )
-                rows.append((clients, percentiles(lat), len(lat) / wall, errors))
+        print(f"load average before serving: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        client_kinds = [c.strip() for c in args.client.split(",")]
+        if unknown := set(client_kinds) - set(CLIENTS):
+            raise SystemExit(f"unknown --client {sorted(unknown)}; choose from {', '.join(CLIENTS)}")
+        for workers, threads, worker_class in parse_servers(args.servers):
+            tables = []
+            with gunicorn(var, workers=workers, threads=threads, worker_class=worker_class) as server:
+                for client in client_kinds:
+                    kw = {"n_users": args.users, "n_cat": 100, "client": client}
+                    load(server, bt.token, n_requests=200, clients=8, **kw)  # warm every worker
+                    rows = [load(server, bt.token, n_requests=args.requests, clients=c, **kw) for c in (1, 4, 8)]
+                    tables.append((client, rows))
+            shape = f"-w {workers} --threads {threads}" if worker_class == "gthread" else f"-w {workers} (sync)"
+            for client, rows in tables:
+                print_table(args, shape, client, rows)
+
+
+def print_table(args: argparse.Namespace, shape: str, client: str, rows: list[Row]) -> None:
+    print(
+        f"\nPOST /api/v1/recommendations/ over HTTP: {args.items:,} items, {args.events:,} events, "
+        f"gunicorn {shape}, client {CLIENTS[client]}, {args.requests:,} requests per row\n"
+    )
+    print(
+        "| clients | p50 ms | p95 ms | p99 ms | max ms | req/s | server CPU ms/req | client CPU ms/req "
+        "| load avg (1 min) | errors/empty |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        p = percentiles(row.latencies_ms)
         print(
-            f"\nPOST /api/v1/recommendations/ over HTTP: {args.items:,} items, {args.events:,} events, "
-            f"gunicorn -w {args.workers} --threads {args.threads}, {args.requests:,} requests per row\n"
+            f"| {row.clients} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['max']:.0f} "
+            f"| {len(row.latencies_ms) / row.wall_s:.0f} | {row.server_cpu_ms:.2f} | {row.client_cpu_ms:.2f} "
+            f"| {row.load_1min:.2f} | {row.errors} |",
+            flush=True,
         )
-        print("| clients | p50 ms | p95 ms | p99 ms | max ms | req/s | errors/empty |")
-        print("|---|---|---|---|---|---|---|")
-        for clients, p, rps, errors in rows:
-            print(
-                f"| {clients} | {p['p50']:.1f} | {p['p95']:.1f} | {p['p99']:.1f} | {p['max']:.0f} | {rps:.0f} | {errors} |"
-            )
 
 
 if __name__ == "__main__":

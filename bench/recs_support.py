@@ -1,6 +1,6 @@
 """Shared plumbing for the recommendations HTTP benches: a throw-away Django database, a tenant
-with a token, a live gunicorn server, and latency percentiles. Not a test; imported by
-bench/events_ingest.py and bench/recs_latency.py.
+with a token, a live gunicorn server (with the CPU time its processes used), and latency
+percentiles. Not a test; imported by bench/events_ingest.py and bench/recs_latency.py.
 
 Everything lives in a temporary PORTAL_VAR_DIR (SQLite file, media), deleted at exit; the
 server is a real gunicorn process group, always stopped in ``finally``.
@@ -63,9 +63,34 @@ def make_tenant(slug: str = "bench") -> BenchTenant:
     return BenchTenant(tenant, issued.plaintext)
 
 
+@dataclass(frozen=True)
+class Server:
+    base: str  # http://127.0.0.1:<port>
+    pid: int  # the gunicorn master; it leads its own process group
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every live process in the server's process group (Linux /proc)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is state
+            if int(fields[2]) == self.pid:  # process group
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
+
 @contextlib.contextmanager
-def gunicorn(var_dir: Path, *, workers: int, threads: int) -> Iterator[str]:
-    """A real gunicorn serving portal.wsgi on 127.0.0.1; yields the base URL."""
+def gunicorn(var_dir: Path, *, workers: int, threads: int, worker_class: str | None = None) -> Iterator[Server]:
+    """A real gunicorn serving portal.wsgi on 127.0.0.1.
+
+    ``worker_class`` None keeps gunicorn's default: sync, or gthread when ``threads`` > 1.
+    """
     import requests
 
     sys.path.insert(0, str(ROOT))
@@ -91,6 +116,7 @@ def gunicorn(var_dir: Path, *, workers: int, threads: int) -> Iterator[str]:
         str(workers),
         "--threads",
         str(threads),
+        *(["--worker-class", worker_class] if worker_class else []),
         "--log-level",
         "warning",
         "--timeout",
@@ -109,7 +135,7 @@ def gunicorn(var_dir: Path, *, workers: int, threads: int) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start")
             time.sleep(0.3)
-        yield base
+        yield Server(base, proc.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)

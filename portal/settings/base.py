@@ -88,6 +88,12 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transaction boundaries
+# Persistent connections (per thread), checked before reuse. With the default 0 Django opens and
+# closes a connection on every request; on SQLite that (connect + PRAGMAs + close) was ~1 ms of
+# CPU per API call, a quarter of a recommendation request (bench/recs_latency.py).
+# https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process and the worker write to one SQLite file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
