@@ -13,10 +13,13 @@ client is thread-safe for unary calls and is shared.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import threading
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -121,6 +124,19 @@ class ModelStatistics:
     avg_compute_us: float  # compute_input + compute_infer + compute_output per request
 
 
+# Process-wide caches keep TritonClients alive until exit; close their gRPC channels at exit,
+# while the grpc module still exists, instead of in __del__ during interpreter teardown (where
+# tritonclient prints "AttributeError: 'NoneType' object has no attribute 'StatusCode'").
+_OPEN_CLIENTS: weakref.WeakSet[TritonClients] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    for clients in list(_OPEN_CLIENTS):
+        with contextlib.suppress(Exception):
+            clients.close()
+
+
 class TritonClients:
     """The tritonclient client(s) for one Triton URL: one HTTP client per thread, one shared gRPC.
 
@@ -136,6 +152,7 @@ class TritonClients:
         self._local = threading.local()
         self._grpc: Any = None
         self._lock = threading.Lock()
+        _OPEN_CLIENTS.add(self)
 
     def get(self) -> Any:
         """The client for the calling thread (HTTP) or the shared one (gRPC), created on first use."""
