@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
             ).chunks
             raw, _p, c = llm.generate(build_qa_messages(q, chunks, version="qa-v1"), max_tokens=args.max_tokens)
             v1_markers += bool(MARKER.search(raw))
-            g = ground_answer(raw, prompt_chunks(chunks, "qa-v1"), truncated=c >= args.max_tokens)
+            g = ground_answer(raw, prompt_chunks(chunks, "qa-v1"), question=q, truncated=c >= args.max_tokens)
             v1_kept += bool(g.citations)
             v1 = f"v1 markers={bool(MARKER.search(raw))} grounded_kept={bool(g.citations)} raw={raw[:100]!r}"
         t = time.perf_counter()

@@ -12,12 +12,18 @@ the cited passage. :func:`ground_answer` takes the raw answer and the passages t
 - a sentence no passage supports is removed (``removed_unsupported_sentences``, answer flagged).
 
 "Supports" is lexical, with IDF weights over the shown passages (a term every passage contains
-weighs little, a term no passage contains weighs most): the weighted share of the sentence's
-content terms (:func:`documents.qa.text.content_terms`) found in the passage must reach
-``GroundingConfig.min_support``, and every number and every named entity of the sentence (a
-capitalised word not opening the sentence, an acronym) must occur in the passage (entities may
-also come from the document title the prompt showed). This cannot tell a right number from a
-wrong one that the passage also contains; it does stop numbers and names that no passage has.
+weighs little, a term no passage contains weighs most), and looks at what the sentence adds to
+the question: words of the question are the user's own premise ("the proposed 737 MAX AD
+affects 73 airplanes" answering "how many airplanes does the proposed 737 MAX AD affect?"), so
+they neither need support nor count as support. Of the remaining content terms
+(:func:`documents.qa.text.content_terms`), the weighted share found in the passage must reach
+``GroundingConfig.min_support`` (a sentence that adds nothing to the question is unsupported),
+every new number and named entity (a capitalised word not opening the sentence, an acronym)
+must occur in the passage (entities may also come from the document title the prompt showed),
+and at least ``asked_entity_share`` of the question's names and numbers that the sentence
+repeats must occur there too (so a passage about another flight does not support a sentence
+about the asked one). This cannot tell a right number from a wrong one that the passage also contains; it
+does stop numbers and names that no passage has.
 
 Invariants of the result:
 - It has passed :func:`documents.qa.citations.validate_citations` with the shown chunks' ids and
@@ -48,14 +54,20 @@ __all__ = ["GroundingConfig", "GroundingResult", "ground_answer", "strip_scaffol
 
 @dataclass(frozen=True, slots=True)
 class GroundingConfig:
-    """``min_support``: IDF-weighted share of a sentence's content terms a passage must contain.
+    """Thresholds, set by hand on SmolLM2 answers to 17 ``qa/dev.jsonl`` questions
+    (``bench/qa_llm_citations.py``; too few to tune finely).
 
-    0.5 was set on SmolLM2 answers to ``qa/dev.jsonl`` questions (``bench/qa_llm_citations.py``):
-    copied or lightly reworded passage sentences score 0.7-1.0, sentences about something else
-    (echoed question scaffolding, invented facts) mostly below 0.4.
+    - ``min_support``: IDF-weighted share of the sentence's content terms (question words
+      aside) the passage must contain;
+    - ``asked_entity_share``: share of the question's names and numbers that the sentence
+      repeats which the passage must contain (1.0 dropped right answers whose passage excerpt
+      omits "737 MAX"; 0 kept "Lion Air Flight 610 ... 157 fatalities" from a passage about
+      another flight);
+    - ``verify_markers``: also test sentences the model cited itself, against the cited passages.
     """
 
     min_support: float = 0.5
+    asked_entity_share: float = 0.5
     verify_markers: bool = True
 
 
@@ -207,14 +219,16 @@ def ground_answer(
     answer_text: str,
     chunks: Sequence[RetrievedChunk],
     *,
+    question: str = "",
     truncated: bool = False,
     config: GroundingConfig | None = None,
 ) -> GroundingResult:
     """Cite or drop every sentence of ``answer_text``; see the module docstring.
 
     ``chunks`` are the passages the prompt showed, in prompt order (marker ``[n]`` names
-    ``chunks[n - 1]``). ``truncated``: generation stopped at the token budget, so a last
-    sentence without closing punctuation is dropped as incomplete (not flagged).
+    ``chunks[n - 1]``); ``question`` is the question the prompt asked. ``truncated``: generation
+    stopped at the token budget, so a last sentence without closing punctuation is dropped as
+    incomplete (not flagged).
     """
     cfg = config or GroundingConfig()
     passages = [_passage(c) for c in chunks]
@@ -226,15 +240,19 @@ def ground_answer(
     def idf(term: str) -> float:
         return math.log(1 + (n_docs - df[term] + 0.5) / (df[term] + 0.5))
 
-    def support(terms: set[str], numbers: set[str], names: set[str], cited: Sequence[_Passage]) -> float:
+    def support(
+        terms: set[str], numbers: set[str], names: set[str], asked: set[str], cited: Sequence[_Passage]
+    ) -> float:
         have = set().union(*(p.terms for p in cited)) if cited else set()
         if not numbers <= set().union(*(p.numbers for p in cited)):
             return 0.0
-        if not names <= set().union(*(p.names for p in cited)):
+        known = set().union(*(p.names for p in cited)) if cited else set()
+        if not names <= known or len(asked & (known | have)) < cfg.asked_entity_share * len(asked):
             return 0.0
         total = sum(idf(t) for t in terms)
         return sum(idf(t) for t in terms & have) / total if total else 0.0
 
+    premise = set(content_terms(question)) | _numbers(question)
     sentences = _sentences(strip_scaffolding(answer_text))
     incomplete = bool(truncated and sentences and not sentences[-1].complete)
     if incomplete:
@@ -248,12 +266,17 @@ def ground_answer(
     flagged = False
     for sent in sentences:
         key = " ".join(content_terms(sent.body))
-        if key in seen:
+        if key in seen and key:
             duplicates += 1
             continue
         numbers = _numbers(sent.body)
         terms = set(content_terms(sent.body)) | numbers
-        names = _entities(sent.body)
+        if not terms - premise:
+            terms = set()  # it only restates the question
+        names = _entities(sent.body) | {n for n in numbers if n}
+        asked = names & premise  # the question's own names and numbers, repeated
+        names -= premise
+        numbers -= premise
         valid = [n for n in dict.fromkeys(sent.markers) if 1 <= n <= n_docs and passages[n - 1].units]
         bad = [n for n in sent.markers if n not in valid]
         if bad:
@@ -262,14 +285,14 @@ def ground_answer(
         chosen: list[int] = []
         if valid:
             cited = [passages[n - 1] for n in valid]
-            if not cfg.verify_markers or support(terms, numbers, names, cited) >= cfg.min_support:
+            if not cfg.verify_markers or support(terms, numbers, names, asked, cited) >= cfg.min_support:
                 chosen = [n - 1 for n in valid]
                 cited_own += 1
             else:
                 removed_markers += valid
                 flagged = True
         if not chosen and terms:
-            scores = [support(terms, numbers, names, [p]) for p in passages]
+            scores = [support(terms, numbers, names, asked, [p]) for p in passages]
             best = max(range(n_docs), key=lambda i: (scores[i], -i), default=None)
             if best is not None and scores[best] >= cfg.min_support:
                 chosen = [best]

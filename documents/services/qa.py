@@ -370,7 +370,11 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
                 notice = notice or NOTHING_RELEVANT_NOTICE
             else:
                 final_text, citations, flagged, removed_markers = _ground(
-                    raw, prompt_chunks(chunks), truncated=completion_tokens >= max_tokens, guard=guard
+                    raw,
+                    prompt_chunks(chunks),
+                    question=standalone,
+                    truncated=completion_tokens >= max_tokens,
+                    guard=guard,
                 )
         except LlmError as exc:
             guard["fallback"] = f"extractive: the language model is unavailable ({str(exc)[:160]})"
@@ -464,7 +468,7 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _ground(
-    raw: str, shown: list[RetrievedChunk], *, truncated: bool, guard: dict[str, Any]
+    raw: str, shown: list[RetrievedChunk], *, question: str, truncated: bool, guard: dict[str, Any]
 ) -> tuple[str | None, list[Citation], bool, list[int]]:
     """Ground the model's answer on the passages it was shown; ``(text, citations, flagged,
     removed markers)``, text None when nothing supported is left (``guard["fallback"]`` set).
@@ -472,7 +476,7 @@ def _ground(
     Removed sentences are reported PII-redacted: the guardrails dict is stored as is.
     """
     cfg = GroundingConfig()
-    g = ground_answer(raw, shown, truncated=truncated, config=cfg)
+    g = ground_answer(raw, shown, question=question, truncated=truncated, config=cfg)
     guard["grounding"] = {
         "method": "lexical-idf",
         "min_support": cfg.min_support,

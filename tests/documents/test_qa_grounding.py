@@ -139,3 +139,38 @@ def test_injected_text_is_never_support_nor_quoted() -> None:
     assert r.text == "" and r.flagged
     r = ground_answer("The budget is 4 million dollars.", [chunk])
     assert r.citations[0].quote == "The budget is 4 million dollars."
+
+
+def test_the_questions_own_words_need_no_support_but_bind_the_passage() -> None:
+    """Words of the question are premise: they need not be in the passage, they do not count as
+    support, and at least half of the question's names the sentence repeats must be there."""
+    fr = [
+        RetrievedChunk(
+            301,
+            9,
+            "federal-register-2020-17221",
+            5,
+            "The FAA estimates that this proposed AD affects 73 airplanes of U.S. registry.",
+        ),
+        RetrievedChunk(
+            302,
+            9,
+            "federal-register-2020-17221",
+            2,
+            "On March 10, 2019, a Boeing Model 737-8 airplane operated as Ethiopian Airlines Flight 302 "
+            "was involved in an accident resulting in 157 fatalities.",
+        ),
+    ]
+    q = "How many airplanes of U.S. registry does the proposed 737 MAX AD affect?"
+    r = ground_answer("The proposed 737 MAX AD affects 73 airplanes of U.S. registry.", fr, question=q)
+    assert (
+        r.text == "The proposed 737 MAX AD affects 73 airplanes of U.S. registry [1]."
+        and r.citations[0].chunk_id == 301
+    )
+    # Restating the question adds nothing a passage could support.
+    r = ground_answer("The proposed 737 MAX AD affects airplanes of U.S. registry.", fr, question=q)
+    assert r.text == "" and r.flagged
+    # The passage has the number and "fatalities", but it is about another flight.
+    q = "How many fatalities resulted from the Lion Air Flight 610 accident?"
+    r = ground_answer("The Lion Air Flight 610 accident resulted in 157 fatalities.", fr, question=q)
+    assert r.text == "" and r.removed_unsupported_sentences
