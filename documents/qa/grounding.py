@@ -22,8 +22,9 @@ every new number and named entity (a capitalised word not opening the sentence, 
 must occur in the passage (entities may also come from the document title the prompt showed),
 and at least ``asked_entity_share`` of the question's names and numbers that the sentence
 repeats must occur there too (so a passage about another flight does not support a sentence
-about the asked one). This cannot tell a right number from a wrong one that the passage also contains; it
-does stop numbers and names that no passage has.
+about the asked one). This cannot tell a right number from a wrong one that the passage also
+contains (a table full of numbers supports many wrong ones); it does stop numbers and names
+that no passage has.
 
 Invariants of the result:
 - It has passed :func:`documents.qa.citations.validate_citations` with the shown chunks' ids and
