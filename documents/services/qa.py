@@ -12,7 +12,19 @@ Invariants:
 - **Citations**: the validator (``documents.qa.citations.validate_citations``) runs on every
   answer with the retrieved chunk ids and texts: every marker left in the answer resolves to a
   chunk retrieved for this question and every quote is verbatim text of that chunk. An LLM answer
-  left without any valid citation is replaced by the extractive answer (``guardrails.fallback``).
+  is first grounded (``documents.qa.grounding.ground_answer``, which ends with that validator):
+  each sentence keeps the model's markers when the cited passages support it, gets ``[n]`` of the
+  passage that supports it otherwise, and is removed when no passage does (reported in
+  ``guardrails.grounding``; a removal flags the answer). When no sentence survives, the
+  extractive answer replaces it (``guardrails.fallback`` says why).
+- **Events** (``qa_run``; the API sends them as SSE with the same names): ``delta`` ``{"text"}``
+  pieces, in order; ``reset`` ``{"reason"}`` withdraws every delta sent so far (the client clears
+  the answer) and the deltas after it spell the answer again; ``citations`` ``{"citations",
+  "flagged"}``; ``final`` (the whole API response, always last). With an LLM the model's tokens
+  stream as produced; when the grounded answer differs from them (markers moved or added,
+  sentences removed) or the extractive answer replaces it, a ``reset`` follows and the final text
+  is re-sent sentence by sentence. Concatenated deltas after the last ``reset`` equal ``final.answer``
+  up to whitespace; ``final`` is authoritative.
 - ``found`` is False exactly when the answer is :data:`NOT_FOUND_TEXT` (no citations then).
 - **Guardrails**: prompt injection in the question keeps the question away from the LLM;
   injected spans in chunks are quoted inert in the prompt and never quoted in an answer; PII is
@@ -36,14 +48,16 @@ from django.utils import timezone
 
 from documents.llm import LlmError, TritonChatGenerator
 from documents.models import Conversation, Document, QaRecord
-from documents.qa.citations import citations_from_markers, validate_citations
+from documents.qa.citations import MARKER, validate_citations
 from documents.qa.extractive import answer_extractive
+from documents.qa.grounding import GroundingConfig, ground_answer
 from documents.qa.guardrails import detect_injection, redact_pii
 from documents.qa.prompts import (
     PROMPT_VERSION,
     REWRITE_PROMPT_VERSION,
     build_qa_messages,
     build_rewrite_messages,
+    prompt_chunks,
     rewrite_followup,
 )
 from documents.qa.types import NOT_FOUND_TEXT, Answer, Citation, RetrievedChunk
@@ -230,13 +244,9 @@ def _rewrite(plan: QaPlan, llm: TritonChatGenerator | None, usage: dict[str, int
     return rewrite_followup(plan.history, plan.question)
 
 
-def _drop_injected_quotes(citations: list[Citation]) -> list[Citation]:
-    """A quote that is itself an injection is never shown as evidence (the validator then flags)."""
-    return [c for c in citations if detect_injection(c.quote) is None]
-
-
 def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Events of one answer: ``("delta", {"text"})``..., ``("citations", {...})``, ``("final", response)``.
+    """Events of one answer (see the module docstring): ``delta``..., [``reset``, ``delta``...],
+    ``citations``, ``final``.
 
     The final event's payload is the API response (see module docstring); the QaRecord is
     written before it is yielded. Backend outages (vector store, embedder) raise
@@ -333,20 +343,25 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
     citations: list[Citation] = []
     flagged = False
     validation = None
+    removed_markers: list[int] = []
     use_llm = llm is not None and chunks and q_finding is None
     if use_llm:
         assert llm is not None
         raw_parts: list[str] = []
+        streamed: list[str] = []
         prompt_tokens = completion_tokens = 0
+        max_tokens = _llm_max_tokens()
         try:
-            for delta in llm.stream(build_qa_messages(standalone, chunks), max_tokens=_llm_max_tokens()):
+            for delta in llm.stream(build_qa_messages(standalone, chunks), max_tokens=max_tokens):
                 raw_parts.append(delta.text)
                 prompt_tokens, completion_tokens = delta.prompt_tokens, delta.completion_tokens
                 out = gate.push(delta.text)
                 if out:
+                    streamed.append(out)
                     yield "delta", {"text": out}
             tail = gate.flush()
             if tail:
+                streamed.append(tail)
                 yield "delta", {"text": tail}
             raw = "".join(raw_parts).strip()
             model, prompt_version = llm.model_id, PROMPT_VERSION
@@ -354,22 +369,29 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
                 final_text = NOT_FOUND_TEXT
                 notice = notice or NOTHING_RELEVANT_NOTICE
             else:
-                cands = _drop_injected_quotes(citations_from_markers(raw, chunks))
-                validation = validate_citations(raw, cands, set(texts), chunk_texts=texts)
-                if validation.citations:
-                    final_text, citations, flagged = validation.text, validation.citations, validation.flagged
-                else:
-                    guard["fallback"] = "extractive: the language model's answer had no valid citation"
-                    guard["citations"]["llm_removed_markers"] = validation.removed_markers
-                    flagged = True
-                    validation = None
+                final_text, citations, flagged, removed_markers = _ground(
+                    raw,
+                    prompt_chunks(chunks),
+                    question=standalone,
+                    truncated=completion_tokens >= max_tokens,
+                    guard=guard,
+                )
         except LlmError as exc:
             guard["fallback"] = f"extractive: the language model is unavailable ({str(exc)[:160]})"
+            final_text = None
         usage["prompt_tokens"] += prompt_tokens
         usage["completion_tokens"] += completion_tokens
         if final_text is None:
             # The streamed LLM text is withdrawn; the extractive answer follows.
             yield "reset", {"reason": guard["fallback"]}
+        else:
+            shown = final_text if not redact_answers else redact_pii(final_text).text
+            if " ".join("".join(streamed).split()) != " ".join(shown.split()):
+                # The grounded answer is not what streamed (markers moved or added, sentences
+                # removed): withdraw the raw tokens and send the checked text.
+                yield "reset", {"reason": "grounded: the answer was checked against the passages and re-cited"}
+                for sentence in _sentences(shown):
+                    yield "delta", {"text": sentence + " "}
     if final_text is None:
         answer = _extract(plan, standalone, chunks) if chunks else None
         if answer is None or not answer.found:
@@ -395,7 +417,7 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         {
             "validated": True,
             "flagged": flagged,
-            "removed_markers": validation.removed_markers if validation else [],
+            "removed_markers": validation.removed_markers if validation else removed_markers,
             "uncited_sentences": validation.uncited_sentences if validation else 0,
         }
     )
@@ -443,6 +465,33 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         "prompt_version": prompt_version,
     }
     yield "final", response
+
+
+def _ground(
+    raw: str, shown: list[RetrievedChunk], *, question: str, truncated: bool, guard: dict[str, Any]
+) -> tuple[str | None, list[Citation], bool, list[int]]:
+    """Ground the model's answer on the passages it was shown; ``(text, citations, flagged,
+    removed markers)``, text None when nothing supported is left (``guard["fallback"]`` set).
+
+    Removed sentences are reported PII-redacted: the guardrails dict is stored as is.
+    """
+    cfg = GroundingConfig()
+    g = ground_answer(raw, shown, question=question, truncated=truncated, config=cfg)
+    guard["grounding"] = {
+        "method": "lexical-idf",
+        "min_support": cfg.min_support,
+        "llm_markers": len(MARKER.findall(raw)),
+        "cited_sentences": g.cited_sentences,
+        "grounded_sentences": g.grounded_sentences,
+        "removed_unsupported_sentences": [redact_pii(t).text for t in g.removed_unsupported_sentences],
+        "removed_duplicate_sentences": g.removed_duplicate_sentences,
+        "removed_incomplete_sentence": g.removed_incomplete_sentence,
+    }
+    if not g.citations:
+        guard["fallback"] = "extractive: no sentence of the language model's answer is supported by the passages"
+        guard["citations"]["llm_removed_markers"] = g.removed_markers
+        return None, [], True, []
+    return g.text, g.citations, g.flagged, g.removed_markers
 
 
 def _extract(plan: QaPlan, standalone: str, chunks: list[RetrievedChunk]) -> Answer:

@@ -1,19 +1,23 @@
 """The generative path FOR REAL: SmolLM2-135M-Instruct served by a real tritonserver (decoupled
 python-backend model, CPU, one torch thread), queried over gRPC streaming by the Q&A service.
 
-What is tested is the plumbing (prompt -> Triton -> token stream -> SSE), the citation validator
-on real model output and the fallbacks, not the 135M model's wisdom: assertions hold for any
-output the model may produce.
+What is tested is the plumbing (prompt -> Triton -> token stream -> SSE), grounding and the
+citation validator on real model output and the fallbacks, not the 135M model's wisdom:
+assertions hold for any output the model may produce. The contract of a generative answer:
+either it is the model's own (grounded) text, every sentence cited, at least one valid citation,
+or the extractive answer replaced it and ``guardrails.fallback`` says why.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from deploy.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
 from deploy.triton.client import TritonAdmin
 from documents.llm import LlmUnavailable, TritonChatGenerator
-from documents.qa.citations import citations_from_markers, validate_citations
+from documents.qa.citations import MARKER, citations_from_markers, validate_citations
 from documents.qa.prompts import PROMPT_VERSION
 from documents.qa.types import NOT_FOUND_TEXT, RetrievedChunk
 from documents.services.qa import EXTRACTIVE_MODEL
@@ -55,17 +59,41 @@ def client_a(api, make_token, owner_a):  # type: ignore[no-untyped-def]
     return api(make_token(owner_a, ["qa", "read"]))
 
 
-def assert_invariants(body: dict, tenant) -> None:  # type: ignore[no-untyped-def]
+def _core(sentence: str) -> str:
+    """A sentence without markers, whitespace normalised, final punctuation dropped."""
+    text = " ".join(MARKER.sub(" ", sentence).split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", text).rstrip(" .,;:!?")
+
+
+def assert_invariants(body: dict, tenant, raw: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """The contract (module docstring); ``raw``: the model's streamed text, when known."""
     assert body["usage"]["prompt_tokens"] > 0 and body["usage"]["completion_tokens"] > 0, body["usage"]
-    assert body["guardrails"]["citations"]["validated"] is True
+    guard = body["guardrails"]
+    assert guard["citations"]["validated"] is True
     if body["found"]:
         assert_cited(body, tenant)
     else:
         assert body["answer"] == NOT_FOUND_TEXT and body["citations"] == []
+    grounding = guard.get("grounding")
     if body["model"] == EXTRACTIVE_MODEL:
-        assert body["guardrails"]["fallback"], body  # the LLM answered but was not usable
-    else:
-        assert body["model"] == f"triton:{SMOLLM2_NAME}" and body["prompt_version"] == PROMPT_VERSION
+        # The LLM answered but was not usable, and the reason is stated.
+        assert guard["fallback"].startswith("extractive: "), body
+        if grounding is not None:  # it was grounded: nothing it said was supported
+            assert "no sentence" in guard["fallback"] and body["flagged"] is True
+        return
+    assert body["model"] == f"triton:{SMOLLM2_NAME}" and body["prompt_version"] == PROMPT_VERSION == "qa-v2"
+    assert guard["fallback"] is None
+    if body["answer"] == NOT_FOUND_TEXT:
+        return  # the model declined in the prompt's exact words
+    # Kept: the model's own text, every sentence cited, at least one valid citation.
+    assert body["found"] and body["citations"], body
+    assert guard["citations"]["uncited_sentences"] == 0
+    assert grounding["cited_sentences"] + grounding["grounded_sentences"] >= 1, grounding
+    assert body["flagged"] is bool(grounding["removed_unsupported_sentences"] or guard["citations"]["removed_markers"])
+    if raw is not None:
+        spoken = _core(raw)
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", body["answer"]):
+            assert _core(sentence) in spoken, (sentence, raw)  # the words are the model's
 
 
 def test_generator_streams_tokens_and_the_validator_cleans_real_output(llm_settings):
@@ -101,6 +129,8 @@ def test_api_answer_through_triton(llm_settings, client_a, index_document, tenan
     index_document(tenant_a, "DMCA summary", DMCA_PAGES)
     body = client_a.post("/api/v1/qa/", {"question": "Who signed the DMCA into law?"}, format="json").json()
     assert_invariants(body, tenant_a)
+    # The model's answer was grounded, unless it declined in the prompt's exact words.
+    assert "grounding" in body["guardrails"] or (body["answer"] == NOT_FOUND_TEXT and body["model"] != EXTRACTIVE_MODEL)
 
 
 def test_streamed_answer_sends_token_deltas(llm_settings, client_a, index_document, tenant_a):
@@ -110,12 +140,22 @@ def test_streamed_answer_sends_token_deltas(llm_settings, client_a, index_docume
     )
     events = parse_sse(stream_body(resp))
     kinds = [k for k, _ in events]
-    assert kinds[-2:] == ["citations", "final"]
-    assert kinds.count("delta") >= 3  # token pieces, not one blob
+    assert kinds[-2:] == ["citations", "final"] and kinds.count("reset") <= 1
     final = events[-1][1]
-    assert_invariants(final, tenant_a)
+    # Tokens stream as produced: the deltas before any reset are the model's raw text, in pieces.
+    cut = kinds.index("reset") if "reset" in kinds else len(events) - 2
+    raw = "".join(d["text"] for k, d in events[:cut] if k == "delta")
+    assert kinds[:cut].count("delta") >= 3 and final["usage"]["completion_tokens"] >= 3
+    assert_invariants(final, tenant_a, raw=raw)
+    # The deltas after the last reset (or all of them) spell the final answer.
+    after = "".join(d["text"] for k, d in events[cut:] if k == "delta") if "reset" in kinds else raw
+    assert " ".join(after.split()) == " ".join(final["answer"].split())
+    assert events[-2][1]["citations"] == final["citations"]
     if final["model"] == EXTRACTIVE_MODEL:
-        assert "reset" in kinds  # the unusable LLM text was withdrawn before the fallback answer
+        # The unusable LLM text was withdrawn before the fallback answer, with the reason.
+        assert events[cut][1]["reason"] == final["guardrails"]["fallback"]
+    elif "reset" in kinds:
+        assert events[cut][1]["reason"].startswith("grounded:")
 
 
 def test_follow_up_is_rewritten_by_the_llm(llm_settings, client_a, index_document, tenant_a):
