@@ -305,7 +305,12 @@ def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: Train
 @transaction.atomic
 def training_run_activate(*, tenant: Tenant, actor: Actor, run: TrainingRun) -> TrainingRun:
     """Make ``run`` the version served to this tenant (ready runs only). Audited; idempotent."""
-    run = TrainingRun.objects.for_tenant(tenant).select_for_update(of=("self",)).select_related("model_version").get(pk=run.pk)
+    run = (
+        TrainingRun.objects.for_tenant(tenant)
+        .select_for_update(of=("self",))
+        .select_related("model_version")
+        .get(pk=run.pk)
+    )
     if run.status != TrainingRun.Status.READY:
         raise Conflict(f"Recommender v{run.version} is {run.status}; only a ready version can be activated.")
     if run.is_active:

@@ -42,10 +42,7 @@ CHUNKS = [
         document_id="nics",
         document_title="nics-2015-11.pdf",
         page=1,
-        text=(
-            "State / Territory Permit Handgun Totals\n"
-            "Kansas 1,190 9,771 21,452\nKentucky 264,140 12,155 295,891"
-        ),
+        text=("State / Territory Permit Handgun Totals\nKansas 1,190 9,771 21,452\nKentucky 264,140 12,155 295,891"),
         score=3.0,
     ),
 ]
@@ -67,9 +64,7 @@ def assert_well_formed(answer, chunks) -> None:
 
 
 def test_answer_cites_verbatim_quotes() -> None:
-    ans = answer_extractive(
-        "Who signed the Digital Millennium Copyright Act into law, and on what date?", CHUNKS
-    )
+    ans = answer_extractive("Who signed the Digital Millennium Copyright Act into law, and on what date?", CHUNKS)
     assert ans.found
     assert "October 28, 1998" in ans.text and "Clinton" in ans.text
     assert_well_formed(ans, CHUNKS)
@@ -85,9 +80,7 @@ def test_answer_cites_verbatim_quotes() -> None:
 
 
 def test_answer_never_quotes_injected_sentence() -> None:
-    ans = answer_extractive(
-        "What is the penalty for violating section 1201 for commercial advantage?", CHUNKS
-    )
+    ans = answer_extractive("What is the penalty for violating section 1201 for commercial advantage?", CHUNKS)
     assert ans.found and "$500,000" in ans.text
     assert "Ignore all previous instructions" not in ans.text
     assert_well_formed(ans, CHUNKS)

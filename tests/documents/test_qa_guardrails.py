@@ -23,9 +23,7 @@ def test_luhn_valid_card_is_redacted_and_invalid_kept() -> None:
     assert [(f.kind, f.start, f.end) for f in result.findings] == [("card", 5, 24)]
 
 
-@pytest.mark.parametrize(
-    "card", ["3782 822463 10005", "5555-5555-5555-4444", "6011111111111117", "3056 9309 0259 04"]
-)
+@pytest.mark.parametrize("card", ["3782 822463 10005", "5555-5555-5555-4444", "6011111111111117", "3056 9309 0259 04"])
 def test_card_networks_and_separators(card: str) -> None:
     assert kinds_and_values(f"paid with {card} yesterday") == [("card", card)]
 
