@@ -88,6 +88,12 @@ class VectorStoreError(Exception):
     """A vector-store operation failed for a non-transient reason."""
 
 
+# pymilvus pings every 10 s even on idle channels; gRPC servers allow one ping per 5 min without
+# calls and answer more with GOAWAY "too_many_pings", which fails the next call on that channel.
+# Ping only while calls are in flight, and less often.
+_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": 0}
+
+
 class VectorStoreUnavailable(VectorStoreError):
     """Milvus could not be reached or timed out; the operation may be retried later."""
 
@@ -537,7 +543,11 @@ class VectorStore:
                 self._client_obj = None
                 try:
                     self._client_obj = MilvusClient(
-                        uri=self.uri, token=self._token, timeout=self.timeout_s, dedicated=True
+                        uri=self.uri,
+                        token=self._token,
+                        timeout=self.timeout_s,
+                        dedicated=True,
+                        grpc_options=_GRPC_OPTIONS,
                     )
                 except Exception as exc:
                     raise self._translate(exc) from exc
