@@ -125,15 +125,15 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
     from django.core.wsgi import get_wsgi_application
 
+    from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
     from documents.models import Chunk, Document
-    from documents.qa_backends import get_qa_vector_store, get_query_embedder, tenant_vector_key
     from documents.vectorstore import ChunkVector
     from tenants.services import token_create
 
     torch.set_num_threads(1)
     tenant, membership, actor = bench_tenant()
     texts, questions = passages(args.chunks)
-    embedder = get_query_embedder()
+    embedder = get_document_embedder()
     CACHE.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256("\x00".join(t for _, t in texts).encode()).hexdigest()[:16]
     cache = CACHE / f"emb-{len(texts)}-{digest}.npy"
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         ]
     rows = Chunk.objects.bulk_create(rows, batch_size=2000)
     order = [i for idxs in by_doc.values() for i in idxs]
-    store = get_qa_vector_store()
+    store = get_vector_store()
     store.upsert(
         tenant=tenant_vector_key(tenant.pk),
         rows=[

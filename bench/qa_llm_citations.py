@@ -84,11 +84,11 @@ def run(args: argparse.Namespace) -> None:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from documents.backends import get_document_embedder, get_llm, get_vector_store
     from documents.models import Document
     from documents.qa.citations import MARKER
     from documents.qa.grounding import ground_answer
     from documents.qa.prompts import build_qa_messages, prompt_chunks
-    from documents.qa_backends import get_llm, get_qa_vector_store, get_query_embedder
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
     from documents.services.qa import EXTRACTIVE_MODEL, QA_DEFAULT_TOP_K, qa_prepare, qa_run
@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> None:
             chunks = chunks_retrieve(
                 tenant=tenant,
                 query=q,
-                store=get_qa_vector_store(),
-                embedder=get_query_embedder(),
+                store=get_vector_store(),
+                embedder=get_document_embedder(),
                 config=RetrievalConfig(top_k=QA_DEFAULT_TOP_K),
             ).chunks
             raw, _p, c = llm.generate(build_qa_messages(q, chunks, version="qa-v1"), max_tokens=args.max_tokens)
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> None:
             chunks = chunks_retrieve(
                 tenant=tenant,
                 query=q,
-                store=get_qa_vector_store(),
-                embedder=get_query_embedder(),
+                store=get_vector_store(),
+                embedder=get_document_embedder(),
                 config=RetrievalConfig(top_k=QA_DEFAULT_TOP_K),
             ).chunks
             shown = [

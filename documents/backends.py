@@ -1,4 +1,5 @@
-"""The one place where the documents app turns settings into backend objects.
+"""The one place where the documents app turns settings into backend objects (vector store,
+embedder, optional LLM) and tenants into vector-store keys.
 
 ``get_vector_store()`` and ``get_document_embedder()`` are cached per process and per settings
 value, so a test that overrides ``MILVUS_URI`` or ``TRITON_URL`` gets a matching object, and a
@@ -11,12 +12,19 @@ import threading
 
 from django.conf import settings
 
+from documents.llm import TritonChatGenerator
 from documents.vectorstore import VectorStore
-from models_registry.embedding import default_embedder_config, get_default_embedder
-from models_registry.inference import Embedder, EmbedderConfig
+from models_registry.embedding import get_default_embedder
+from models_registry.inference import Embedder
 
 _stores: dict[tuple[str, str, str, int, float], VectorStore] = {}
+_llms: dict[tuple[str, str, float], TritonChatGenerator] = {}
 _lock = threading.Lock()
+
+
+def tenant_vector_key(tenant_pk: int) -> str:
+    """The ``tenant`` value every vector of a tenant is written, searched and deleted under."""
+    return str(tenant_pk)
 
 
 def get_vector_store() -> VectorStore:
@@ -37,14 +45,28 @@ def get_vector_store() -> VectorStore:
         return store
 
 
-def embedder_config() -> EmbedderConfig:
-    """Triton when ``settings.TRITON_URL`` is set, else in-process MiniLM on CPU."""
-    return default_embedder_config()
-
-
 def get_document_embedder() -> Embedder:
     """The process-wide document embedder for the current settings."""
     return get_default_embedder()
+
+
+def get_llm() -> TritonChatGenerator | None:
+    """The Triton-served chat model when ``TRITON_LLM_MODEL`` and ``TRITON_URL`` are both set.
+
+    The model is decoupled (token streaming), so ``TRITON_URL`` must be ``grpc://``; an
+    ``http://`` URL raises ValueError at first use, which is a configuration error.
+    """
+    model = settings.TRITON_LLM_MODEL
+    url = settings.TRITON_URL
+    if not (model and url):
+        return None
+    key = (url, model, float(settings.TRITON_LLM_TIMEOUT_S))
+    with _lock:
+        llm = _llms.get(key)
+        if llm is None:
+            llm = TritonChatGenerator(key[0], key[1], timeout_s=key[2])
+            _llms[key] = llm
+        return llm
 
 
 def check_milvus() -> tuple[bool, str]:

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F
 
+from documents.backends import tenant_vector_key
 from documents.models import Chunk, Document
 from documents.qa.fusion import rrf
 from documents.qa.types import RetrievedChunk
-from documents.qa_backends import tenant_vector_key
 
 if TYPE_CHECKING:
     from documents.vectorstore import VectorStore

@@ -47,6 +47,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
 from documents.chunking import chunk_document
 from documents.extraction import EmptyFile, ExtractionError, extract
 from documents.models import Chunk, Document
@@ -131,22 +132,6 @@ class IngestTimings:
         return max(0.0, self.total_s - self.embed_s)
 
 
-def _tenant_key(tenant: Tenant) -> str:
-    return str(tenant.pk)
-
-
-def _default_store() -> VectorStore:
-    from documents.backends import get_vector_store
-
-    return get_vector_store()
-
-
-def _default_embedder() -> Embedder:
-    from documents.backends import get_document_embedder
-
-    return get_document_embedder()
-
-
 # ------------------------------------------------------------------------------------------------
 # Claim
 # ------------------------------------------------------------------------------------------------
@@ -227,7 +212,7 @@ class _Run:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = _default_embedder()
+            self._embedder = get_document_embedder()
         return self._embedder
 
     # -- conditional writes ------------------------------------------------------------------
@@ -280,7 +265,7 @@ class _Run:
         earlier failed or abandoned attempt must not survive into this build."""
         started = time.perf_counter()
         active = self.doc.generation
-        tenant = _tenant_key(self.tenant)
+        tenant = tenant_vector_key(self.tenant.pk)
         if active:
             self.store.delete_document(tenant=tenant, document_id=self.doc.pk, keep_generation=active)
         else:
@@ -362,7 +347,7 @@ class _Run:
     def _embed_and_upsert(self, rows: list[_Row], start: int) -> None:
         """Embed batch k+1 while batch k is upserted (one helper thread; DB writes stay on
         this thread so they share its connection and transaction)."""
-        tenant = _tenant_key(self.tenant)
+        tenant = tenant_vector_key(self.tenant.pk)
         batch = self.config.embed_batch
         pending: tuple[Future[int], int] | None = None
 
@@ -408,7 +393,7 @@ class _Run:
                     pending[0].exception()
 
     def _finish(self, n_chunks: int) -> None:
-        tenant = _tenant_key(self.tenant)
+        tenant = tenant_vector_key(self.tenant.pk)
         self._stage(Status.INDEXING, chunks_done=n_chunks)
         started = time.perf_counter()
         active = self.doc.generation
@@ -492,7 +477,7 @@ def _backend_reason(exc: Exception) -> str:
 
 def _purge_vectors(tenant: Tenant, document_id: int, store: VectorStore) -> None:
     try:
-        store.delete_document(tenant=_tenant_key(tenant), document_id=document_id)
+        store.delete_document(tenant=tenant_vector_key(tenant.pk), document_id=document_id)
     except VectorStoreError:
         logger.warning("document %s: could not purge vectors now; the purge task retries", document_id)
 
@@ -503,7 +488,7 @@ def _drop_generation(doc: Document, tenant: Tenant, store: VectorStore, generati
     if generation == doc.generation or generation == 0:
         return
     try:
-        store.delete_document(tenant=_tenant_key(tenant), document_id=doc.pk, generation=generation)
+        store.delete_document(tenant=tenant_vector_key(tenant.pk), document_id=doc.pk, generation=generation)
     except VectorStoreError:
         logger.warning("document %s: could not delete vectors of generation %s now", doc.pk, generation)
     Chunk.objects.for_tenant(tenant).filter(document_id=doc.pk, generation=generation).delete()
@@ -518,9 +503,9 @@ def _cleanup_superseded(doc: Document, store: VectorStore, *, timings: IngestTim
     started = time.perf_counter()
     tenant = doc.tenant
     if doc.generation:
-        store.delete_document(tenant=_tenant_key(tenant), document_id=doc.pk, keep_generation=doc.generation)
+        store.delete_document(tenant=tenant_vector_key(tenant.pk), document_id=doc.pk, keep_generation=doc.generation)
     else:
-        store.delete_document(tenant=_tenant_key(tenant), document_id=doc.pk)
+        store.delete_document(tenant=tenant_vector_key(tenant.pk), document_id=doc.pk)
     Chunk.objects.for_tenant(tenant).filter(document_id=doc.pk).exclude(generation=doc.generation).delete()
     if timings is not None:
         timings.index_s += time.perf_counter() - started
@@ -550,7 +535,7 @@ def document_ingest(
     stage and says so in ``status_detail``).
     """
     config = config or IngestConfig.from_settings()
-    store = store or _default_store()
+    store = store or get_vector_store()
     timings = timings if timings is not None else IngestTimings()
     started = time.perf_counter()
     try:
@@ -615,6 +600,6 @@ def document_purge(*, tenant: Tenant, document_id: int, file_name: str, store: V
     """
     from django.core.files.storage import default_storage
 
-    (store or _default_store()).delete_document(tenant=_tenant_key(tenant), document_id=document_id)
+    (store or get_vector_store()).delete_document(tenant=tenant_vector_key(tenant.pk), document_id=document_id)
     if file_name:
         default_storage.delete(file_name)

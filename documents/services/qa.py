@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from documents.backends import get_document_embedder, get_llm, get_vector_store
 from documents.llm import LlmError, TritonChatGenerator
 from documents.models import Conversation, Document, QaRecord
 from documents.qa.citations import MARKER, validate_citations
@@ -61,7 +62,6 @@ from documents.qa.prompts import (
     rewrite_followup,
 )
 from documents.qa.types import NOT_FOUND_TEXT, Answer, Citation, RetrievedChunk
-from documents.qa_backends import get_llm, get_qa_vector_store, get_query_embedder
 from documents.qa_selectors import conversation_get
 from documents.retrieval import RetrievalConfig, chunks_retrieve
 from portal.exceptions import ApplicationError, NotFound, PermissionDenied, ServiceUnavailable
@@ -284,8 +284,8 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
         result = chunks_retrieve(
             tenant=tenant,
             query=standalone,
-            store=get_qa_vector_store(),
-            embedder=get_query_embedder(),
+            store=get_vector_store(),
+            embedder=get_document_embedder(),
             document_ids=plan.document_ids,
             config=RetrievalConfig(top_k=plan.top_k),
         )

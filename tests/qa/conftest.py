@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
 from documents.models import Chunk, Document
-from documents.qa_backends import get_qa_vector_store, get_query_embedder, tenant_vector_key
 from documents.vectorstore import ChunkVector
 from tenants.models import Tenant
 from tests.support.browser import browser_context, page, pytest_runtest_makereport
@@ -51,7 +51,7 @@ def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-d
 
     client = MilvusClient(uri=milvus_server.uri, timeout=10)
     try:
-        name = get_qa_vector_store().collection_name
+        name = get_vector_store().collection_name
         if client.has_collection(name):
             client.delete(name, filter="chunk_id >= 0")
     finally:
@@ -100,9 +100,9 @@ def index_document(db) -> IndexFn:  # type: ignore[no-untyped-def]
             )
             for i, (page, text) in enumerate(pages)
         ]
-        vectors = get_query_embedder().embed([r.text for r in rows])
+        vectors = get_document_embedder().embed([r.text for r in rows])
         key = tenant_vector_key(tenant.pk)
-        get_qa_vector_store().upsert(
+        get_vector_store().upsert(
             tenant=key,
             rows=[
                 ChunkVector(
