@@ -64,14 +64,14 @@ def _setup_django(tmp: Path, threads: int, batch: int) -> None:
 
 
 def _start_triton(stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, str]:
-    """(grpc url, note). None when this checkout has no deploy/triton or the server fails."""
+    """(grpc url, note). None when this checkout has no inference/triton or the server fails."""
     try:
-        from deploy.triton.builtin import MINILM_NAME, install_minilm
-        from deploy.triton.client import TritonAdmin
-        from deploy.triton.server import TritonServer
+        from inference.triton.builtin import MINILM_NAME, install_minilm
+        from inference.triton.client import TritonAdmin
+        from inference.triton.server import TritonServer
         from tests.support.net import free_port
     except ImportError as exc:
-        return None, f"Triton skipped: deploy/triton is not in this checkout ({exc})"
+        return None, f"Triton skipped: inference/triton is not in this checkout ({exc})"
     repo = tmp / "triton-repo"
     install_minilm(repo, version=1, dynamic_batching=True)
     server = TritonServer(
@@ -116,9 +116,9 @@ def main() -> int:
 
         from documents.models import Chunk, Document
         from documents.services import IngestTimings, document_ingest, document_reingest, document_upload
-        from documents.vectorstore import VectorStore
-        from models_registry.inference import EmbedderConfig, get_embedder
-        from portal.milvus_lite import LiteServer
+        from inference.embedding import EmbedderConfig, get_embedder
+        from inference.milvus_lite import LiteServer
+        from inference.vectorstore import VectorStore
         from tenants.actors import Actor
         from tenants.services import tenant_create
         from tests.support.net import free_port

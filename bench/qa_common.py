@@ -42,7 +42,7 @@ def setup_django(tmp: Path, **env: str) -> None:
 def start_milvus(stack: contextlib.ExitStack, tmp: Path) -> Any:
     from django.conf import settings
 
-    from portal.milvus_lite import LiteServer
+    from inference.milvus_lite import LiteServer
     from tests.support.milvus import free_port
 
     milvus = LiteServer(tmp / "milvus.db", port=free_port(), log_file=tmp / "milvus.log")

@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> None:
     import bm25s
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
     from documents.models import Chunk, Document
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
     from documents.services.qa import qa_ask
+    from documents.vectors import tenant_vector_key
+    from models_registry.backends import get_embedder, get_vector_store
 
     tenant, _membership, actor = bench_tenant()
     t0 = time.perf_counter()
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize([c[3] for c in chunks], show_progress=False), show_progress=False)
     info = {c[0]: c for c in chunks}
-    store, embedder, key = get_vector_store(), get_document_embedder(), tenant_vector_key(tenant.pk)
+    store, embedder, key = get_vector_store(), get_embedder(), tenant_vector_key(tenant.pk)
 
     rows = [json.loads(line) for line in (DATA / "qa" / "dev.jsonl").read_text().splitlines() if line.strip()]
     systems = ["hybrid (product)", "dense (Milvus)", "BM25 (Milvus)", "BM25 (bm25s baseline)"]

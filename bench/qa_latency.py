@@ -125,15 +125,16 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
     from django.core.wsgi import get_wsgi_application
 
-    from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
     from documents.models import Chunk, Document
-    from documents.vectorstore import ChunkVector
+    from documents.vectors import tenant_vector_key
+    from inference.vectorstore import ChunkVector
+    from models_registry.backends import get_embedder, get_vector_store
     from tenants.services import token_create
 
     torch.set_num_threads(1)
     tenant, membership, actor = bench_tenant()
     texts, questions = passages(args.chunks)
-    embedder = get_document_embedder()
+    embedder = get_embedder()
     CACHE.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256("\x00".join(t for _, t in texts).encode()).hexdigest()[:16]
     cache = CACHE / f"emb-{len(texts)}-{digest}.npy"

@@ -42,10 +42,10 @@ def main() -> None:
     ap.add_argument("--dump", type=Path, help="write question, raw v2 text and shown passages as JSON")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from deploy.triton.builtin import MINILM_NAME, install_minilm
-    from deploy.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
-    from deploy.triton.client import TritonAdmin
-    from deploy.triton.server import TritonServer, free_port
+    from inference.triton.builtin import MINILM_NAME, install_minilm
+    from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
+    from inference.triton.client import TritonAdmin
+    from inference.triton.server import TritonServer, free_port
 
     with tempfile.TemporaryDirectory(prefix="qa-llm-") as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> None:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from documents.backends import get_document_embedder, get_llm, get_vector_store
     from documents.models import Document
     from documents.qa.citations import MARKER
     from documents.qa.grounding import ground_answer
@@ -92,6 +91,7 @@ def run(args: argparse.Namespace) -> None:
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
     from documents.services.qa import EXTRACTIVE_MODEL, QA_DEFAULT_TOP_K, qa_prepare, qa_run
+    from models_registry.backends import get_embedder, get_llm, get_vector_store
 
     settings.QA_LLM_MAX_TOKENS = args.max_tokens
     names = args.docs.split(",")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
                 tenant=tenant,
                 query=q,
                 store=get_vector_store(),
-                embedder=get_document_embedder(),
+                embedder=get_embedder(),
                 config=RetrievalConfig(top_k=QA_DEFAULT_TOP_K),
             ).chunks
             raw, _p, c = llm.generate(build_qa_messages(q, chunks, version="qa-v1"), max_tokens=args.max_tokens)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
                 tenant=tenant,
                 query=q,
                 store=get_vector_store(),
-                embedder=get_document_embedder(),
+                embedder=get_embedder(),
                 config=RetrievalConfig(top_k=QA_DEFAULT_TOP_K),
             ).chunks
             shown = [

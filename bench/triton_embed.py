@@ -32,11 +32,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deploy.triton.builtin import MINILM_NAME, install_minilm, minilm_spec  # noqa: E402
-from deploy.triton.client import TritonAdmin  # noqa: E402
-from deploy.triton.repository import config_json  # noqa: E402
-from deploy.triton.server import TritonServer  # noqa: E402
-from models_registry.inference import Embedder, InProcessEmbedder, TritonEmbedder  # noqa: E402
+from inference.embedding import Embedder, InProcessEmbedder, TritonEmbedder  # noqa: E402
+from inference.triton.builtin import MINILM_NAME, install_minilm, minilm_spec  # noqa: E402
+from inference.triton.client import TritonAdmin  # noqa: E402
+from inference.triton.repository import config_json  # noqa: E402
+from inference.triton.server import TritonServer  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
 PUBMEDQA = ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"

@@ -1,6 +1,6 @@
-"""Filtered top-10 dense and hybrid search latency through documents.vectorstore.VectorStore.
+"""Filtered top-10 dense and hybrid search latency through inference.vectorstore.VectorStore.
 
-Setup: a real Milvus Lite 2.5.1 server (portal.milvus_lite.LiteServer) in a temporary directory,
+Setup: a real Milvus Lite 2.5.1 server (inference.milvus_lite.LiteServer) in a temporary directory,
 10,000 chunks by default. Chunk text is real: PubMedQA abstracts (shared/data/qa/pubmedqa) split
 into sentences, about two sentences per chunk, one abstract = one document. Vectors are random
 but clustered (a 200-centre Gaussian mixture, one centre per document, dim 384), so no model is
@@ -33,8 +33,8 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from documents.vectorstore import ChunkVector, VectorStore  # noqa: E402
-from portal.milvus_lite import LiteServer  # noqa: E402
+from inference.milvus_lite import LiteServer  # noqa: E402
+from inference.vectorstore import ChunkVector, VectorStore  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
 PUBMEDQA = REPO_ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"

@@ -7,7 +7,7 @@ an alias changed. `manifests_for` is pure: the same snapshot always gives the sa
 Kubernetes: `deploy.k8s.manifests.build_manifests` (Triton Deployment, Service, HPA, ...).
 Local Triton: one model-repository entry per served version, carrying the registry version's own
 fields (tensors, parameters, serving knobs, artifact) so the target can hand it to the registry's
-`models_registry.specs.version_spec` and `models_registry.serving.artifact_files`/`load_version`.
+`inference.triton.specs.version_spec` and `inference.triton.local.artifact_files`/`load_version`.
 Triton model names are namespaced `<tenant>--<deployment>--<model>`: one local tritonserver serves
 every tenant, every deployment and the registry's own local serving, and a Triton model is one
 directory serving one version, so each deployment needs entries that no other one overwrites,
@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from deploy.constants import GPU_PRODUCT_LABELS
+from deploy.k8s.manifests import TritonDeploymentSpec, build_manifests
 from deploy.models import Deployment
-from models_registry.specs import default_artifact_name
+from inference.triton.specs import default_artifact_name
 
 TENANT_LABEL = "llmops-portal.io/tenant"
 
@@ -91,10 +92,8 @@ def deployment_snapshot(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def triton_spec(snapshot: dict[str, Any], revision: int) -> Any:
+def triton_spec(snapshot: dict[str, Any], revision: int) -> TritonDeploymentSpec:
     """The `TritonDeploymentSpec` for a Kubernetes snapshot (raises ManifestError)."""
-    from deploy.k8s.manifests import TritonDeploymentSpec
-
     gpu = snapshot.get("gpu_type") or None
     return TritonDeploymentSpec(
         name=snapshot["name"],
@@ -139,8 +138,6 @@ def manifests_for(snapshot: dict[str, Any], revision: int) -> list[dict[str, Any
     """
     if snapshot["target"] == Deployment.Target.LOCAL:
         return local_entries(snapshot)
-    from deploy.k8s.manifests import build_manifests
-
     spec = triton_spec(snapshot, revision)
     spec.validate()
     return build_manifests(spec)

@@ -25,6 +25,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deploy.constants import FIELD_MANAGER
+from deploy.k8s.client import KubeApplyError, KubeAuthError, KubeError, KubeTarget, KubeUnavailable, RolloutTimeout
+from deploy.k8s.manifests import REVISION_LABEL, ManifestError
+from inference.triton.client import TritonAdmin, TritonModelError, TritonUnavailable
+from inference.triton.local import (
+    ArtifactError,
+    LocalTritonConfig,
+    artifact_files,
+    load_version,
+    local_server_ensure,
+    unload_model,
+)
+from inference.triton.repository import InvalidModelConfig
+from inference.triton.server import TritonStartError
+from inference.triton.specs import default_artifact_name, version_spec
 
 
 class TargetError(Exception):
@@ -74,7 +88,6 @@ class RolloutTarget(Protocol):
 
 
 def _kube_error(exc: Exception) -> TargetError:
-    from deploy.k8s.client import KubeApplyError, KubeAuthError, KubeUnavailable
 
     cause = exc.cause if isinstance(exc, KubeApplyError) else exc
     if isinstance(cause, KubeAuthError):
@@ -88,14 +101,13 @@ def _kube_error(exc: Exception) -> TargetError:
 class KubernetesTarget:
     """A Triton Deployment in one namespace of one cluster, through `deploy.k8s.client.KubeTarget`."""
 
-    kube: Any  # deploy.k8s.client.KubeTarget
+    kube: KubeTarget
     namespace: str
     name: str
     poll_s: float = 2.0
     sleep: Callable[[float], None] = time.sleep
 
     def check(self) -> str:
-        from deploy.k8s.client import KubeError
 
         try:
             return str(self.kube.check_auth(namespace=self.namespace))
@@ -103,8 +115,6 @@ class KubernetesTarget:
             raise _kube_error(exc) from exc
 
     def apply(self, revision: RevisionData) -> str:
-        from deploy.k8s.client import KubeError
-        from deploy.k8s.manifests import ManifestError
 
         try:
             applied = self.kube.apply(revision.manifests, field_manager=FIELD_MANAGER)
@@ -115,7 +125,6 @@ class KubernetesTarget:
         return "applied " + ", ".join(str(a.ref) for a in applied)
 
     def wait(self, revision: RevisionData, deadline_s: float) -> str:
-        from deploy.k8s.client import KubeError, RolloutTimeout
 
         try:
             status = self.kube.wait_for_rollout(
@@ -134,8 +143,6 @@ class KubernetesTarget:
         readiness, Triton's default) is true only once the server and every model are ready, so
         ready replicas of this revision's pod template mean Triton and its models are ready.
         """
-        from deploy.k8s.client import KubeError
-        from deploy.k8s.manifests import REVISION_LABEL
 
         deployment = next(m for m in revision.manifests if m["kind"] == "Deployment")
         try:
@@ -154,7 +161,6 @@ class KubernetesTarget:
         return f"revision {revision.number} live and ready ({status.ready_replicas} ready replicas)"
 
     def rollback(self, previous: RevisionData | None, current: RevisionData, deadline_s: float) -> str:
-        from deploy.k8s.client import KubeError
 
         try:
             if previous is None:
@@ -181,7 +187,6 @@ def _entry_artifact(entry: dict[str, Any]) -> tuple[str, str, str]:
     before the registry's functions served this target carry `source` (a builtin: URI or a local
     path) and `file_name` instead, which `artifact_files` reads as a URI just the same.
     """
-    from models_registry.specs import default_artifact_name
 
     if "artifact_uri" not in entry:
         return "", str(entry.get("source") or ""), str(entry.get("file_name") or "")
@@ -189,7 +194,7 @@ def _entry_artifact(entry: dict[str, Any]) -> tuple[str, str, str]:
     return str(entry.get("artifact_upload") or ""), str(entry["artifact_uri"]), str(name)
 
 
-def local_entry_load(admin: Any, repository: Path, entry: dict[str, Any]) -> str:
+def local_entry_load(admin: TritonAdmin, repository: Path, entry: dict[str, Any]) -> str:
     """Write one revision entry into the local repository and load it, serving exactly its version.
 
     The registry's code does the work (`version_spec` with the version's serving knobs,
@@ -198,10 +203,6 @@ def local_entry_load(admin: Any, repository: Path, entry: dict[str, Any]) -> str
     refused before Triton is asked (tritonserver 2.51 never answers such a load).
     Raises TargetError (bad spec or artifact, Triton refused) or TargetUnavailable.
     """
-    from deploy.triton.client import TritonUnavailable
-    from deploy.triton.repository import InvalidModelConfig
-    from models_registry.serving import ArtifactError, artifact_files, load_version
-    from models_registry.specs import version_spec
 
     version = int(entry["version"])
     label = f"{entry['model']} v{version}"
@@ -234,28 +235,20 @@ def local_entry_load(admin: Any, repository: Path, entry: dict[str, Any]) -> str
 class LocalTritonTarget:
     """The portal's own tritonserver (explicit model control): write entries, load, check ready.
 
-    `admin` is a `deploy.triton.client.TritonAdmin` for the local server URL; `repository` is
+    `admin` is a `inference.triton.client.TritonAdmin` for the local server URL; `repository` is
     the directory that server was started with (settings.TRITON_LOCAL_REPOSITORY). With `config`
-    (a `models_registry.serving.LocalTritonConfig`), `check` starts the server when nothing
+    (a `inference.triton.local.LocalTritonConfig`), `check` starts the server when nothing
     answers, as the registry's local serving does; without it a server that is down is
     TargetUnavailable.
     """
 
-    admin: Any
+    admin: TritonAdmin
     repository: Path
     sleep: Callable[[float], None] = time.sleep
-    config: Any = None
-
-    def _errors(self) -> tuple[type[Exception], type[Exception]]:
-        from deploy.triton.client import TritonModelError, TritonUnavailable
-
-        return TritonModelError, TritonUnavailable
+    config: LocalTritonConfig | None = None
 
     def check(self) -> str:
         if not self.admin.server_ready() and self.config is not None:
-            from deploy.triton.server import TritonStartError
-            from models_registry.serving import local_server_ensure
-
             try:
                 local_server_ensure(self.config).close()
             except TritonStartError as exc:
@@ -270,13 +263,12 @@ class LocalTritonTarget:
         return "loaded " + (", ".join(names) or "no models")
 
     def wait(self, revision: RevisionData, deadline_s: float) -> str:
-        model_error, unavailable = self._errors()
         deadline = time.monotonic() + deadline_s
         pending = [(e["triton_name"], str(e["version"])) for e in revision.manifests]
         while pending:
             try:
                 pending = [(n, v) for n, v in pending if not self.admin.model_ready(n, v)]
-            except (model_error, unavailable) as exc:
+            except (TritonModelError, TritonUnavailable) as exc:
                 raise TargetError(f"readiness check failed: {exc}") from exc
             if pending and time.monotonic() >= deadline:
                 raise TargetTimeout(
@@ -287,14 +279,13 @@ class LocalTritonTarget:
         return f"{len(revision.manifests)} model version(s) ready"
 
     def verify(self, revision: RevisionData) -> str:
-        model_error, unavailable = self._errors()
         if not self.admin.server_ready():
             raise TargetError("the local Triton server is not ready")
         for entry in revision.manifests:
             try:
                 config = self.admin.model_config(entry["triton_name"], str(entry["version"]))
                 ready = self.admin.model_ready(entry["triton_name"], str(entry["version"]))
-            except (model_error, unavailable) as exc:
+            except (TritonModelError, TritonUnavailable) as exc:
                 raise TargetError(f"{entry['triton_name']}: {exc}") from exc
             if not ready:
                 raise TargetError(f"{entry['triton_name']} v{entry['version']} is not ready")
@@ -304,9 +295,7 @@ class LocalTritonTarget:
         return "server ready; " + ", ".join(f"{e['triton_name']} v{e['version']} ready" for e in revision.manifests)
 
     def rollback(self, previous: RevisionData | None, current: RevisionData, deadline_s: float) -> str:
-        from models_registry.serving import unload_model
 
-        _, unavailable = self._errors()
         keep = {e["triton_name"] for e in previous.manifests} if previous else set()
         removed = []
         for entry in current.manifests:
@@ -314,7 +303,7 @@ class LocalTritonTarget:
             if name in keep:
                 continue
             # never loaded, or already gone: nothing to undo on the server
-            with contextlib.suppress(unavailable):
+            with contextlib.suppress(TritonUnavailable):
                 unload_model(self.admin, name, wait_s=5.0)
             shutil.rmtree(Path(self.repository) / name, ignore_errors=True)
             removed.append(name)

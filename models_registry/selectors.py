@@ -9,6 +9,9 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from inference.triton.client import TritonAdmin
+from inference.triton.local import LocalTritonConfig, ServerStatus, local_server_status
+from models_registry.backends import local_triton_config
 from models_registry.models import LocalServing, ModelAlias, ModelVersion, RegisteredModel
 from portal.exceptions import NotFound
 from tenants.models import Tenant
@@ -124,16 +127,13 @@ def _int(value: Any) -> int:
         raise NotFound("Not found.") from None
 
 
-def serving_server_status(*, tenant: Tenant, config: Any = None) -> Any:
+def serving_server_status(*, tenant: Tenant, config: LocalTritonConfig | None = None) -> ServerStatus:
     """Live status of the local tritonserver, listing only models this tenant may see.
 
     Visible: Triton models named after the tenant's own serving rows, and platform-shared models
     (whose Triton name is the model name). Other tenants' models on the same server are hidden.
     """
-    from deploy.triton.client import TritonAdmin
-    from models_registry.serving import LocalTritonConfig, local_server_status
-
-    config = config or LocalTritonConfig.from_settings()
+    config = config or local_triton_config()
     names = set(serving_list(tenant=tenant).values_list("triton_name", flat=True))
     names |= set(RegisteredModel.objects.visible_to(tenant).filter(tenant__isnull=True).values_list("name", flat=True))
     admin = TritonAdmin(config.http_url, timeout_s=10.0)

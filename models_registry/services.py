@@ -15,13 +15,11 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
-from deploy.triton.repository import InvalidModelConfig
-from models_registry.constants import ALIAS_CAPABILITY_DEFAULT, PROMOTE_ALIASES
-from models_registry.models import LocalServing, ModelAlias, ModelVersion, RegisteredModel
-from models_registry.serving import (
+from inference.triton.client import TritonAdmin
+from inference.triton.local import (
     BUILTIN_ARTIFACTS,
     ArtifactError,
     LocalTritonConfig,
@@ -32,13 +30,13 @@ from models_registry.serving import (
     local_server_ensure,
     unload_model,
 )
-from models_registry.specs import (
-    default_artifact_name,
-    normalize_serving,
-    spec_for_version,
-    triton_name_for,
-    version_spec,
-)
+from inference.triton.repository import InvalidModelConfig
+from inference.triton.server import TritonStartError
+from inference.triton.specs import default_artifact_name, normalize_serving, version_spec
+from models_registry.constants import ALIAS_CAPABILITY_DEFAULT, PROMOTE_ALIASES
+from models_registry.models import LocalServing, ModelAlias, ModelVersion, RegisteredModel
+from models_registry.triton_specs import spec_for_version, triton_name_for, version_triton_name
+from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -325,22 +323,15 @@ def alias_delete(*, tenant: Tenant | None, actor: Actor, model: RegisteredModel,
 # -- local serving --------------------------------------------------------------------------------
 
 
-def _triton_name(version: ModelVersion) -> str:
-    model = version.model
-    return triton_name_for(model_name=model.name, tenant_slug=model.tenant.slug if model.tenant else None)
-
-
 def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersion) -> LocalServing:
     """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued)."""
     _authorize(tenant, actor, "deploy.manage", version)
     _check_owner(tenant, version.model)
-    from models_registry.tasks import enqueue_on_commit, serving_load_task
-
     with transaction.atomic():
         row, created = (
             LocalServing.objects.all_tenants()
             .select_for_update()
-            .get_or_create(version=version, defaults={"tenant": tenant, "triton_name": _triton_name(version)})
+            .get_or_create(version=version, defaults={"tenant": tenant, "triton_name": version_triton_name(version)})
         )
         before = None if created else row.status
         row.status = LocalServing.Status.LOADING
@@ -354,15 +345,18 @@ def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersio
             target=row,
             changes={"status": [before, row.status], "version": version.version},
         )
-        enqueue_on_commit(serving_load_task, serving_id=row.pk, triggered_by_user_id=actor.user_id)
+        enqueue(
+            "models_registry.serve",
+            tenant_id=row.tenant_id,
+            serving_id=row.pk,
+            triggered_by_user_id=actor.user_id,
+        )
     return row
 
 
 def serving_unload_request(*, tenant: Tenant | None, actor: Actor, serving: LocalServing) -> LocalServing:
     _authorize(tenant, actor, "deploy.manage", serving)
     _check_owner(tenant, serving.version.model)
-    from models_registry.tasks import enqueue_on_commit, serving_unload_task
-
     with transaction.atomic():
         before = serving.status
         LocalServing.objects.all_tenants().filter(pk=serving.pk).update(
@@ -376,7 +370,12 @@ def serving_unload_request(*, tenant: Tenant | None, actor: Actor, serving: Loca
             target=serving,
             changes={"status": [before, serving.status]},
         )
-        enqueue_on_commit(serving_unload_task, serving_id=serving.pk, triggered_by_user_id=actor.user_id)
+        enqueue(
+            "models_registry.unserve",
+            tenant_id=serving.tenant_id,
+            serving_id=serving.pk,
+            triggered_by_user_id=actor.user_id,
+        )
     return serving
 
 
@@ -411,8 +410,14 @@ def _finish(row_id: int, *, status: str, error: str = "", actor: Actor, action: 
     return row
 
 
+def _serving_rows(tenant: Tenant | None) -> Any:
+    """LocalServing rows of ``tenant``, or the platform-shared ones (tenant None)."""
+    qs = LocalServing.objects
+    return qs.for_tenant(tenant) if tenant is not None else qs.all_tenants().filter(tenant__isnull=True)
+
+
 def serving_load(
-    *, serving_id: int, config: LocalTritonConfig, triggered_by_user_id: int | None = None
+    *, tenant: Tenant | None, serving_id: int, config: LocalTritonConfig, triggered_by_user_id: int | None = None
 ) -> LocalServing:
     """Task body: claim a LOADING row, make sure the server runs, write the entry, load, check.
 
@@ -420,19 +425,13 @@ def serving_load(
     the model). Raises TritonUnavailable/TritonStartError-free: an unreachable server after start
     is transient and raised as TritonUnavailable for the task to retry.
     """
-    from deploy.triton.server import TritonStartError
-
     actor = Actor.system(label="models_registry.serve", triggered_by_user_id=triggered_by_user_id)
     claimed = (
-        LocalServing.objects.all_tenants()
+        _serving_rows(tenant)
         .filter(pk=serving_id, status=LocalServing.Status.LOADING)
-        .update(attempts=_attempts_plus_one(), updated_at=timezone.now())
+        .update(attempts=F("attempts") + 1, updated_at=timezone.now())
     )
-    row = (
-        LocalServing.objects.all_tenants()
-        .select_related("version", "version__model", "version__model__tenant")
-        .get(pk=serving_id)
-    )
+    row = _serving_rows(tenant).select_related("version", "version__model", "version__model__tenant").get(pk=serving_id)
     if not claimed:
         return row  # unloaded or re-requested meanwhile: nothing to do
     version = row.version
@@ -489,8 +488,11 @@ def serving_load(
     )
 
 
-def serving_fail(*, serving_id: int, error: str, triggered_by_user_id: int | None = None) -> LocalServing:
+def serving_fail(
+    *, tenant: Tenant | None, serving_id: int, error: str, triggered_by_user_id: int | None = None
+) -> LocalServing:
     """Terminal FAILED for a row whose task gave up (e.g. Triton unreachable after all retries)."""
+    _serving_rows(tenant).get(pk=serving_id)  # the row must belong to ``tenant``
     actor = Actor.system(label="models_registry.serve", triggered_by_user_id=triggered_by_user_id)
     return _finish(
         serving_id, status=LocalServing.Status.FAILED, error=error, actor=actor, action="models_registry.serving.failed"
@@ -498,13 +500,11 @@ def serving_fail(*, serving_id: int, error: str, triggered_by_user_id: int | Non
 
 
 def serving_unload(
-    *, serving_id: int, config: LocalTritonConfig, triggered_by_user_id: int | None = None
+    *, tenant: Tenant | None, serving_id: int, config: LocalTritonConfig, triggered_by_user_id: int | None = None
 ) -> LocalServing:
     """Task body: claim an UNLOADING row, unload its Triton model, mark it UNLOADED."""
-    from deploy.triton.client import TritonAdmin
-
     actor = Actor.system(label="models_registry.unserve", triggered_by_user_id=triggered_by_user_id)
-    row = LocalServing.objects.all_tenants().get(pk=serving_id)
+    row = _serving_rows(tenant).get(pk=serving_id)
     if row.status != LocalServing.Status.UNLOADING:
         return row
     admin = TritonAdmin(config.http_url)
@@ -513,9 +513,3 @@ def serving_unload(
     finally:
         admin.close()
     return _finish(row.pk, status=LocalServing.Status.UNLOADED, actor=actor, action="models_registry.serving.unloaded")
-
-
-def _attempts_plus_one() -> Any:
-    from django.db.models import F
-
-    return F("attempts") + 1

@@ -39,7 +39,7 @@ def main() -> int:
                     [
                         py,
                         "-m",
-                        "portal.milvus_lite",
+                        "inference.milvus_lite",
                         "--db",
                         str(settings.MILVUS_LITE_DB),
                         "--port",

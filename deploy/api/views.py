@@ -39,6 +39,7 @@ from deploy.services import (
     deployment_create,
     deployment_create_from_plan,
     deployment_manifests,
+    deployment_measure_request,
     deployment_update,
     rollback_start,
     rollout_start,
@@ -227,12 +228,8 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @action(detail=True, methods=["post"])
     def measure(self, request: Request, pk: str | None = None) -> Response:
         """Plan vs actual (local target): queue a latency measurement at the planned concurrency."""
-        from deploy.tasks import deployment_measure_task
-
         deployment = self.get_object()
-        if deployment.target != deployment.Target.LOCAL or deployment.status != deployment.Status.ACTIVE:
-            raise ApplicationError("Only an active deployment on the local Triton target can be measured.")
-        deployment_measure_task.delay_on_commit(tenant_id=self.tenant.pk, deployment_id=deployment.pk)
+        deployment_measure_request(tenant=self.tenant, actor=self.actor, deployment=deployment)
         return Response(self._out(deployment.pk), status=status.HTTP_202_ACCEPTED)
 
 

@@ -17,7 +17,7 @@ from deploy.services.deployments import (
     deployment_manifests,
     deployment_update,
 )
-from deploy.services.measure import deployment_measure, measure_latency
+from deploy.services.measure import deployment_measure, deployment_measure_request, measure_latency
 from deploy.services.plans import PlanInvalid, capacity_plan_compute, capacity_plan_create
 from deploy.services.rollouts import (
     default_target_factory,
@@ -44,6 +44,7 @@ __all__ = [
     "deployment_fields_from_plan",
     "deployment_manifests",
     "deployment_measure",
+    "deployment_measure_request",
     "deployment_update",
     "kube_target_for",
     "measure_latency",

@@ -23,9 +23,12 @@ from django.utils import timezone
 
 from deploy.constants import MEASURE_DEFAULT_CONCURRENCY, MEASURE_DURATION_S, MEASURE_MAX_CONCURRENCY
 from deploy.models import Deployment
+from models_registry.backends import local_triton_config
+from portal.celery import enqueue
+from portal.exceptions import ApplicationError
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record
+from tenants.services import audit_record, authorize
 
 SAMPLE_TEXT = "How do I rotate the API token of a tenant without downtime?"
 
@@ -107,6 +110,14 @@ def measure_latency(*, url: str, entry: dict[str, Any], concurrency: int, durati
     }
 
 
+def deployment_measure_request(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> None:
+    """Queue a plan-vs-actual measurement of an active local deployment (``deploy.measure``)."""
+    authorize(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
+    if deployment.target != Deployment.Target.LOCAL or deployment.status != Deployment.Status.ACTIVE:
+        raise ApplicationError("Only an active deployment on the local Triton target can be measured.")
+    enqueue("deploy.measure", tenant_id=tenant.pk, deployment_id=deployment.pk)
+
+
 def deployment_measure(
     *, tenant: Tenant, deployment_id: int, duration_s: float | None = None, concurrency: int | None = None
 ) -> dict[str, Any] | None:
@@ -131,9 +142,7 @@ def deployment_measure(
         or math.ceil(float((deployment.predicted or {}).get("concurrency_per_replica") or MEASURE_DEFAULT_CONCURRENCY))
     )
     n = max(1, min(concurrency or planned, MEASURE_MAX_CONCURRENCY))
-    from models_registry.serving import LocalTritonConfig
-
-    url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or LocalTritonConfig.from_settings().http_url
+    url = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "") or local_triton_config().http_url
     measured = measure_latency(
         url=url,
         entry=entry,

@@ -47,6 +47,9 @@ from deploy.targets import (
     RolloutTarget,
     TargetError,
 )
+from inference.triton.client import TritonAdmin
+from models_registry.backends import local_triton_config
+from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -81,8 +84,6 @@ def _refuse_concurrent(tenant: Tenant, deployment: Deployment) -> None:
 
 def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, revision: Revision, kind: str) -> Rollout:
     """Insert the rollout (the DB refuses a second in-progress one) and enqueue it on commit."""
-    from deploy.tasks import rollout_execute_task
-
     now = timezone.now()
     try:
         with transaction.atomic():  # savepoint: the IntegrityError must not poison the outer block
@@ -101,7 +102,7 @@ def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, rev
         status=Deployment.Status.ROLLING_OUT, updated_at=now
     )
     _event(rollout, S.PENDING, f"{kind} to revision {revision.number} queued")
-    rollout_execute_task.delay_on_commit(tenant_id=tenant.pk, rollout_id=rollout.pk)
+    enqueue("deploy.rollout", tenant_id=tenant.pk, rollout_id=rollout.pk)
     return rollout
 
 
@@ -197,13 +198,10 @@ def _revision_data(revision: Revision | None, rollout: Rollout) -> RevisionData 
 def default_target_factory(deployment: Deployment, sleep: Callable[[float], None]) -> RolloutTarget:
     """Kubernetes through the stored (decrypted) credentials, or the local tritonserver."""
     if deployment.target == Deployment.Target.LOCAL:
-        from deploy.triton.client import TritonAdmin
-        from models_registry.serving import LocalTritonConfig
-
         # The registry's local server (started on demand, like its own local serving), unless
         # DEPLOY_LOCAL_TRITON_URL points rollouts at a server someone else runs.
         override = getattr(settings, "DEPLOY_LOCAL_TRITON_URL", "")
-        config = LocalTritonConfig.from_settings()
+        config = local_triton_config()
         return LocalTritonTarget(
             TritonAdmin(override or config.http_url, timeout_s=120.0),
             config.repository,
@@ -300,9 +298,7 @@ class _Runner:
                 },
             )
             if state == S.ACTIVE and self.deployment.target == Deployment.Target.LOCAL:
-                from deploy.tasks import deployment_measure_task
-
-                deployment_measure_task.delay_on_commit(tenant_id=self.tenant.pk, deployment_id=self.deployment.pk)
+                enqueue("deploy.measure", tenant_id=self.tenant.pk, deployment_id=self.deployment.pk)
 
     # -- the machine --
     def run(self, *, resume_rollback: bool = False, failure: str | None = None) -> None:
@@ -440,8 +436,6 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
     then rolled back to its previous revision, or failed (nothing was applied / no previous).
     Pending rollouts within their deadline but older than the lease are re-enqueued (lost message).
     Returns the ids it ended."""
-    from deploy.tasks import rollout_execute_task
-
     now = now or timezone.now()
     ended: list[int] = []
     stale = Rollout.objects.all_tenants().filter(state__in=Rollout.IN_PROGRESS, deadline_at__lt=now)
@@ -484,5 +478,5 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
         ended.append(rollout.pk)
     lost_before = now - dt.timedelta(seconds=LEASE_S)
     for row in Rollout.objects.all_tenants().filter(state=S.PENDING, deadline_at__gte=now, created_at__lt=lost_before):
-        rollout_execute_task.delay(tenant_id=row.tenant_id, rollout_id=row.pk)
+        enqueue("deploy.rollout", tenant_id=row.tenant_id, rollout_id=row.pk)
     return ended

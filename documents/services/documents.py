@@ -2,7 +2,7 @@
 
 Each service authorises *before* its transaction (so a refused attempt is audited even though
 nothing else is written), then, inside one transaction, changes rows, writes the audit event and
-enqueues Celery work with ``delay_on_commit`` (a rolled-back upload never reaches a worker).
+enqueues Celery work on commit with ``portal.celery.enqueue`` (a rolled-back upload never reaches a worker).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from documents.extraction.errors import _human_bytes
 from documents.models import Document
 from documents.naming import sanitize_filename, title_from_filename
 from documents.selectors import document_find_duplicate
+from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -80,9 +81,7 @@ def _detect(data: bytes, filename: str) -> str:
 
 
 def _enqueue_ingest(document: Document) -> None:
-    from documents.tasks import document_ingest_task
-
-    document_ingest_task.delay_on_commit(tenant_id=document.tenant_id, document_id=document.pk)
+    enqueue("documents.ingest", tenant_id=document.tenant_id, document_id=document.pk)
 
 
 def _queued_deadline() -> Any:
@@ -225,8 +224,6 @@ def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None
     (``documents.purge``, retried while Milvus is down). A run still ingesting it notices the
     row is gone at its next write and removes what it wrote."""
     authorize(tenant=tenant, actor=actor, capability="documents.delete", target=document)
-    from documents.tasks import document_purge_task
-
     with transaction.atomic():
         audit_record(
             tenant=tenant,
@@ -237,4 +234,4 @@ def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None
         )
         document_id, file_name = document.pk, document.file.name
         document.delete()  # cascades to its chunks
-        document_purge_task.delay_on_commit(tenant_id=tenant.pk, document_id=document_id, file_name=file_name)
+        enqueue("documents.purge", tenant_id=tenant.pk, document_id=document_id, file_name=file_name)

@@ -47,12 +47,13 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
 from documents.chunking import chunk_document
 from documents.extraction import EmptyFile, ExtractionError, extract
 from documents.models import Chunk, Document
-from documents.vectorstore import ChunkVector, VectorStore, VectorStoreError, VectorStoreUnavailable
-from models_registry.inference import Embedder, InferenceError, InferenceUnavailable
+from documents.vectors import tenant_vector_key
+from inference.embedding import Embedder, InferenceError, InferenceUnavailable
+from inference.vectorstore import ChunkVector, VectorStore, VectorStoreError, VectorStoreUnavailable
+from models_registry.backends import get_embedder, get_vector_store
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ class _Run:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_document_embedder()
+            self._embedder = get_embedder()
         return self._embedder
 
     # -- conditional writes ------------------------------------------------------------------

@@ -46,8 +46,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from documents.backends import get_document_embedder, get_llm, get_vector_store
-from documents.llm import LlmError, TritonChatGenerator
 from documents.models import Conversation, Document, QaRecord
 from documents.qa.citations import MARKER, validate_citations
 from documents.qa.extractive import answer_extractive
@@ -64,6 +62,8 @@ from documents.qa.prompts import (
 from documents.qa.types import NOT_FOUND_TEXT, Answer, Citation, RetrievedChunk
 from documents.qa_selectors import conversation_get
 from documents.retrieval import RetrievalConfig, chunks_retrieve
+from inference.llm import LlmError, TritonChatGenerator
+from models_registry.backends import get_embedder, get_llm, get_vector_store
 from portal.exceptions import ApplicationError, NotFound, PermissionDenied, ServiceUnavailable
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -252,8 +252,8 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
     written before it is yielded. Backend outages (vector store, embedder) raise
     ``ServiceUnavailable`` before any event; an LLM outage falls back to the extractive answer.
     """
-    from documents.vectorstore import VectorStoreError
-    from models_registry.inference import InferenceError, InferenceUnavailable
+    from inference.embedding import InferenceError, InferenceUnavailable
+    from inference.vectorstore import VectorStoreError
 
     t_start = time.perf_counter()
     tenant = plan.tenant
@@ -285,7 +285,7 @@ def qa_run(plan: QaPlan) -> Iterator[tuple[str, dict[str, Any]]]:
             tenant=tenant,
             query=standalone,
             store=get_vector_store(),
-            embedder=get_document_embedder(),
+            embedder=get_embedder(),
             document_ids=plan.document_ids,
             config=RetrievalConfig(top_k=plan.top_k),
         )

@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from documents.models import Chunk, Document
+from portal.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,6 @@ def _deadline_message(doc: Document) -> str:
 
 def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
     """Re-queue once, then fail, every non-terminal document past its deadline (all tenants)."""
-    from documents.tasks import document_ingest_task
-
     now = now or timezone.now()
     result = SweepResult()
     max_requeues = int(settings.DOCUMENT_SWEEP_REQUEUES)
@@ -85,7 +84,7 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
                 )
                 if n:
                     result.requeued.append(doc.pk)
-                    document_ingest_task.delay_on_commit(tenant_id=doc.tenant_id, document_id=doc.pk)
+                    enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
             else:
                 n = same_state.update(
                     status=Status.FAILED,
@@ -98,7 +97,7 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
                 if n:
                     result.failed.append(doc.pk)
                     # The ingest task on a terminal document removes the unfinished generation.
-                    document_ingest_task.delay_on_commit(tenant_id=doc.tenant_id, document_id=doc.pk)
+                    enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
     if result.requeued or result.failed:
         logger.warning("sweep: re-queued %s, failed %s", result.requeued, result.failed)
 
@@ -111,5 +110,5 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
     )
     for document_id, tenant_id in leftovers:
         result.cleanups.append(document_id)
-        document_ingest_task.delay(tenant_id=tenant_id, document_id=document_id)
+        enqueue("documents.ingest", tenant_id=tenant_id, document_id=document_id)
     return result

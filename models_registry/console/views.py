@@ -34,7 +34,7 @@ from models_registry.services import (
     serving_unload_request,
     version_register,
 )
-from models_registry.specs import render_version_config
+from models_registry.triton_specs import render_version_config
 from portal.exceptions import ApplicationError, NotFound
 from tenants.console.mixins import TenantConsoleMixin
 

@@ -22,7 +22,9 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from models_registry.backends import get_embedder
 from models_registry.models import ModelAlias, ModelVersion, RegisteredModel
+from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict
 from recommendations import constants as C
 from recommendations.engine import (
@@ -71,8 +73,6 @@ def clean_params(params: dict[str, Any] | None) -> dict[str, Any]:
 @transaction.atomic
 def training_run_start(*, tenant: Tenant, actor: Actor, params: dict[str, Any] | None = None) -> TrainingRun:
     """Queue a training run (next version number) and enqueue the task on commit. Audited."""
-    from recommendations.tasks import training_run_task
-
     cleaned = clean_params(params)
     # Lock the tenant row so two concurrent starts cannot pick the same version number.
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
@@ -83,7 +83,7 @@ def training_run_start(*, tenant: Tenant, actor: Actor, params: dict[str, Any] |
     audit_record(
         tenant=tenant, actor=actor, action="recommendations.trainingrun.queued", target=run, changes={"params": cleaned}
     )
-    training_run_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
+    enqueue("recommendations.train", tenant_id=tenant.pk, run_id=run.pk)
     return run
 
 
@@ -181,9 +181,7 @@ def training_run_execute(*, tenant_id: int, run_id: int) -> None:
         embeddings = None
         if run.params.get("content", True):
             _set_stage(run, TrainingRun.Stage.EMBEDDING)
-            from recommendations.embedding import embed_texts
-
-            embeddings = embed_texts(data.content_texts())
+            embeddings = get_embedder().embed(data.content_texts())
         _set_stage(run, TrainingRun.Stage.TRAINING)
         engine_params = {k: v for k, v in run.params.items() if k != "content"}
         model = train(data, TrainParams(**engine_params), embeddings=embeddings)

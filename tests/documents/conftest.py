@@ -60,7 +60,7 @@ def ingest_env(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-de
     """Settings for real ingestion: the session Milvus (a collection per test session), the
     in-process embedder on one thread, uploads under tmp. Every vector is deleted afterwards,
     because database ids are reused between tests."""
-    from documents.backends import get_vector_store
+    from models_registry.backends import get_vector_store
 
     settings.MILVUS_URI = milvus_server.uri
     settings.MILVUS_COLLECTION = _SESSION_COLLECTION

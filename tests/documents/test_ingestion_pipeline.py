@@ -13,7 +13,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from documents.backends import get_document_embedder, get_vector_store
 from documents.models import Chunk, Document
 from documents.services import (
     LeaseHeld,
@@ -23,6 +22,7 @@ from documents.services import (
     document_upload,
 )
 from documents.tasks import document_ingest_task
+from models_registry.backends import get_embedder, get_vector_store
 from tenants.actors import Actor
 from tests.documents.conftest import read_doc
 
@@ -54,7 +54,7 @@ class CrashAfter:
     after ``n`` successful batches: what a SIGKILL looks like from the database's side."""
 
     def __init__(self, n: int) -> None:
-        self.inner = get_document_embedder()
+        self.inner = get_embedder()
         self.n = n
         self.calls = 0
         self.dim = self.inner.dim
@@ -82,7 +82,7 @@ def test_pdf_ingests_with_pages_and_is_idempotent(ingest_env, tenant_a, editor_a
     assert min(pages) == 1 and max(pages) == 18 and len(pages) >= 15
     # The stored vectors are the real embeddings: the chunk's own text finds it first.
     chunk = Chunk.objects.for_tenant(tenant_a).filter(document=doc).order_by("ordinal")[3]
-    vec = get_document_embedder().embed([chunk.text])[0]
+    vec = get_embedder().embed([chunk.text])[0]
     hits = ingest_env.search(tenant=str(tenant_a.pk), vector=vec.tolist(), top_k=1)
     assert hits[0].chunk_id == chunk.pk and hits[0].generation == 1 and hits[0].page == chunk.page
 
@@ -209,7 +209,7 @@ def test_reingest_swaps_atomically(ingest_env, tenant_a, editor_a):
     seen: list[tuple[int, int, int]] = []
 
     class Watching:
-        inner = get_document_embedder()
+        inner = get_embedder()
         dim, model_id = inner.dim, inner.model_id
 
         def embed(self, texts):  # type: ignore[no-untyped-def]
@@ -226,7 +226,7 @@ def test_reingest_swaps_atomically(ingest_env, tenant_a, editor_a):
     assert_one_generation(tenant_a, done, ingest_env)
     new_ids = set(Chunk.objects.for_tenant(tenant_a).filter(document=doc).values_list("pk", flat=True))
     assert not (old_ids & new_ids)
-    vec = get_document_embedder().embed(["LinnSequencer"])[0]
+    vec = get_embedder().embed(["LinnSequencer"])[0]
     assert {h.generation for h in ingest_env.search(tenant=str(tenant_a.pk), vector=vec.tolist(), top_k=50)} == {2}
 
 
@@ -243,7 +243,7 @@ def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a
         settings.MILVUS_TIMEOUT_S = 2.0
         doc = upload(tenant_a, editor_a, "linn.txt", read_doc("good/linn.txt"))
         server.stop()
-        from documents.vectorstore import VectorStoreUnavailable
+        from inference.vectorstore import VectorStoreUnavailable
 
         with pytest.raises(VectorStoreUnavailable):  # the task's autoretry takes over from here
             document_ingest(tenant=tenant_a, document_id=doc.pk, lease_id="task-7")
@@ -325,5 +325,5 @@ def test_task_on_missing_document_or_tenant_is_a_no_op(ingest_env, tenant_a):
 
 def test_embedder_contract_is_what_the_pipeline_needs(settings):
     settings.TRITON_URL = ""
-    out = get_document_embedder().embed(["a", "b"])
+    out = get_embedder().embed(["a", "b"])
     assert out.dtype == np.float32 and out.shape == (2, settings.EMBEDDING_DIM)

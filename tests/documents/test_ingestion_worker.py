@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from documents.vectorstore import VectorStore, VectorStoreUnavailable
+from inference.vectorstore import VectorStore, VectorStoreUnavailable
 from tests.documents.conftest import DOCS
 
 REPO = Path(__file__).resolve().parents[2]

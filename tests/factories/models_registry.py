@@ -32,7 +32,7 @@ def model_alias(version: ModelVersion, name: str = "production") -> ModelAlias:
 
 
 def local_serving(version: ModelVersion, status: str = LocalServing.Status.READY) -> LocalServing:
-    from models_registry.specs import triton_name_for
+    from models_registry.triton_specs import triton_name_for
 
     model = version.model
     return LocalServing.objects.create(

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from deploy.triton.builtin import MINILM_MODEL_PY
-from deploy.triton.repository import parse_config
+from inference.triton.builtin import MINILM_MODEL_PY
+from inference.triton.repository import parse_config
 from models_registry.models import ModelAlias, ModelVersion, RegisteredModel
 from tenants.models import AuditEvent
 from tests.factories.models_registry import ECHO_IO, SYSTEM, model_version, registered_model
@@ -268,17 +268,17 @@ def test_platform_models_refuse_non_system_actors(owner_a):
 
 
 def test_readyz_includes_triton_only_when_configured(client, settings):
-    from models_registry.health import register_triton_check
+    from models_registry.backends import register_readiness_checks
     from portal import health
     from tests.support.net import free_port
 
     health._CHECKS.pop("triton", None)
     settings.TRITON_URL = ""
-    assert register_triton_check() is False
+    assert "triton" not in register_readiness_checks()
     assert "triton" not in client.get("/readyz").json()["checks"]
     settings.TRITON_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     try:
-        assert register_triton_check() is True
+        assert "triton" in register_readiness_checks()
         resp = client.get("/readyz")
         assert resp.status_code == 503 and resp.json()["checks"]["triton"]["ok"] is False
     finally:
@@ -287,6 +287,7 @@ def test_readyz_includes_triton_only_when_configured(client, settings):
 
 def test_serve_request_enqueues_the_task_on_the_deploy_queue(admin_a, api, model_a, django_capture_on_commit_callbacks):
     from models_registry.models import LocalServing
+    from portal.celery import app as celery_app
 
     model_version(model_a)
     url = reverse("api:modelversion-serve", kwargs={"model_pk": model_a.pk, "version": 1})
@@ -294,9 +295,13 @@ def test_serve_request_enqueues_the_task_on_the_deploy_queue(admin_a, api, model
         resp = api(user=admin_a.user, tenant="acme").post(url, {}, format="json")
     assert resp.status_code == 202 and resp.json()["status"] == "loading"
     assert len(callbacks) == 1
-    enqueue = callbacks[0]
-    assert enqueue.func.__self__.name == "models_registry.serve"
-    assert enqueue.keywords["queue"] == "deploy"
-    assert enqueue.keywords["kwargs"] == {"serving_id": resp.json()["id"], "triggered_by_user_id": admin_a.user.pk}
+    name, kwargs = callbacks[0].args  # portal.celery.enqueue: sent by name on commit
+    assert name == "models_registry.serve"
+    assert kwargs == {
+        "tenant_id": admin_a.tenant.pk,
+        "serving_id": resp.json()["id"],
+        "triggered_by_user_id": admin_a.user.pk,
+    }
+    assert celery_app.amqp.router.route({}, name)["queue"].name == "deploy"
     row = LocalServing.objects.for_tenant(admin_a.tenant).get()
     assert row.triton_name == "acme.embedder" and row.requested_by == admin_a.user

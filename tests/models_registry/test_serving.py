@@ -16,12 +16,18 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from deploy.triton.builtin import MINILM_MODEL_PY
-from deploy.triton.client import TritonAdmin
-from models_registry.inference import InProcessEmbedder, TritonEmbedder
+from inference.embedding import InProcessEmbedder, TritonEmbedder
+from inference.triton.builtin import MINILM_MODEL_PY
+from inference.triton.client import TritonAdmin
+from inference.triton.local import _pid_is_our_server
+from models_registry.backends import local_triton_config
 from models_registry.models import LocalServing, ModelVersion
-from models_registry.serving import LocalTritonConfig, _pid_is_our_server
-from models_registry.tasks import local_triton_task, serving_load_task, serving_unload_task
+from models_registry.tasks import (
+    local_triton_start_task,
+    local_triton_stop_task,
+    serving_load_task,
+    serving_unload_task,
+)
 from tenants.models import AuditEvent
 from tests.support.net import free_port
 from tests.support.triton import FIXTURES, SharedTriton
@@ -86,7 +92,8 @@ def serve(client, model_id: int, version: int) -> LocalServing:
     resp = client.post(url, {}, format="json")
     assert resp.status_code == 202, resp.content
     assert resp.json()["status"] == "loading"
-    serving_load_task(serving_id=resp.json()["id"])
+    row = LocalServing.objects.all_tenants().get(pk=resp.json()["id"])
+    serving_load_task(tenant_id=row.tenant_id, serving_id=row.pk)
     return LocalServing.objects.all_tenants().select_related("version").get(pk=resp.json()["id"])
 
 
@@ -145,7 +152,7 @@ def test_register_promote_serve_embed_unload(local, admin_client, admin_a):
         format="json",
     )
     assert resp.status_code == 202 and resp.json()["status"] == "unloading"
-    serving_unload_task(serving_id=row.pk)
+    serving_unload_task(tenant_id=row.tenant_id, serving_id=row.pk)
     row.refresh_from_db()
     assert row.status == LocalServing.Status.UNLOADED
     assert not local.http.model_ready(row.triton_name)
@@ -200,7 +207,7 @@ def test_bad_artifacts_fail_with_tritons_reason_and_server_stays_healthy(local, 
     serving_row = admin_client.get(reverse("api:serving-detail", kwargs={"pk": row.pk})).json()
     assert serving_row["triton_name"] == "acme.echo-good"
     # A redelivered task for a finished row is a no-op (claim pattern).
-    serving_load_task(serving_id=row.pk)
+    serving_load_task(tenant_id=row.tenant_id, serving_id=row.pk)
     row.refresh_from_db()
     assert row.attempts == 1 and row.status == LocalServing.Status.READY
     local.http.unload_model(row.triton_name, wait_s=5)
@@ -243,17 +250,17 @@ def test_task_starts_and_stops_a_real_server(tmp_path, settings):
     settings.TRITON_LOCAL_HTTP_PORT = free_port()
     settings.TRITON_LOCAL_GRPC_PORT = free_port()
     settings.TRITON_LOCAL_METRICS_PORT = free_port()
-    config = LocalTritonConfig.from_settings()
+    config = local_triton_config()
     admin = TritonAdmin(config.http_url)
     try:
-        local_triton_task(action="start")
+        local_triton_start_task()
         assert admin.server_ready()
         pid = int(config.pid_file.read_text())
         assert _pid_is_our_server(pid, config)
-        local_triton_task(action="start")  # idempotent: reuses the running server
+        local_triton_start_task()  # idempotent: reuses the running server
         assert int(config.pid_file.read_text()) == pid
     finally:
-        local_triton_task(action="stop")
+        local_triton_stop_task()
     assert not admin.server_ready()
     assert not config.pid_file.exists()
     assert not Path(f"/proc/{pid}").exists() or not _pid_is_our_server(pid, config)

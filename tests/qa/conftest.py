@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from documents.backends import get_document_embedder, get_vector_store, tenant_vector_key
 from documents.models import Chunk, Document
-from documents.vectorstore import ChunkVector
+from documents.vectors import tenant_vector_key
+from inference.vectorstore import ChunkVector
+from models_registry.backends import get_embedder, get_vector_store
 from tenants.models import Tenant
 from tests.support.browser import browser_context, page, pytest_runtest_makereport
 from tests.support.milvus import milvus_server
@@ -100,7 +101,7 @@ def index_document(db) -> IndexFn:  # type: ignore[no-untyped-def]
             )
             for i, (page, text) in enumerate(pages)
         ]
-        vectors = get_document_embedder().embed([r.text for r in rows])
+        vectors = get_embedder().embed([r.text for r in rows])
         key = tenant_vector_key(tenant.pk)
         get_vector_store().upsert(
             tenant=key,

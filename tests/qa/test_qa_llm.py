@@ -14,13 +14,13 @@ import re
 
 import pytest
 
-from deploy.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
-from deploy.triton.client import TritonAdmin
-from documents.llm import LlmUnavailable, TritonChatGenerator
 from documents.qa.citations import MARKER, citations_from_markers, validate_citations
 from documents.qa.prompts import PROMPT_VERSION
 from documents.qa.types import NOT_FOUND_TEXT, RetrievedChunk
 from documents.services.qa import EXTRACTIVE_MODEL
+from inference.llm import LlmUnavailable, TritonChatGenerator
+from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
+from inference.triton.client import TritonAdmin
 from tests.qa.conftest import DMCA_PAGES
 from tests.qa.test_qa_api import assert_cited, parse_sse, stream_body
 from tests.support.triton import SharedTriton, triton, triton_minilm

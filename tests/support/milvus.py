@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.milvus_lite import LiteServer, LiteServerError
+from inference.milvus_lite import LiteServer, LiteServerError
 from tests.support.net import free_port
 
 # Milvus Lite start-up is ~1 s; allow for a loaded 2-core machine.

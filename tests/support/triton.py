@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy.triton.builtin import MINILM_NAME, install_minilm
-from deploy.triton.client import TritonAdmin
-from deploy.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
-from deploy.triton.server import TritonServer
+from inference.triton.builtin import MINILM_NAME, install_minilm
+from inference.triton.client import TritonAdmin
+from inference.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
+from inference.triton.server import TritonServer
 from tests.support.net import free_port
 
-FIXTURES = Path(__file__).resolve().parents[1] / "deploy" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "triton_models"
 ECHO = "echo"
 FAILING = "failing_init"
 PYTHON = sys.executable

@@ -10,6 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from models_registry.backends import local_triton_config
+from models_registry.builtin import ensure_minilm, serve_builtin
+from models_registry.services import serving_load
+
 
 class Command(BaseCommand):
     help = "Register built-in platform-shared models (all-MiniLM-L6-v2) in the registry; idempotent."
@@ -22,16 +26,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from models_registry.builtin import ensure_minilm, serve_builtin
-        from models_registry.services import serving_load
-        from models_registry.serving import LocalTritonConfig
-
         result = ensure_minilm()
         verb = "registered" if result.created else "already registered"
         self.stdout.write(f"{result.model.name} v{result.version.version} {verb} (shared, alias production)")
         if options["serve"]:
             row = serve_builtin(result.version)
-            row = serving_load(serving_id=row.pk, config=LocalTritonConfig.from_settings())
+            row = serving_load(tenant=None, serving_id=row.pk, config=local_triton_config())
             self.stdout.write(f"local serving: {row.triton_name} {row.status} {row.error}".rstrip())
             if row.status != row.Status.READY:
                 raise SystemExit(1)

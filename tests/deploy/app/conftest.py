@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,9 @@ from deploy.models import KubeCluster
 from deploy.services import cluster_create
 from tenants.actors import Actor
 from tests.support.k8s_double import KubeApiDouble, RolloutPlan
+from tests.support.triton import FIXTURES
 
 NAMESPACE = "team-a"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ECHO_PY = FIXTURES / "echo" / "model.py"
 FAILING_PY = FIXTURES / "failing_init" / "model.py"
 

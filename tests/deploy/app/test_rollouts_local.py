@@ -13,7 +13,7 @@ from deploy.services import deployment_create, deployment_update, rollout_start
 from deploy.specs import local_model_name
 from deploy.targets import LocalTritonTarget, RevisionData
 from deploy.tasks import deployment_measure_task, rollout_execute_task
-from deploy.triton.client import TritonAdmin
+from inference.triton.client import TritonAdmin
 from tenants.actors import Actor
 from tests.deploy.app.conftest import ECHO_PY, FAILING_PY
 from tests.factories.deploy import model_version

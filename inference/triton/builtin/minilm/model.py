@@ -1,6 +1,6 @@
 """Triton python-backend model: all-MiniLM-L6-v2 sentence embeddings (sentence-transformers on torch).
 
-Contract (must match ``deploy.triton.builtin.minilm_spec``):
+Contract (must match ``inference.triton.builtin.minilm_spec``):
 - input ``text``: BYTES, dims [1] (+ batch dim): UTF-8 text, one string per row;
 - output ``embedding``: FP32, dims [384]: L2-normalised, row i belongs to input row i.
 - config parameter ``threads`` (default "1"): torch intra-op threads for this instance.

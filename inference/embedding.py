@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from deploy.triton.client import (
+from inference.triton.client import (
     TRANSPORT_ERRORS,
     TritonClients,
     TritonUnavailable,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy.triton.client import TritonAdmin
-from deploy.triton.repository import write_model_entry
-from deploy.triton.server import TritonServer, TritonStartError, probe_environment
+from inference.triton.client import TritonAdmin
+from inference.triton.repository import write_model_entry
+from inference.triton.server import TritonServer, TritonStartError, probe_environment
 from tests.support.net import free_port
 from tests.support.triton import ECHO, FIXTURES, SharedTriton, echo_spec
 

@@ -1,7 +1,7 @@
 """From registry data (plain JSON on a ModelVersion) to a validated Triton model spec.
 
 The registry stores tensors as ``[{"name", "data_type", "dims"}]`` and the serving knobs as a
-small dict; this module is the single translation into ``deploy.triton.repository`` types, so the
+small dict; this module is the single translation into ``inference.triton.repository`` types, so the
 config rendered at registration (to reject a bad spec with a 400) is the same one written into the
 local model repository and returned by the triton-config endpoint.
 """
@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deploy.triton.repository import (
+from inference.triton.repository import (
     InvalidModelConfig,
     TensorSpec,
     TritonModelSpec,
     VersionPolicy,
-    render_config,
     validate_spec,
 )
 
@@ -26,9 +25,6 @@ __all__ = [
     "default_artifact_name",
     "normalize_serving",
     "parse_tensors",
-    "render_version_config",
-    "spec_for_version",
-    "triton_name_for",
     "version_spec",
 ]
 
@@ -48,11 +44,6 @@ SERVING_KEYS = frozenset(
 
 def default_artifact_name(backend: str) -> str:
     return BACKEND_FILE.get(backend, "model.bin")
-
-
-def triton_name_for(*, model_name: str, tenant_slug: str | None) -> str:
-    """Name of the model on the shared local server: ``name`` if shared, else ``<slug>.<name>``."""
-    return model_name if tenant_slug is None else f"{tenant_slug}.{model_name}"[:128]
 
 
 def parse_tensors(kind: str, rows: Any) -> list[TensorSpec]:
@@ -138,25 +129,3 @@ def version_spec(
     )
     validate_spec(spec)
     return spec
-
-
-def spec_for_version(version: Any, *, triton_name: str | None = None) -> TritonModelSpec:
-    """:func:`version_spec` for a ModelVersion row (its model and tenant loaded)."""
-    name = triton_name or triton_name_for(
-        model_name=version.model.name, tenant_slug=version.model.tenant.slug if version.model.tenant_id else None
-    )
-    return version_spec(
-        triton_name=name,
-        backend=version.backend,
-        max_batch_size=version.max_batch_size,
-        inputs=version.inputs,
-        outputs=version.outputs,
-        parameters=version.parameters,
-        serving=version.serving,
-        version=version.version,
-    )
-
-
-def render_version_config(version: Any) -> str:
-    """The ``config.pbtxt`` text the local target writes for ``version``."""
-    return render_config(spec_for_version(version))

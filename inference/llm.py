@@ -1,6 +1,6 @@
 """Client for a chat LLM served by Triton as a *decoupled* python-backend model (token streaming).
 
-Contract of the served model (``deploy/triton/builtin/smollm2`` implements it):
+Contract of the served model (``inference/triton/builtin/smollm2`` implements it):
 - inputs: ``messages`` BYTES [1] (a JSON list of ``{"role", "content"}``), ``max_tokens`` INT32 [1];
 - outputs, one response per decoded piece: ``text`` BYTES [1] (the new text only),
   ``prompt_tokens`` / ``completion_tokens`` INT32 [1] (running totals); then a final empty
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.triton.client import parse_triton_url
+from inference.triton.client import parse_triton_url
 
 __all__ = ["LlmDelta", "LlmError", "LlmUnavailable", "TritonChatGenerator"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
-from deploy.triton.builtin import MINILM_MODEL_PY, install_minilm, minilm_spec
-from deploy.triton.repository import (
+from inference.triton.builtin import MINILM_MODEL_PY, install_minilm, minilm_spec
+from inference.triton.repository import (
     InvalidModelConfig,
     TensorSpec,
     TritonModelSpec,

@@ -1,4 +1,4 @@
-"""models_registry.inference: in-process MiniLM and the same model through a real Triton."""
+"""inference.embedding: in-process MiniLM and the same model through a real Triton."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from deploy.triton.builtin import MINILM_NAME
-from models_registry.inference import (
+from inference.embedding import (
     MINILM_DIM,
     Embedder,
     EmbedderConfig,
@@ -20,6 +19,7 @@ from models_registry.inference import (
     embedder_from_config,
     get_embedder,
 )
+from inference.triton.builtin import MINILM_NAME
 from tests.support.net import free_port
 from tests.support.triton import ECHO, SharedTriton
 

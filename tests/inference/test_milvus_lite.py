@@ -1,4 +1,4 @@
-"""portal.milvus_lite: the embedded Milvus Lite server never leaves an orphan engine behind."""
+"""inference.milvus_lite: the embedded Milvus Lite server never leaves an orphan engine behind."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pymilvus import MilvusClient
 
-from portal.milvus_lite import LiteServer, LiteServerError, port_is_open, validate_db_path
+from inference.milvus_lite import LiteServer, LiteServerError, port_is_open, validate_db_path
 from tests.support.milvus import milvus_engine_pids, start_lite_server, wait_no_engine
 from tests.support.net import free_port
 
@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 from pathlib import Path
-from portal.milvus_lite import LiteServer, LiteServerError
+from inference.milvus_lite import LiteServer, LiteServerError
 try:
     LiteServer(Path(sys.argv[1]), port=int(sys.argv[2])).start()
 except LiteServerError as exc:
@@ -92,7 +92,7 @@ def test_valid_db_name_rules(tmp_path: Path):
 def _run_module(db: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "portal.milvus_lite", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "inference.milvus_lite", "--db", str(db), "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

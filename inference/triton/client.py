@@ -7,7 +7,7 @@
 
 Thread-safety: ``tritonclient.http`` runs on gevent and a client must only be used from the thread
 that created it (``cannot switch to a different thread``), so HTTP clients are kept per thread in a
-``threading.local`` (:class:`TritonClients`, also used by ``models_registry.inference``). The gRPC
+``threading.local`` (:class:`TritonClients`, also used by ``inference.embedding``). The gRPC
 client is thread-safe for unary calls and is shared.
 """
 

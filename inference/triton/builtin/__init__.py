@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
+from inference.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
 
 __all__ = ["MINILM_DIM", "MINILM_MODEL_PY", "MINILM_NAME", "install_minilm", "minilm_spec"]
 

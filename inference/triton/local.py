@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.triton.builtin import MINILM_MODEL_PY
-from deploy.triton.client import (
+from inference.triton.builtin import MINILM_MODEL_PY
+from inference.triton.client import (
     ModelStatistics,
     RepositoryModel,
     TritonAdmin,
@@ -35,8 +35,8 @@ from deploy.triton.client import (
     fetch_metrics,
     metric_value,
 )
-from deploy.triton.repository import TritonModelSpec, write_model_entry
-from deploy.triton.server import LoopbackTritonURLs, TritonServer, TritonStartError
+from inference.triton.repository import TritonModelSpec, write_model_entry
+from inference.triton.server import LoopbackTritonURLs, TritonServer, TritonStartError
 
 __all__ = [
     "BUILTIN_ARTIFACTS",
@@ -75,22 +75,6 @@ class LocalTritonConfig(LoopbackTritonURLs):
     @property
     def pid_file(self) -> Path:
         return self.workdir / "tritonserver.pid"
-
-    @classmethod
-    def from_settings(cls) -> LocalTritonConfig:
-        """TRITON_LOCAL_REPOSITORY and TRITON_LOCAL_{HTTP,GRPC,METRICS}_PORT (+ optional
-        TRITON_LOCAL_WORKDIR, TRITON_LOCAL_PYTHON)."""
-        from django.conf import settings
-
-        repo = Path(settings.TRITON_LOCAL_REPOSITORY)
-        return cls(
-            repository=repo,
-            workdir=Path(settings.TRITON_LOCAL_WORKDIR or repo.parent / f"{repo.name}-work"),
-            http_port=int(settings.TRITON_LOCAL_HTTP_PORT),
-            grpc_port=int(settings.TRITON_LOCAL_GRPC_PORT),
-            metrics_port=int(settings.TRITON_LOCAL_METRICS_PORT),
-            python_executable=settings.TRITON_LOCAL_PYTHON or sys.executable,
-        )
 
     def server(self) -> TritonServer:
         return TritonServer(

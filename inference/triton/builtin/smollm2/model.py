@@ -1,6 +1,6 @@
 """Triton python-backend model (decoupled): SmolLM2-135M-Instruct chat completions, token streaming.
 
-Contract (must match ``deploy.triton.builtin.smollm2.smollm2_spec`` and ``documents.llm``):
+Contract (must match ``inference.triton.builtin.smollm2.smollm2_spec`` and ``inference.llm``):
 - input ``messages``: BYTES [1], a UTF-8 JSON list of ``{"role": ..., "content": ...}``;
 - input ``max_tokens``: INT32 [1], new-token budget (clamped to 1..512);
 - outputs per response: ``text`` BYTES [1] (only the new text), ``prompt_tokens`` and

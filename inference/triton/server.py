@@ -31,7 +31,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -40,7 +39,8 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+
+from inference.supervisor import ManagedProcess, ProcessStartError
 
 __all__ = ["LoopbackTritonURLs", "TritonEnvironment", "TritonServer", "TritonStartError", "probe_environment"]
 
@@ -48,7 +48,7 @@ __all__ = ["LoopbackTritonURLs", "TritonEnvironment", "TritonServer", "TritonSta
 _ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
-class TritonStartError(RuntimeError):
+class TritonStartError(ProcessStartError):
     """The server process could not be started or did not become ready; carries the log tail."""
 
 
@@ -122,12 +122,16 @@ class LoopbackTritonURLs:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
 
-class TritonServer(LoopbackTritonURLs):
+class TritonServer(LoopbackTritonURLs, ManagedProcess):
     """One ``tritonserver`` subprocess serving ``repo_dir`` in explicit model-control mode.
 
     ``workdir`` receives the assembled backend directory and ``tritonserver.log``. Ports must be
-    free (tests pick them with ``tests.support.net.free_port``). Usable as a context manager (start + wait_ready, stop).
+    free (tests pick them with ``tests.support.net.free_port``). The lifecycle (start, wait_ready,
+    stop of the whole process group, context manager) is :class:`inference.supervisor.ManagedProcess`.
     """
+
+    error_class = TritonStartError
+    display_name = "tritonserver"
 
     def __init__(
         self,
@@ -145,6 +149,7 @@ class TritonServer(LoopbackTritonURLs):
     ) -> None:
         self.repo_dir = Path(repo_dir)
         self.workdir = Path(workdir)
+        super().__init__(log_path=self.workdir / "tritonserver.log")
         self.http_port = http_port
         self.grpc_port = grpc_port
         self.metrics_port = metrics_port
@@ -153,21 +158,11 @@ class TritonServer(LoopbackTritonURLs):
         self.ready_timeout = ready_timeout
         self.exit_timeout_s = exit_timeout_s
         self.bind_address = bind_address
-        self._proc: subprocess.Popen[bytes] | None = None
         self._env: TritonEnvironment | None = None
-
-    # -- addresses -------------------------------------------------------------------------
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "tritonserver.log"
 
     @property
     def backend_dir(self) -> Path:
         return self.workdir / "backends"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     # -- environment -----------------------------------------------------------------------
     def environment(self) -> TritonEnvironment:
@@ -236,28 +231,13 @@ class TritonServer(LoopbackTritonURLs):
         assigns = [f"{k}={shlex.quote(penv[k])}" for k in _ENV_KEYS]
         return " ".join(["env", *assigns, *(shlex.quote(a) for a in self.command())])
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
-        """Spawn the server; returns at once (call :meth:`wait_ready`)."""
-        if self.is_running():
-            raise TritonStartError("server already running")
+    # -- supervisor hooks ------------------------------------------------------------------
+    def before_start(self) -> None:
         self.repo_dir.mkdir(parents=True, exist_ok=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.assemble_backends()
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                self.command(),
-                env=self.process_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
 
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def _ready_once(self) -> bool:
+    def ready_once(self) -> bool:
         url = f"{self.http_url}/v2/health/ready"
         try:
             with urllib.request.urlopen(url, timeout=2.0) as resp:  # noqa: S310 (local http URL)
@@ -265,61 +245,9 @@ class TritonServer(LoopbackTritonURLs):
         except (urllib.error.URLError, OSError):
             return False
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Block until ``/v2/health/ready`` answers 200; raise :class:`TritonStartError` otherwise."""
-        deadline = time.monotonic() + (self.ready_timeout if timeout is None else timeout)
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                code = self._proc.returncode if self._proc is not None else None
-                raise TritonStartError(f"tritonserver exited with {code}:\n{self.log_tail()}")
-            if self._ready_once():
-                return
-            time.sleep(0.2)
-        raise TritonStartError(f"tritonserver not ready in time:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the process group, then SIGKILL after ``timeout``; idempotent."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5.0)
-        # Stubs are in the same group; make sure none outlives a server that exited on its own.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        self._proc = None
-
-    def __enter__(self) -> TritonServer:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m deploy.triton.server --repo R --workdir W``: run a server in the foreground."""
+    """``python -m inference.triton.server --repo R --workdir W``: run a server in the foreground."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Run a local tritonserver (explicit model control).")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pymilvus import MilvusClient
 
-from documents.vectorstore import (
+from inference.milvus_lite import LiteServer
+from inference.vectorstore import (
     DENSE,
     SPARSE,
     TEXT_MAX_BYTES,
@@ -28,7 +29,6 @@ from documents.vectorstore import (
     VectorStoreUnavailable,
     _truncate_utf8,
 )
-from portal.milvus_lite import LiteServer
 from tests.support.milvus import start_lite_server, wait_no_engine
 from tests.support.net import free_port
 
