@@ -35,7 +35,7 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from inference.supervisor import ManagedProcess, ProcessStartError
+from inference.supervisor import ManagedProcess, ProcessStartError, scrubbed_environ
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,12 @@ class LiteServer(ManagedProcess):
         return [str(_milvus_lib_dir() / "milvus"), str(self.db_path), self.address, self.log_level]
 
     def process_env(self) -> dict[str, str]:
-        env = os.environ.copy()
-        # The binary needs its bundled libs first on the search path (as Server.start does).
-        env["LD_LIBRARY_PATH"] = f"{_milvus_lib_dir()}:{os.environ.get('LD_LIBRARY_PATH', '')}"
-        return env
+        # The binary needs its bundled libs first on the search path (as Server.start does), and
+        # aborts (std::logic_error) without a HOME.
+        return scrubbed_environ(
+            LD_LIBRARY_PATH=f"{_milvus_lib_dir()}:{os.environ.get('LD_LIBRARY_PATH', '')}",
+            HOME=str(self.db_path.parent),
+        )
 
     def before_start(self) -> None:
         binary = _milvus_lib_dir() / "milvus"

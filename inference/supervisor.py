@@ -28,9 +28,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["ManagedProcess", "ProcessStartError"]
+__all__ = ["INHERITED_ENV", "ManagedProcess", "ProcessStartError", "scrubbed_environ"]
+
+#: The only variables a child inherits from the portal's environment. Everything else (secret
+#: keys, database URLs, cloud credentials) stays out: tenant-supplied model code runs in these
+#: processes and must not be able to read the portal's secrets.
+INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 _PR_SET_PDEATHSIG = 1
+
+
+def scrubbed_environ(**extra: str) -> dict[str, str]:
+    """A child's environment: :data:`INHERITED_ENV` from ours, plus ``extra``."""
+    env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
+    env.update(extra)
+    return env
 
 
 class ProcessStartError(RuntimeError):
@@ -79,7 +91,8 @@ class ManagedProcess:
         raise NotImplementedError
 
     def process_env(self) -> dict[str, str]:
-        return dict(os.environ)
+        """The child's environment; never the portal's own (see :data:`INHERITED_ENV`)."""
+        return scrubbed_environ()
 
     def ready_once(self) -> bool:
         """One readiness probe; False (or an exception) means "not yet"."""

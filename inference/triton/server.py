@@ -40,12 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.supervisor import ManagedProcess, ProcessStartError
+from inference.supervisor import ManagedProcess, ProcessStartError, scrubbed_environ
 
 __all__ = ["LoopbackTritonURLs", "TritonEnvironment", "TritonServer", "TritonStartError", "probe_environment"]
-
-
-_ENV_KEYS = ("PATH", "LD_LIBRARY_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 class TritonStartError(ProcessStartError):
@@ -149,7 +146,8 @@ class TritonServer(LoopbackTritonURLs, ManagedProcess):
     ) -> None:
         self.repo_dir = Path(repo_dir)
         self.workdir = Path(workdir)
-        super().__init__(log_path=self.workdir / "tritonserver.log")
+        # cwd: the work directory, so a model's relative paths never reach the portal's own files.
+        super().__init__(log_path=self.workdir / "tritonserver.log", cwd=self.workdir)
         self.http_port = http_port
         self.grpc_port = grpc_port
         self.metrics_port = metrics_port
@@ -188,19 +186,23 @@ class TritonServer(LoopbackTritonURLs, ManagedProcess):
         return self.backend_dir
 
     def process_env(self) -> dict[str, str]:
+        """A scrubbed environment (no portal secrets: model code runs in the stubs) plus what the
+        server and its python-backend stubs need (module docstring)."""
         env = self.environment()
-        penv = dict(os.environ)
-        penv["PATH"] = f"{env.venv_dir / 'bin'}{os.pathsep}{penv.get('PATH', '')}"
+        base = scrubbed_environ()
         ld = [str(env.libpython_dir), str(env.wheel_libs)]
-        if penv.get("LD_LIBRARY_PATH"):
-            ld.append(penv["LD_LIBRARY_PATH"])
-        penv["LD_LIBRARY_PATH"] = os.pathsep.join(ld)
-        penv["HF_HUB_OFFLINE"] = "1"
-        penv["TRANSFORMERS_OFFLINE"] = "1"
-        # The caller's venv activation must not leak a different interpreter into the stubs.
-        penv.pop("PYTHONHOME", None)
-        penv.pop("PYTHONPATH", None)
-        return penv
+        if os.environ.get("LD_LIBRARY_PATH"):
+            ld.append(os.environ["LD_LIBRARY_PATH"])
+        return {
+            **base,
+            "PATH": f"{env.venv_dir / 'bin'}{os.pathsep}{base.get('PATH', os.defpath)}",
+            "LD_LIBRARY_PATH": os.pathsep.join(ld),
+            # Model code gets the server's own work directory as home and cache, not the portal's.
+            "HOME": str(self.workdir),
+            "HF_HOME": str(self.workdir / "hf-home"),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
 
     def command(self) -> list[str]:
         env = self.environment()
@@ -227,9 +229,8 @@ class TritonServer(LoopbackTritonURLs, ManagedProcess):
 
     def shell_command(self) -> str:
         """The equivalent shell line (env + command) for running this server by hand."""
-        penv = self.process_env()
-        assigns = [f"{k}={shlex.quote(penv[k])}" for k in _ENV_KEYS]
-        return " ".join(["env", *assigns, *(shlex.quote(a) for a in self.command())])
+        assigns = [f"{k}={shlex.quote(v)}" for k, v in sorted(self.process_env().items())]
+        return " ".join(["env", "-i", *assigns, *(shlex.quote(a) for a in self.command())])
 
     # -- supervisor hooks ------------------------------------------------------------------
     def before_start(self) -> None:

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from inference.triton.client import TritonAdmin
+from inference.supervisor import INHERITED_ENV
+from inference.triton.client import TritonAdmin, TritonModelError
 from inference.triton.repository import write_model_entry
 from inference.triton.server import TritonServer, TritonStartError, probe_environment
 from tests.support.net import free_port
-from tests.support.triton import ECHO, FIXTURES, SharedTriton, echo_spec
+from tests.support.triton import ECHO, ENV_PROBE, FIXTURES, SharedTriton, echo_spec
+
+# Variables the python-backend stub sets for itself (not inherited from the portal).
+STUB_ENV = {"PWD", "SHLVL", "_"}  # set by the shell the python-backend stub is launched through
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +113,21 @@ def test_port_in_use_fails_with_the_log_tail(tmp_path: Path) -> None:
     assert "exited" in str(exc.value)
     assert "already in use" in str(exc.value)
     assert not server.is_running()
+
+
+def test_model_code_sees_no_portal_secret_and_none_of_its_files(triton: SharedTriton) -> None:
+    """Tenant model code runs in the server's stubs: it must not inherit the portal's environment
+    (secret keys, database URL) nor start in the portal's working directory."""
+    # portal.settings.test put these into this process's environment before the server started.
+    assert os.environ.get("DJANGO_SECRET_KEY") and os.environ.get("TOKEN_HMAC_KEY")
+    with pytest.raises(TritonModelError) as info:
+        triton.grpc.load_model(ENV_PROBE)
+    reason = info.value.reason
+    env_names = set(reason.split("ENV[", 1)[1].split("]", 1)[0].split(","))
+    assert {"DJANGO_SECRET_KEY", "TOKEN_HMAC_KEY", "PORTAL_VAR_DIR"}.isdisjoint(env_names)
+    allowed = set(INHERITED_ENV) | {"HOME", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "LD_LIBRARY_PATH"}
+    assert env_names - STUB_ENV <= allowed, env_names - allowed
+    cwd = Path(reason.split("CWD[", 1)[1].split("]", 1)[0])
+    assert cwd == triton.server.workdir
+    files = reason.split("FILES[", 1)[1].split("]", 1)[0].split(",")
+    assert "manage.py" not in files and "var" not in files

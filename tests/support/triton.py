@@ -3,7 +3,8 @@
 Import the fixtures in a conftest (``from tests.support.triton import triton_server, ...``).
 The server is reference-counted at module level, so even when two conftests define the fixtures
 a session starts exactly one server (and the MiniLM model is loaded once). It runs on free ports
-with a temp repository holding: ``minilm`` (built-in), ``echo`` and ``failing_init`` (fixtures).
+with a temp repository holding: ``minilm`` (built-in), ``echo``, ``failing_init`` and ``env_probe``
+(fixtures).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.support.net import free_port
 FIXTURES = Path(__file__).resolve().parent / "triton_models"
 ECHO = "echo"
 FAILING = "failing_init"
+ENV_PROBE = "env_probe"
 PYTHON = sys.executable
 
 
@@ -61,6 +63,7 @@ def _acquire(tmp_path_factory: pytest.TempPathFactory) -> SharedTriton:
             install_minilm(repo, version=1, dynamic_batching=True)
             write_model_entry(repo, echo_spec(), 1, {"model.py": FIXTURES / "echo" / "model.py"})
             write_model_entry(repo, echo_spec(FAILING), 1, {"model.py": FIXTURES / "failing_init" / "model.py"})
+            write_model_entry(repo, echo_spec(ENV_PROBE), 1, {"model.py": FIXTURES / "env_probe" / "model.py"})
             server = TritonServer(
                 repo,
                 workdir=root / "work",
