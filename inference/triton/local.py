@@ -14,7 +14,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -38,6 +40,8 @@ from inference.triton.client import (
 from inference.triton.repository import TritonModelSpec, write_model_entry
 from inference.triton.server import LoopbackTritonURLs, TritonServer, TritonStartError
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "BUILTIN_ARTIFACTS",
     "ArtifactError",
@@ -49,6 +53,7 @@ __all__ = [
     "local_server_ensure",
     "local_server_status",
     "local_server_stop",
+    "model_error_text",
     "unload_model",
 ]
 
@@ -249,6 +254,23 @@ class LoadOutcome:
     reason: str = ""
 
 
+_TRACEBACK = re.compile(r"\n\s*At:\s*\n.*", re.DOTALL)
+_ABS_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:;'\"()]+/)+([^\s/:;'\"()]*)")
+MAX_REASON_CHARS = 1000
+
+
+def model_error_text(reason: str) -> str:
+    """Triton's load error as a tenant may see it: the model's own message, without the python
+    backend's traceback (``At: <path>(line)``) and with server paths cut to their last part.
+
+    The whole text still goes to the log for operators; a tenant learns nothing of the server's
+    file layout from it.
+    """
+    text = _TRACEBACK.sub("", reason).strip().rstrip(";").strip()
+    text = _ABS_PATH.sub(lambda m: m.group(1) or "/", text)
+    return text[:MAX_REASON_CHARS]
+
+
 def _index_reason(admin: TritonAdmin, name: str) -> str:
     with contextlib.suppress(TritonError):
         for row in admin.repository_index():
@@ -275,9 +297,10 @@ def load_version(
     try:
         admin.load_model(spec.name)
     except TritonModelError as exc:
-        return LoadOutcome(False, exc.reason or _index_reason(admin, spec.name) or "load failed")
+        logger.warning("Triton refused %s v%s: %s", spec.name, version, exc.reason)
+        return LoadOutcome(False, model_error_text(exc.reason or _index_reason(admin, spec.name)) or "load failed")
     if not admin.model_ready(spec.name, str(version)):
-        reason = _index_reason(admin, spec.name) or f"{spec.name} v{version} is not ready after load"
+        reason = model_error_text(_index_reason(admin, spec.name)) or f"{spec.name} v{version} is not ready after load"
         return LoadOutcome(False, reason)
     if not admin.server_ready():
         raise TritonUnavailable("the server stopped answering ready after the load")

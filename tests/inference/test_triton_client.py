@@ -19,6 +19,7 @@ from inference.triton.client import (
     metric_value,
     parse_triton_url,
 )
+from inference.triton.local import model_error_text
 from inference.triton.repository import config_json
 from tests.support.net import free_port
 from tests.support.triton import ECHO, FAILING, SharedTriton, echo_spec
@@ -144,3 +145,19 @@ def test_unreachable_server_is_unavailable(scheme: str) -> None:
         admin.repository_index()
     with pytest.raises(TritonUnavailable):
         fetch_metrics(f"http://127.0.0.1:{free_port()}/metrics", timeout_s=3)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "load failed for model 'm': version 1 is at UNAVAILABLE state: Internal: RuntimeError: boom\n\n"
+            "At:\n  /srv/portal/var/triton-repo/acme.m/1/model.py(6): initialize\n;\n",
+            "load failed for model 'm': version 1 is at UNAVAILABLE state: Internal: RuntimeError: boom",
+        ),
+        ("ModuleNotFoundError: no foo in /srv/portal/var/media/tenant-2/x.py", "ModuleNotFoundError: no foo in x.py"),
+        ("x" * 5000, "x" * 1000),
+    ],
+)
+def test_model_error_text_keeps_the_models_message_only(raw, shown):
+    assert model_error_text(raw) == shown

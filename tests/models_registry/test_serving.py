@@ -174,6 +174,8 @@ def test_bad_artifacts_fail_with_tritons_reason_and_server_stays_healthy(local, 
     row = serve(admin_client, raises, v["version"])
     assert row.status == LocalServing.Status.FAILED
     assert "deliberate failure in initialize" in row.error
+    # Only the model's own message: no traceback, no server path (the repository lives in var/).
+    assert "At:" not in row.error and "/" not in row.error, row.error
     assert row.version.status == ModelVersion.Status.FAILED and row.version.error == row.error
 
     # 2. wrong config: a backend this server does not have (the wheel ships only python).
