@@ -8,7 +8,7 @@ Kubernetes: `deploy.k8s.manifests.build_manifests` (Triton Deployment, Service, 
 Local Triton: one model-repository entry per served version, carrying the registry version's own
 fields (tensors, parameters, serving knobs, artifact) so the target can hand it to the registry's
 `inference.triton.specs.version_spec` and `inference.triton.local.artifact_files`/`load_version`.
-Triton model names are namespaced `<tenant>--<deployment>--<model>`: one local tritonserver serves
+Triton model names are namespaced `<tenant>.<deployment>.<model>`: one local tritonserver serves
 every tenant, every deployment and the registry's own local serving, and a Triton model is one
 directory serving one version, so each deployment needs entries that no other one overwrites,
 unloads or removes on rollback.
@@ -21,13 +21,15 @@ from typing import Any
 from deploy.constants import GPU_PRODUCT_LABELS
 from deploy.k8s.manifests import TritonDeploymentSpec, build_manifests
 from deploy.models import Deployment
-from inference.triton.specs import default_artifact_name
+from inference.triton.specs import default_artifact_name, triton_model_name
 
 TENANT_LABEL = "llmops-portal.io/tenant"
 
 
 def local_model_name(tenant_slug: str, deployment_name: str, model_name: str) -> str:
-    return f"{tenant_slug}--{deployment_name}--{model_name}"[:128]
+    """``<tenant>.<deployment>.<model>``: three parts, so never a registry name (``<tenant>.<model>``)
+    and never another deployment's, whatever "-" the names contain (see ``triton_model_name``)."""
+    return triton_model_name(tenant_slug, deployment_name, model_name)
 
 
 def _artifact_upload(version: Any) -> str:

@@ -8,13 +8,13 @@ the shared local server.
 from __future__ import annotations
 
 from inference.triton.repository import TritonModelSpec, render_config
-from inference.triton.specs import version_spec
+from inference.triton.specs import triton_model_name, version_spec
 from models_registry.models import ModelVersion
 
 
 def triton_name_for(*, model_name: str, tenant_slug: str | None) -> str:
     """Name of the model on the shared local server: ``name`` if shared, else ``<slug>.<name>``."""
-    return model_name if tenant_slug is None else f"{tenant_slug}.{model_name}"[:128]
+    return triton_model_name(model_name) if tenant_slug is None else triton_model_name(tenant_slug, model_name)
 
 
 def version_triton_name(version: ModelVersion) -> str:

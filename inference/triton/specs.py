@@ -8,6 +8,7 @@ local model repository and returned by the triton-config endpoint.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "default_artifact_name",
     "normalize_serving",
     "parse_tensors",
+    "triton_model_name",
     "version_spec",
 ]
 
@@ -40,6 +42,24 @@ BACKEND_FILE: dict[str, str] = {
 SERVING_KEYS = frozenset(
     {"dynamic_batching", "preferred_batch_sizes", "max_queue_delay_us", "instance_kind", "instance_count"}
 )
+
+
+MAX_MODEL_NAME = 128
+
+
+def triton_model_name(*parts: str) -> str:
+    """A Triton model name made of ``parts`` (tenant slug, deployment, model...) joined by ".".
+
+    Unambiguous as long as no part contains "." (slugs, DNS labels and registry names cannot),
+    so names with a different number of parts or different parts never collide. A name longer
+    than Triton's limit is cut and given a digest of the whole, instead of being truncated into
+    someone else's name.
+    """
+    name = ".".join(parts)
+    if len(name) <= MAX_MODEL_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[: MAX_MODEL_NAME - len(digest) - 1]}-{digest}"
 
 
 def default_artifact_name(backend: str) -> str:

@@ -152,3 +152,13 @@ def test_revision_entries_recorded_before_the_registry_functions_still_apply(loc
         assert not (local_triton.repo_dir / "acme--legacy--echo").exists()
     finally:
         target.close()
+
+
+def test_local_names_never_collide_whatever_the_names_contain():
+    """Issue #12: `<slug>--<deployment>--<model>` collided when a slug or name contained `--`."""
+    assert local_model_name("a--b", "c", "d") != local_model_name("a", "b--c", "d")
+    assert local_model_name("a", "b", "c-d") != local_model_name("a", "b-c", "d")
+    # never the registry's two-part name of the same tenant, nor a shared one-part name
+    assert local_model_name("acme", "dep", "m").count(".") == 2
+    long = local_model_name("t" * 63, "d" * 40, "m" * 100)
+    assert len(long) <= 128 and long != local_model_name("t" * 63, "d" * 40, "m" * 99 + "x")
