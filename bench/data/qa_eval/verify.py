@@ -13,7 +13,7 @@
   are reported, not checked; a manual row whose answer does match is flagged so the flag can go.
 
 Exit status 1 when any check fails. The documents are read from ``shared/data/docs`` next to the
-repository (``--docs`` or ``QA_EVAL_DOCS`` override it); they are never copied into the repository.
+repository (``--docs`` or ``PORTAL_SHARED_DATA`` override it); they are never copied into the repository.
 """
 
 from __future__ import annotations
@@ -57,16 +57,20 @@ REQUIRED = (
 )
 
 
-def docs_root(arg: str | None) -> Path:
-    for cand in (
+def docs_root(arg: str | None = None) -> Path:
+    """The shared ``docs`` folder: ``--docs``, else ``$PORTAL_SHARED_DATA/docs`` (as the tests),
+    else ``shared/data/docs`` beside the repository, else the lead's checkout layout."""
+    shared = os.environ.get("PORTAL_SHARED_DATA")
+    candidates = (
         arg,
-        os.environ.get("QA_EVAL_DOCS"),
+        shared and Path(shared) / "docs",
         REPO.parent / "shared" / "data" / "docs",
         "/work/shared/data/docs",
-    ):
+    )
+    for cand in candidates:
         if cand and Path(cand).is_dir():
             return Path(cand)
-    sys.exit("documents not found: pass --docs PATH (the shared/data/docs folder)")
+    sys.exit("documents not found: pass --docs PATH (the shared/data/docs folder) or set PORTAL_SHARED_DATA")
 
 
 def normalise(text: str, *, join_hyphens: bool = False) -> str:
