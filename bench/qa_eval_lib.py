@@ -9,7 +9,8 @@ A question row (one line of ``questions.jsonl``) is scored against an API-style 
   the answer text (thousands separators, currency signs, percent signs, number words in English,
   German and Portuguese, and dates written "October 28, 1998", "28 October 1998", "28.10.1998",
   "10/28/1998" or "1998-10-28" all compare equal); otherwise at least 2/3 of its content words
-  (case- and accent-folded, stopwords removed, lightly stemmed) must appear. Yes/no questions
+  (case- and accent-folded, stopwords removed, lightly stemmed, words the question already
+  contains set aside) must appear. Yes/no questions
   need the answer's first explicit yes/no word (yes/no, ja/nein, sim/não) to match. A row's
   ``alternatives`` are accepted as well. An abstaining answer (``found: false``) is never correct.
 - **right document**: a citation names the row's document (by ``document_id`` through a
@@ -340,7 +341,8 @@ def content_words(text: str) -> list[str]:
     """Folded, stemmed words of ``text`` without stopwords, in order, duplicates removed."""
     seen: dict[str, None] = {}
     for w in re.findall(r"[^\W_]+", fold(text)):
-        if w not in STOPWORDS:
+        # Single letters are initials and possessive "s", not content.
+        if w not in STOPWORDS and (len(w) > 1 or w.isdigit()):
             seen.setdefault(_stem(w))
     return list(seen)
 
@@ -390,8 +392,12 @@ def _is_yes_no(row: Mapping[str, Any]) -> bool:
     return row.get("qtype") == "yes_no"
 
 
-def key_fact_present(expected: str, answer_text: str, *, yes_no: bool = False) -> bool:
-    """Whether ``answer_text`` states the key fact of ``expected`` (see the module docstring)."""
+def key_fact_present(expected: str, answer_text: str, *, yes_no: bool = False, question: str = "") -> bool:
+    """Whether ``answer_text`` states the key fact of ``expected`` (see the module docstring).
+
+    Words of ``expected`` that the ``question`` already contains are not evidence of an answer
+    ("footer", "page" for "What does the footer on the first page say?"): the 2/3 share is taken
+    over the remaining words, and when none remain every word of ``expected`` is required."""
     if yes_no:
         want = polarity(expected)
         return want is not None and polarity(answer_text) == want
@@ -402,7 +408,11 @@ def key_fact_present(expected: str, answer_text: str, *, yes_no: bool = False) -
     if not words:
         return normalise(expected) in normalise(answer_text)
     have = set(content_words(answer_text))
-    return sum(w in have for w in words) / len(words) >= CONTENT_WORD_SHARE - 1e-9
+    asked = set(content_words(question))
+    informative = [w for w in words if w not in asked]
+    if not informative:
+        return all(w in have for w in words)
+    return sum(w in have for w in informative) / len(informative) >= CONTENT_WORD_SHARE - 1e-9
 
 
 def answer_correct(row: Mapping[str, Any], answer_text: str) -> bool:
@@ -410,7 +420,8 @@ def answer_correct(row: Mapping[str, Any], answer_text: str) -> bool:
     if not row.get("answerable") or row.get("answer") is None:
         return False
     options = [row["answer"], *(row.get("alternatives") or [])]
-    return any(key_fact_present(o, answer_text or "", yes_no=_is_yes_no(row)) for o in options)
+    question = str(row.get("question") or "")
+    return any(key_fact_present(o, answer_text or "", yes_no=_is_yes_no(row), question=question) for o in options)
 
 
 def _title_key(name: str) -> str:

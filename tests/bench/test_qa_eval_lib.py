@@ -193,6 +193,23 @@ def test_content_word_share(expected, text, ok):
     assert key_fact_present(expected, text) is ok
 
 
+def test_words_the_question_already_contains_are_not_evidence():
+    q = "What does the footer on the first page of the sample document say?"
+    exp = "The footer of the first page"
+    # Without the question, 2 of 3 words would pass a sentence that never quotes the footer.
+    assert key_fact_present(exp, "It has a simple header and footer, different to all the other pages.")
+    assert not key_fact_present(exp, "It has a simple header and footer, different to all the other pages.", question=q)
+    assert key_fact_present(exp, "It reads: 'The footer of the first page'.", question=q)
+    q2 = "What text is in the middle of the header on page two?"
+    assert key_fact_present("Mid header", "The header's middle part says 'Mid header'.", question=q2)
+    assert not key_fact_present("Mid header", "First header column! ... Right header!", question=q2)
+
+
+def test_initials_and_possessive_s_are_not_content_words():
+    assert content_words("Lance T. Gant") == ["lanc", "gant"]
+    assert "s" not in content_words("in the corral at Logan's headquarters")
+
+
 # --- yes / no -----------------------------------------------------------------------------------
 
 
