@@ -27,7 +27,7 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py ensure_builtin_models
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python -m portal.devserver
+	$(BIN)/python -m demo.devserver
 
 test-deps:
 	bash scripts/install_test_deps.sh

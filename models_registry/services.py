@@ -1,4 +1,4 @@
-"""Write paths of the registry and of local serving. Each service: authorize() first (its refusal
+"""Write paths of the registry and of local serving. Each service: access_require() first (its refusal
 is audited in its own transaction), then one transaction that validates, writes, audits with
 audit_record, and enqueues work with delay_on_commit.
 
@@ -38,20 +38,13 @@ from models_registry.models import LocalServing, ModelAlias, ModelVersion, Regis
 from models_registry.triton_specs import spec_for_version, triton_name_for, version_triton_name
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 MAX_ARTIFACT_BYTES = 2 * 1024**3
 _REGISTER_ATTEMPTS = 8
-
-
-def _authorize(tenant: Tenant | None, actor: Actor, capability: str, target: Any = None) -> None:
-    if tenant is None:
-        if actor.type != "system":
-            raise ApplicationError("Only the platform can change platform-shared models.")
-        return
-    authorize(tenant=tenant, actor=actor, capability=capability, target=target)
 
 
 def _check_owner(tenant: Tenant | None, model: RegisteredModel) -> None:
@@ -70,7 +63,7 @@ def _invalid(exc: InvalidModelConfig) -> ApplicationError:
 def model_create(
     *, tenant: Tenant | None, actor: Actor, name: str, task: str, description: str = ""
 ) -> RegisteredModel:
-    _authorize(tenant, actor, "models.write")
+    access_require(tenant=tenant, actor=actor, capability="models.write")
     with transaction.atomic():
         qs = RegisteredModel.objects.for_tenant(tenant) if tenant else RegisteredModel.objects.all_tenants()
         if qs.filter(tenant=tenant, name=name).exists():
@@ -95,7 +88,7 @@ def model_create(
 
 
 def model_update(*, tenant: Tenant | None, actor: Actor, model: RegisteredModel, description: str) -> RegisteredModel:
-    _authorize(tenant, actor, "models.write", model)
+    access_require(tenant=tenant, actor=actor, capability="models.write", target=model)
     _check_owner(tenant, model)
     with transaction.atomic():
         before = model.description
@@ -183,7 +176,7 @@ def version_register(
     config exactly as the local target will) or an artifact problem; the artifact's size and
     sha256 are computed here, never taken from the client.
     """
-    _authorize(tenant, actor, "models.write", model)
+    access_require(tenant=tenant, actor=actor, capability="models.write", target=model)
     _check_owner(tenant, model)
     if bool(artifact_file) == bool(artifact_uri):
         raise ApplicationError("Give exactly one of an uploaded artifact file or an artifact_uri.")
@@ -280,7 +273,7 @@ def alias_set(
     Moving ``production`` needs models.promote; other aliases need models.write. A version of
     another model is refused (400).
     """
-    _authorize(tenant, actor, alias_capability(name), model)
+    access_require(tenant=tenant, actor=actor, capability=alias_capability(name), target=model)
     _check_owner(tenant, model)
     if version.model_id != model.pk:
         raise ApplicationError(
@@ -307,7 +300,7 @@ def alias_set(
 
 
 def alias_delete(*, tenant: Tenant | None, actor: Actor, model: RegisteredModel, alias: ModelAlias) -> None:
-    _authorize(tenant, actor, alias_capability(alias.name), model)
+    access_require(tenant=tenant, actor=actor, capability=alias_capability(alias.name), target=model)
     _check_owner(tenant, model)
     with transaction.atomic():
         audit_record(
@@ -325,7 +318,7 @@ def alias_delete(*, tenant: Tenant | None, actor: Actor, model: RegisteredModel,
 
 def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersion) -> LocalServing:
     """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued)."""
-    _authorize(tenant, actor, "deploy.manage", version)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=version)
     _check_owner(tenant, version.model)
     with transaction.atomic():
         row, created = (
@@ -355,7 +348,7 @@ def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersio
 
 
 def serving_unload_request(*, tenant: Tenant | None, actor: Actor, serving: LocalServing) -> LocalServing:
-    _authorize(tenant, actor, "deploy.manage", serving)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=serving)
     _check_owner(tenant, serving.version.model)
     with transaction.atomic():
         before = serving.status

@@ -11,9 +11,9 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from portal.context import current_request
+from tenants.access import access_deny
 from tenants.actors import Actor
 from tenants.models import ApiToken
-from tenants.services.audit import audit_record
 from tenants.services.tokens import TOKEN_PREFIX, ip_allowed, token_digest, token_touch
 
 
@@ -91,13 +91,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     @staticmethod
     def _deny(token: ApiToken, actor: Actor, reason: str, **detail: Any) -> None:
-        audit_record(
-            tenant=token.tenant,
-            actor=actor,
-            action="tenants.permission.denied",
-            target=token,
-            changes={"reason": reason, "at": timezone.now(), **detail},
-        )
+        access_deny(tenant=token.tenant, actor=actor, reason=reason, target=token, at=timezone.now(), **detail)
 
 
 class PortalSessionAuthentication(authentication.SessionAuthentication):

@@ -8,12 +8,16 @@ roles. docs/rbac.md renders CAPABILITIES as a table (tests keep the two in sync)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from django.db import models
 
-if TYPE_CHECKING:
-    from tenants.models import Membership
+
+class RoleHolder(Protocol):
+    """What the decision needs of a membership: its role. A Protocol, so this module (imported
+    by tenants.models for Role and Scope) never imports the models back."""
+
+    role: str
 
 
 class Role(models.TextChoices):
@@ -103,7 +107,7 @@ def scopes_allowed_for_role(role: str) -> list[str]:
 
 
 def membership_has_capability(
-    *, membership: Membership | None, capability: str, token_scopes: Iterable[str] | None = None
+    *, membership: RoleHolder | None, capability: str, token_scopes: Iterable[str] | None = None
 ) -> bool:
     """The one RBAC decision.
 

@@ -10,13 +10,10 @@ Compare PostHog's posthog/models/scoping and netbox's RestrictedQuerySet.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from django.db import models
 from django.db.models.lookups import Exact
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 
 class TenantScopeError(RuntimeError):
@@ -59,7 +56,9 @@ class TenantQuerySet(models.QuerySet):
         return clone
 
     # -- scoping entry points -------------------------------------------------------------------
-    def for_tenant(self, tenant: Tenant | None) -> Self:
+    # `tenant` is a tenants.models.Tenant; typed as a Model so this module, which tenants.models
+    # imports, does not import it back.
+    def for_tenant(self, tenant: models.Model | None) -> Self:
         if tenant is None or getattr(tenant, "pk", None) is None:
             raise TenantScopeError(f"{self.model.__name__}: a tenant is required")
         qs = self.filter(tenant=tenant)

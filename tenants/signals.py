@@ -12,7 +12,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from tenants.actors import Actor
-from tenants.services.audit import audit_record
+from tenants.audit import audit_record
 
 
 @receiver(user_logged_in)

@@ -9,7 +9,7 @@ from django.db import transaction
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from tenants.actors import Actor
-from tenants.services.audit import audit_record
+from tenants.audit import audit_record
 from tenants.services.sso import sso_sync_memberships
 
 User = get_user_model()

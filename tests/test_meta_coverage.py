@@ -1,5 +1,6 @@
 """Meta-tests: every API route and every tenant-owned model is covered by the cross-tenant mixin,
-and every API view inherits the tenant-scoped base. Adding an endpoint without tests fails here."""
+every API view inherits the tenant-scoped base, and every console page under /t/<tenant_slug>/
+inherits the console base. Adding an endpoint without tests fails here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 import tests
 from tenants.api.base import TenantScopedMixin
+from tenants.console.base import TenantConsoleView
 from tenants.querysets import TenantQuerySet
 from tests.support.api_mixins import COVERED_MODELS, COVERED_ROUTES
 
@@ -42,6 +44,24 @@ def _api_routes() -> dict[str, object]:
     return found
 
 
+def _console_routes() -> dict[str, object]:
+    """Every URL pattern whose full route starts with the tenant segment, by its full route."""
+    found: dict[str, object] = {}
+
+    def walk(patterns, prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern).lstrip("^")
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif isinstance(p, URLPattern) and (
+                route.startswith("t/<slug:tenant_slug>/") or route.startswith("t/(?P<tenant_slug>")
+            ):
+                found[route] = p.callback
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
 def _tenant_owned_models() -> list:
     out = []
     for model in apps.get_models():
@@ -57,6 +77,35 @@ def test_every_api_route_uses_the_tenant_base():
             continue
         view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
         assert view is not None and issubclass(view, TenantScopedMixin), f"{name} bypasses TenantScopedMixin"
+
+
+def test_every_console_page_uses_the_console_base():
+    routes = _console_routes()
+    # The walk must see the pages of every app, or it proves nothing.
+    for sample in ("t/<slug:tenant_slug>/members/", "t/<slug:tenant_slug>/documents/", "t/<slug:tenant_slug>/qa/"):
+        assert sample in routes, sorted(routes)
+    bypassing = [
+        route
+        for route, callback in routes.items()
+        if not issubclass(getattr(callback, "view_class", type(None)), TenantConsoleView)
+    ]
+    assert not bypassing, f"console pages not built on TenantConsoleView: {bypassing}"
+
+
+def test_no_console_page_lives_outside_the_tenant_segment():
+    """A page that takes a tenant_slug but is mounted elsewhere would dodge the check above."""
+    stray = []
+
+    def walk(patterns, prefix: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern).lstrip("^")
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route)
+            elif "tenant_slug" in route and not route.startswith(("t/<slug:tenant_slug>/", "t/(?P<tenant_slug>")):
+                stray.append(route)
+
+    walk(get_resolver().url_patterns, "")
+    assert not stray, stray
 
 
 def test_every_api_route_is_covered_by_cross_tenant_tests():

@@ -1,6 +1,6 @@
 """Console pages under /t/<slug>/deployments/: plan wizard, plan result, deployments, clusters.
 
-Each view resolves the tenant through TenantConsoleMixin, calls one selector or service, and
+Each view resolves the tenant through TenantConsoleView, calls one selector or service, and
 renders. Secrets typed into the cluster form are passed to the service and never rendered back.
 """
 
@@ -11,9 +11,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views import View
 
 from deploy import selectors
 from deploy.models import Deployment, KubeCluster
@@ -28,21 +27,11 @@ from deploy.services import (
     rollout_start,
 )
 from models_registry.models import ModelVersion
-from portal.exceptions import ApplicationError, NotFound
-from tenants.console.mixins import TenantConsoleMixin
+from portal.exceptions import ApplicationError
+from tenants.console.base import TenantConsoleView
 
 USE_CASES = ["chatbot", "rag_qa", "summarization", "code_generation", "embeddings", "recommendations"]
 GPUS = ["L4", "L40S", "A10G", "A100-40GB", "A100-80GB", "H100-SXM-80GB", "H200"]
-
-
-class DeployConsoleMixin(TenantConsoleMixin):
-    """Selectors raise the API's NotFound; in the console that is a plain 404 page."""
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
 
 
 def _error_text(exc: Exception) -> str:
@@ -57,7 +46,7 @@ def _ids(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.strip().isdigit()]
 
 
-class DeploymentListView(DeployConsoleMixin, View):
+class DeploymentListView(TenantConsoleView):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 
@@ -95,8 +84,9 @@ class DeploymentListView(DeployConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment.pk)
 
 
-class PlanWizardView(DeployConsoleMixin, View):
+class PlanWizardView(TenantConsoleView):
     capability = "deploy.plan"
+    method_capability = {"post": "deploy.plan"}
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         return render(request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": {}})
@@ -135,7 +125,7 @@ class PlanWizardView(DeployConsoleMixin, View):
         return redirect("deploy:plan", tenant_slug=tenant_slug, plan_id=plan.pk)
 
 
-class PlanDetailView(DeployConsoleMixin, View):
+class PlanDetailView(TenantConsoleView):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 
@@ -176,7 +166,7 @@ class PlanDetailView(DeployConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment.pk)
 
 
-class DeploymentDetailView(DeployConsoleMixin, View):
+class DeploymentDetailView(TenantConsoleView):
     capability = "deploy.read"
     method_capability = {"post": "deploy.rollout"}
 
@@ -213,7 +203,7 @@ class DeploymentDetailView(DeployConsoleMixin, View):
         return redirect("deploy:detail", tenant_slug=tenant_slug, deployment_id=deployment_id)
 
 
-class RolloutEventsView(DeployConsoleMixin, View):
+class RolloutEventsView(TenantConsoleView):
     """htmx partial: the latest rollout and its events; polled while it is in progress."""
 
     capability = "deploy.read"
@@ -224,7 +214,7 @@ class RolloutEventsView(DeployConsoleMixin, View):
         return render(request, "deploy/_events.html", {"d": deployment, "latest": latest})
 
 
-class ManifestsDownloadView(DeployConsoleMixin, View):
+class ManifestsDownloadView(TenantConsoleView):
     capability = "deploy.read"
 
     def get(self, request: HttpRequest, tenant_slug: str, deployment_id: int) -> HttpResponse:
@@ -238,7 +228,7 @@ class ManifestsDownloadView(DeployConsoleMixin, View):
         return response
 
 
-class ClustersView(DeployConsoleMixin, View):
+class ClustersView(TenantConsoleView):
     capability = "deploy.read"
     method_capability = {"post": "deploy.manage"}
 

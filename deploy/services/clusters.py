@@ -17,9 +17,10 @@ from django.utils import timezone
 from deploy.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
 from deploy.models import Deployment, KubeCluster
 from portal.exceptions import ApplicationError, Conflict
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 
 class ClusterCredentialsInvalid(ApplicationError):
@@ -55,7 +56,7 @@ def cluster_create(
     k8s_version: str = "1.31",
     default_namespace: str = "",
 ) -> KubeCluster:
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage")
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage")
     blob = _credentials_blob(
         auth_kind=auth_kind,
         api_server=api_server,
@@ -106,7 +107,7 @@ def cluster_set_credentials(
     context: str = "",
 ) -> KubeCluster:
     """Replace the credentials (rotation). The old ones are gone afterwards."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
     blob = _credentials_blob(
         auth_kind=auth_kind,
         api_server=api_server,
@@ -132,7 +133,7 @@ def cluster_set_credentials(
 
 
 def cluster_delete(*, tenant: Tenant, actor: Actor, cluster: KubeCluster) -> None:
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
     with transaction.atomic():
         if Deployment.objects.for_tenant(tenant).filter(cluster=cluster).exists():
             raise Conflict(f"Cluster {cluster.name} is used by deployments; move or delete them first.")
@@ -185,7 +186,7 @@ def cluster_check(*, tenant: Tenant, actor: Actor, cluster: KubeCluster) -> Kube
     namespace); records the outcome on the row. Never raises for a failed check."""
     from deploy.k8s.client import KubeError
 
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
     ok, error, version = False, "", ""
     try:
         with kube_target_for(cluster) as kube:

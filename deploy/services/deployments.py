@@ -18,9 +18,10 @@ from deploy import selectors
 from deploy.models import CapacityPlan, Deployment, DeploymentModel
 from deploy.specs import deployment_snapshot, manifests_for
 from portal.exceptions import ApplicationError
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 EDITABLE = (
     "name",
@@ -105,7 +106,7 @@ def deployment_create(
 ) -> Deployment:
     """Create a draft deployment. Raises NotFound (foreign ids), ValidationError (-> 400 naming
     the field), PermissionDenied."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage")
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage")
     unknown = set(fields) - {*EDITABLE, "predicted"}
     if unknown:
         raise ApplicationError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -152,7 +153,7 @@ def deployment_update(
     model_alias_ids: Sequence[int] | None = None,
     **fields: Any,
 ) -> Deployment:
-    authorize(tenant=tenant, actor=actor, capability="deploy.manage", target=deployment)
+    access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=deployment)
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ApplicationError(f"unknown field(s): {', '.join(sorted(unknown))}")

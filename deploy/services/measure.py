@@ -26,9 +26,10 @@ from deploy.models import Deployment
 from models_registry.backends import local_triton_config
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 SAMPLE_TEXT = "How do I rotate the API token of a tenant without downtime?"
 
@@ -112,7 +113,7 @@ def measure_latency(*, url: str, entry: dict[str, Any], concurrency: int, durati
 
 def deployment_measure_request(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> None:
     """Queue a plan-vs-actual measurement of an active local deployment (``deploy.measure``)."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
+    access_require(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
     if deployment.target != Deployment.Target.LOCAL or deployment.status != Deployment.Status.ACTIVE:
         raise ApplicationError("Only an active deployment on the local Triton target can be measured.")
     enqueue("deploy.measure", tenant_id=tenant.pk, deployment_id=deployment.pk)

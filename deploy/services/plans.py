@@ -16,9 +16,10 @@ from django.db import transaction
 from deploy.capacity import PlanInput, PlanInputError, plan, plan_input_from_dict
 from deploy.models import CapacityPlan
 from portal.exceptions import ApplicationError
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 
 class PlanInvalid(ApplicationError):
@@ -47,7 +48,7 @@ def _field_of(message: str) -> str | None:
 
 def capacity_plan_create(*, tenant: Tenant, actor: Actor, inputs: dict[str, Any], name: str = "") -> CapacityPlan:
     """Plan and store. Raises PlanInvalid (nothing stored) or PermissionDenied."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.plan")
+    access_require(tenant=tenant, actor=actor, capability="deploy.plan")
     result = capacity_plan_compute(inputs=inputs)
     with transaction.atomic():
         row = CapacityPlan(

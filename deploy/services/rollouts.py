@@ -51,9 +51,10 @@ from inference.triton.client import TritonAdmin
 from models_registry.backends import local_triton_config
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
 S = Rollout.State
@@ -109,7 +110,7 @@ def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, rev
 def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Rollout:
     """Freeze the deployment into a new revision and roll it out. Raises Conflict (409) when a
     rollout is in progress, ManifestInvalid (400), PermissionDenied."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
+    access_require(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
     from deploy.k8s.manifests import ManifestError
 
     with transaction.atomic():
@@ -154,7 +155,7 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
 def rollback_start(*, tenant: Tenant, actor: Actor, deployment: Deployment, revision: Revision) -> Rollout:
     """Manual rollback: roll the stored manifests of `revision` out again (any earlier revision).
     Raises Conflict (409) when a rollout is in progress, ApplicationError when it is already live."""
-    authorize(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
+    access_require(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
     if revision.deployment_id != deployment.pk:
         raise ApplicationError("revision: that revision belongs to another deployment.")
     with transaction.atomic():

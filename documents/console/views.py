@@ -9,13 +9,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views import View
 
 from documents.models import Document
 from documents.selectors import chunk_list, document_counts, document_get, document_list
 from documents.services import document_delete, document_reingest, document_upload, tenant_max_upload_bytes
 from portal.exceptions import ApplicationError, NotFound
-from tenants.console.mixins import TenantConsoleMixin
+from tenants.console.base import TenantConsoleView
 from tenants.models import Tenant
 
 LIST_LIMIT = 200
@@ -31,7 +30,7 @@ def documents_dashboard_cards(tenant: Tenant) -> list[dict[str, Any]]:
     return [{"label": label, "value": total, "url": reverse("documents:list", args=[tenant.slug])}]
 
 
-class _DocumentsBase(TenantConsoleMixin, View):
+class _DocumentsBase(TenantConsoleView):
     capability = "documents.read"
 
     def get_document(self, document_id: int) -> Document:
@@ -68,6 +67,7 @@ class DocumentUploadView(_DocumentsBase):
     """One file per request (the console's uploader sends each file separately for progress)."""
 
     capability = "documents.upload"
+    method_capability = {"post": "documents.upload"}
 
     def post(self, request: HttpRequest, tenant_slug: str) -> JsonResponse:
         upload = request.FILES.get("file")
@@ -87,9 +87,10 @@ class DocumentUploadView(_DocumentsBase):
 
 
 class DocumentActionView(_DocumentsBase):
-    # The mixin only checks read access; the services authorise the operation itself (upload
+    # The base only checks read access; the services authorise the operation itself (upload
     # for re-ingest, delete for delete) and audit a refusal.
     capability = "documents.read"
+    method_capability = {"post": "documents.read"}
 
     def post(self, request: HttpRequest, tenant_slug: str, document_id: int, op: str) -> HttpResponse:
         if op not in ("delete", "reingest"):

@@ -25,9 +25,10 @@ from documents.naming import sanitize_filename, title_from_filename
 from documents.selectors import document_find_duplicate
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def document_upload(
     tenant limit), ``DocumentRejected`` (400: empty, unsupported type, encrypted Office file),
     ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``).
     """
-    authorize(tenant=tenant, actor=actor, capability="documents.upload")
+    access_require(tenant=tenant, actor=actor, capability="documents.upload")
     display = sanitize_filename(filename if filename is not None else getattr(file, "name", ""))
     limit = tenant_max_upload_bytes(tenant)
     size = file.size if file.size is not None else 0
@@ -185,7 +186,7 @@ def document_reingest(*, tenant: Tenant, actor: Actor, document: Document) -> Do
     The current generation stays searchable until the new one is complete (see ingestion.py).
     Raises ``DocumentBusy`` (409) while the document is still being ingested.
     """
-    authorize(tenant=tenant, actor=actor, capability="documents.upload", target=document)
+    access_require(tenant=tenant, actor=actor, capability="documents.upload", target=document)
     with transaction.atomic():
         before = document.status
         n = (
@@ -223,7 +224,7 @@ def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None
     """Delete a document and its chunks now; its vectors and stored file go right after commit
     (``documents.purge``, retried while Milvus is down). A run still ingesting it notices the
     row is gone at its next write and removes what it wrote."""
-    authorize(tenant=tenant, actor=actor, capability="documents.delete", target=document)
+    access_require(tenant=tenant, actor=actor, capability="documents.delete", target=document)
     with transaction.atomic():
         audit_record(
             tenant=tenant,

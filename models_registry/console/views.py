@@ -9,9 +9,8 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views import View
 
 from models_registry.constants import WELL_KNOWN_ALIASES
 from models_registry.models import ModelVersion, RegisteredModel
@@ -35,21 +34,11 @@ from models_registry.services import (
     version_register,
 )
 from models_registry.triton_specs import render_version_config
-from portal.exceptions import ApplicationError, NotFound
-from tenants.console.mixins import TenantConsoleMixin
+from portal.exceptions import ApplicationError
+from tenants.console.base import TenantConsoleView
 
 
-class RegistryConsoleMixin(TenantConsoleMixin):
-    """Selectors raise the domain NotFound (mapped to 404 by the API handler); pages need Http404."""
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-
-
-class ModelListView(RegistryConsoleMixin, View):
+class ModelListView(TenantConsoleView):
     capability = "models.read"
     method_capability = {"post": "models.write"}
 
@@ -83,7 +72,7 @@ class ModelListView(RegistryConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class ModelDetailView(RegistryConsoleMixin, View):
+class ModelDetailView(TenantConsoleView):
     capability = "models.read"
     method_capability = {"post": "models.write"}
 
@@ -139,7 +128,7 @@ class ModelDetailView(RegistryConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class VersionDetailView(RegistryConsoleMixin, View):
+class VersionDetailView(TenantConsoleView):
     capability = "models.read"
 
     def get(self, request: HttpRequest, tenant_slug: str, model_id: int, version: int) -> HttpResponse:
@@ -168,8 +157,9 @@ _EXAMPLE_INPUTS = '[{"name": "text", "data_type": "BYTES", "dims": [1]}]'
 _EXAMPLE_OUTPUTS = '[{"name": "embedding", "data_type": "FP32", "dims": [384]}]'
 
 
-class VersionRegisterView(RegistryConsoleMixin, View):
+class VersionRegisterView(TenantConsoleView):
     capability = "models.write"
+    method_capability = {"post": "models.write"}
 
     def _form(self, request: HttpRequest, model: RegisteredModel, values: dict[str, Any], status: int = 200):
         return render(
@@ -243,7 +233,7 @@ class VersionRegisterView(RegistryConsoleMixin, View):
         return redirect("models_registry:detail", tenant_slug=tenant_slug, model_id=model.pk)
 
 
-class ServingView(RegistryConsoleMixin, View):
+class ServingView(TenantConsoleView):
     capability = "models.read"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "documents",
     "recommendations",
     "deploy",
+    "demo",
 ]
 
 MIDDLEWARE = [

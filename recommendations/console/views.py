@@ -1,6 +1,6 @@
 """Console pages under /t/<slug>/recommendations/: catalog, events, try it, training, experiments.
 
-Views resolve the tenant through TenantConsoleMixin, call one service or selector, render.
+Views resolve the tenant through TenantConsoleView, call one service or selector, render.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views import View
 
 from portal.exceptions import ApplicationError
 from recommendations import constants as C
@@ -40,12 +39,12 @@ from recommendations.services import (
     training_run_activate,
     training_run_start,
 )
-from tenants.console.mixins import TenantConsoleMixin
+from tenants.console.base import TenantConsoleView
 
 MAX_IMPORT_BYTES = C.MAX_BODY_BYTES
 
 
-class CatalogView(TenantConsoleMixin, View):
+class CatalogView(TenantConsoleView):
     capability = "catalog.read"
     method_capability = {"post": "catalog.write"}
 
@@ -98,7 +97,7 @@ class CatalogView(TenantConsoleMixin, View):
         )
 
 
-class EventsView(TenantConsoleMixin, View):
+class EventsView(TenantConsoleView):
     capability = "catalog.read"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -117,7 +116,7 @@ class EventsView(TenantConsoleMixin, View):
         )
 
 
-class TryView(TenantConsoleMixin, View):
+class TryView(TenantConsoleView):
     capability = "recs.query"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -150,7 +149,7 @@ class TryView(TenantConsoleMixin, View):
         return render(request, "recommendations/try.html", ctx)
 
 
-class TrainingView(TenantConsoleMixin, View):
+class TrainingView(TenantConsoleView):
     capability = "catalog.read"
     method_capability = {"post": "recs.train"}
 
@@ -184,7 +183,7 @@ class TrainingView(TenantConsoleMixin, View):
         return redirect("recs:training", tenant_slug=tenant_slug)
 
 
-class ExperimentsView(TenantConsoleMixin, View):
+class ExperimentsView(TenantConsoleView):
     capability = "catalog.read"
     method_capability = {"post": "experiments.manage"}
 

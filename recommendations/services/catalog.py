@@ -16,6 +16,7 @@ from recommendations import constants as C
 from recommendations.models import CatalogItem
 from recommendations.selectors import catalog_ids_by_external_id
 from recommendations.validation import RowError, validate_catalog_rows
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
@@ -56,6 +57,7 @@ def catalog_items_upsert(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -
     is ``(tenant, external_id)``, so another tenant's item with the same id is never touched.
     Writes one audit event with the counts. Raises PayloadTooLarge above the row limit.
     """
+    access_require(tenant=tenant, actor=actor, capability="catalog.write")
     check_row_count(len(rows), "rows")
     checked = validate_catalog_rows(rows)
     result = CatalogImportResult(received=len(rows), errors=checked.errors)
@@ -84,22 +86,23 @@ def catalog_items_upsert(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -
     return result
 
 
-@transaction.atomic
 def catalog_item_deactivate(*, tenant: Tenant, actor: Actor, item: CatalogItem) -> CatalogItem:
     """Mark the item inactive (it is never recommended again); idempotent, audited when it changes."""
-    if item.tenant_id != tenant.pk:
-        raise ApplicationError("Catalog item not found.")
-    if item.active:
-        item.active = False
-        item.save(update_fields=["active", "updated_at"])
-        audit_record(
-            tenant=tenant,
-            actor=actor,
-            action="recommendations.catalogitem.deactivated",
-            target=item,
-            changes={"active": [True, False]},
-        )
-    return item
+    access_require(tenant=tenant, actor=actor, capability="catalog.write", target=item)
+    with transaction.atomic():
+        if item.tenant_id != tenant.pk:
+            raise ApplicationError("Catalog item not found.")
+        if item.active:
+            item.active = False
+            item.save(update_fields=["active", "updated_at"])
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="recommendations.catalogitem.deactivated",
+                target=item,
+                changes={"active": [True, False]},
+            )
+        return item
 
 
 def parse_catalog_file(*, name: str, content: bytes) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from recommendations.models import Event
 from recommendations.selectors import IN_CHUNK, catalog_ids_by_external_id
 from recommendations.services.catalog import check_row_count
 from recommendations.validation import RowError, validate_event_rows
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 
@@ -64,6 +65,7 @@ def events_ingest(*, tenant: Tenant, actor: Actor, rows: Sequence[Any]) -> Event
     tenant's item id is an unknown item. The insert is one transaction: all valid rows of the
     request are stored, or none. Raises PayloadTooLarge above the row limit.
     """
+    access_require(tenant=tenant, actor=actor, capability="events.write")
     check_row_count(len(rows), "events")
     checked = validate_event_rows(rows, now=timezone.now())
     result = EventIngestResult(received=len(rows), errors=checked.errors)

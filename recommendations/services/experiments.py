@@ -13,6 +13,7 @@ from recommendations import constants as C
 from recommendations.abtest import EventRow, ExposureRow, attribute
 from recommendations.models import Event, Experiment, Exposure, TrainingRun
 from recommendations.services.training import training_run_activate
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
@@ -60,56 +61,60 @@ def _clean_variants(*, tenant: Tenant, variants: Any) -> list[dict[str, Any]]:
     return out
 
 
-@transaction.atomic
 def experiment_create(
     *, tenant: Tenant, actor: Actor, key: str, variants: Any, name: str = "", attribution_window_s: int = 86_400
 ) -> Experiment:
     """Start an experiment (running at once). One running experiment per tenant. Audited."""
-    variants = _clean_variants(tenant=tenant, variants=variants)
-    if Experiment.objects.for_tenant(tenant).filter(key=key).exists():
-        raise Conflict(f"An experiment with key '{key}' already exists.")
-    running = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
-    if running is not None:
-        raise Conflict(f"Experiment '{running.key}' is still running; stop it first.")
-    exp = Experiment(tenant=tenant, key=key, name=name, variants=variants, attribution_window_s=attribution_window_s)
-    exp.full_clean()
-    exp.save()
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="recommendations.experiment.started",
-        target=exp,
-        changes={"variants": variants},
-    )
-    return exp
+    access_require(tenant=tenant, actor=actor, capability="experiments.manage")
+    with transaction.atomic():
+        variants = _clean_variants(tenant=tenant, variants=variants)
+        if Experiment.objects.for_tenant(tenant).filter(key=key).exists():
+            raise Conflict(f"An experiment with key '{key}' already exists.")
+        running = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
+        if running is not None:
+            raise Conflict(f"Experiment '{running.key}' is still running; stop it first.")
+        exp = Experiment(
+            tenant=tenant, key=key, name=name, variants=variants, attribution_window_s=attribution_window_s
+        )
+        exp.full_clean()
+        exp.save()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="recommendations.experiment.started",
+            target=exp,
+            changes={"variants": variants},
+        )
+        return exp
 
 
-@transaction.atomic
 def experiment_stop(*, tenant: Tenant, actor: Actor, experiment: Experiment, winner: str | None = None) -> Experiment:
     """Stop the experiment; with ``winner``, record it and activate its model version. Audited."""
-    exp = Experiment.objects.for_tenant(tenant).select_for_update().get(pk=experiment.pk)
-    if exp.status != Experiment.Status.RUNNING:
-        raise Conflict(f"Experiment '{exp.key}' is already stopped.")
-    variant = None
-    if winner:
-        variant = exp.variant(winner)
-        if variant is None:
-            raise ApplicationError(f"'{winner}' is not a variant of experiment '{exp.key}'.")
-    exp.status = Experiment.Status.STOPPED
-    exp.stopped_at = timezone.now()
-    exp.winner = winner or ""
-    exp.save(update_fields=["status", "stopped_at", "winner", "updated_at"])
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="recommendations.experiment.stopped",
-        target=exp,
-        changes={"status": ["running", "stopped"], "winner": winner or None},
-    )
-    if variant is not None and variant.get("run_id"):
-        run = TrainingRun.objects.for_tenant(tenant).get(pk=variant["run_id"])
-        training_run_activate(tenant=tenant, actor=actor, run=run)
-    return exp
+    access_require(tenant=tenant, actor=actor, capability="experiments.manage", target=experiment)
+    with transaction.atomic():
+        exp = Experiment.objects.for_tenant(tenant).select_for_update().get(pk=experiment.pk)
+        if exp.status != Experiment.Status.RUNNING:
+            raise Conflict(f"Experiment '{exp.key}' is already stopped.")
+        variant = None
+        if winner:
+            variant = exp.variant(winner)
+            if variant is None:
+                raise ApplicationError(f"'{winner}' is not a variant of experiment '{exp.key}'.")
+        exp.status = Experiment.Status.STOPPED
+        exp.stopped_at = timezone.now()
+        exp.winner = winner or ""
+        exp.save(update_fields=["status", "stopped_at", "winner", "updated_at"])
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="recommendations.experiment.stopped",
+            target=exp,
+            changes={"status": ["running", "stopped"], "winner": winner or None},
+        )
+        if variant is not None and variant.get("run_id"):
+            run = TrainingRun.objects.for_tenant(tenant).get(pk=variant["run_id"])
+            training_run_activate(tenant=tenant, actor=actor, run=run)
+        return exp
 
 
 def experiment_results(*, tenant: Tenant, experiment: Experiment) -> dict[str, Any]:

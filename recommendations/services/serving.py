@@ -24,6 +24,7 @@ from recommendations import serving_cache
 from recommendations.abtest import bucket
 from recommendations.models import Exposure
 from recommendations.selectors import user_history
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 
@@ -86,6 +87,7 @@ def recommendation_serve(
     inside a running experiment it records one Exposure (unless ``record_exposure`` is False,
     as for the console's "try it" panel, whose views are not real traffic).
     """
+    access_require(tenant=tenant, actor=actor, capability="recs.query")
     if isinstance(k, bool) or not isinstance(k, int) or not C.MIN_K <= k <= C.MAX_K:
         raise ApplicationError(f"k must be between {C.MIN_K} and {C.MAX_K}, got {k!r}.")
     stamp = serving_cache.stamp_for(tenant)

@@ -38,6 +38,7 @@ from recommendations.engine import (
 from recommendations.engine.artifact import ARRAYS as ARRAYS_FILE
 from recommendations.engine.artifact import META as META_FILE
 from recommendations.models import CatalogItem, Event, TrainingRun
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
@@ -70,21 +71,26 @@ def clean_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-@transaction.atomic
 def training_run_start(*, tenant: Tenant, actor: Actor, params: dict[str, Any] | None = None) -> TrainingRun:
     """Queue a training run (next version number) and enqueue the task on commit. Audited."""
-    cleaned = clean_params(params)
-    # Lock the tenant row so two concurrent starts cannot pick the same version number.
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-    last = TrainingRun.objects.for_tenant(tenant).aggregate(v=Max("version"))["v"] or 0
-    run = TrainingRun(tenant=tenant, version=last + 1, params=cleaned, requested_by=actor.user)
-    run.full_clean()
-    run.save()
-    audit_record(
-        tenant=tenant, actor=actor, action="recommendations.trainingrun.queued", target=run, changes={"params": cleaned}
-    )
-    enqueue("recommendations.train", tenant_id=tenant.pk, run_id=run.pk)
-    return run
+    access_require(tenant=tenant, actor=actor, capability="recs.train")
+    with transaction.atomic():
+        cleaned = clean_params(params)
+        # Lock the tenant row so two concurrent starts cannot pick the same version number.
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+        last = TrainingRun.objects.for_tenant(tenant).aggregate(v=Max("version"))["v"] or 0
+        run = TrainingRun(tenant=tenant, version=last + 1, params=cleaned, requested_by=actor.user)
+        run.full_clean()
+        run.save()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="recommendations.trainingrun.queued",
+            target=run,
+            changes={"params": cleaned},
+        )
+        enqueue("recommendations.train", tenant_id=tenant.pk, run_id=run.pk)
+        return run
 
 
 def _set_stage(run: TrainingRun, stage: str) -> None:
@@ -300,19 +306,20 @@ def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: Train
     )
 
 
-@transaction.atomic
 def training_run_activate(*, tenant: Tenant, actor: Actor, run: TrainingRun) -> TrainingRun:
     """Make ``run`` the version served to this tenant (ready runs only). Audited; idempotent."""
-    run = (
-        TrainingRun.objects.for_tenant(tenant)
-        .select_for_update(of=("self",))
-        .select_related("model_version")
-        .get(pk=run.pk)
-    )
-    if run.status != TrainingRun.Status.READY:
-        raise Conflict(f"Recommender v{run.version} is {run.status}; only a ready version can be activated.")
-    if run.is_active:
+    access_require(tenant=tenant, actor=actor, capability="recs.train", target=run)
+    with transaction.atomic():
+        run = (
+            TrainingRun.objects.for_tenant(tenant)
+            .select_for_update(of=("self",))
+            .select_related("model_version")
+            .get(pk=run.pk)
+        )
+        if run.status != TrainingRun.Status.READY:
+            raise Conflict(f"Recommender v{run.version} is {run.status}; only a ready version can be activated.")
+        if run.is_active:
+            return run
+        previous = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
+        _activate(tenant=tenant, actor=actor, run=run, previous=previous)
         return run
-    previous = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
-    _activate(tenant=tenant, actor=actor, run=run, previous=previous)
-    return run

@@ -1,9 +1,11 @@
 """The tenant-scoped base for every DRF view of tenant-owned data.
 
-Resolves the tenant (API token -> its tenant; session -> `X-Tenant: <slug>` plus a membership),
-checks the action's capability with `membership_has_capability`, and builds the queryset only
-from `get_tenant_queryset()`, which must return a queryset scoped with `.for_tenant(self.tenant)`.
-Subclasses cannot override the resolution or the checks: `__init_subclass__` refuses it.
+Resolves the tenant (API token -> its tenant; session -> `X-Tenant: <slug>` plus a membership,
+via `tenants.access.access_membership`), checks the action's capability with
+`tenants.access.access_require` (which audits a refusal), and builds the queryset only from
+`get_tenant_queryset()`, which must return a queryset scoped with `.for_tenant(self.tenant)`.
+Subclasses cannot override the resolution or the checks: `__init_subclass__` refuses it, also
+when the override comes from a mixin listed before the base.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from django.db.models import QuerySet
 from rest_framework import exceptions, generics, viewsets
 from rest_framework.request import Request
 
+from tenants.access import access_deny, access_membership, access_require
 from tenants.actors import Actor
 from tenants.models import ApiToken, Membership, Tenant
-from tenants.permissions import membership_has_capability
-from tenants.services.tenancy import deny
 
-FINAL_METHODS = ("get_queryset", "get_object", "get_permissions", "check_permissions", "initial")
+FINAL_METHODS = (
+    "get_queryset",
+    "get_object",
+    "get_permissions",
+    "check_permissions",
+    "initial",
+    "capability_for_action",
+)
 
 
 class TenantNotFound(exceptions.NotFound):
@@ -34,7 +42,9 @@ def resolve_api_tenant(request: Request) -> tuple[Tenant, Membership, Actor]:
     if token is not None:
         actor = Actor.for_token(token)
         if header_slug and header_slug != token.tenant.slug:
-            deny(tenant=token.tenant, actor=actor, reason="token used for another tenant", x_tenant=header_slug[:64])
+            access_deny(
+                tenant=token.tenant, actor=actor, reason="token used for another tenant", x_tenant=header_slug[:64]
+            )
             raise TenantNotFound(
                 f"Tenant '{header_slug[:64]}' not found for this API token (a token works only for its own tenant)."
             )
@@ -43,9 +53,7 @@ def resolve_api_tenant(request: Request) -> tuple[Tenant, Membership, Actor]:
         raise exceptions.ParseError(
             "Send the 'X-Tenant: <tenant-slug>' header to say which tenant this request is for."
         )
-    membership = (
-        Membership.objects.for_user(request.user).select_related("tenant").filter(tenant__slug=header_slug).first()
-    )
+    membership = access_membership(user=request.user, tenant_slug=header_slug)
     if membership is None:
         raise TenantNotFound(f"Tenant '{header_slug[:64]}' not found.")
     return membership.tenant, membership, Actor.for_user(request.user, membership)
@@ -62,9 +70,14 @@ class TenantScopedMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in FINAL_METHODS:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}(): the tenant base owns it")
+        for klass in cls.__mro__:
+            if klass is TenantScopedMixin:
+                break
+            for name in FINAL_METHODS:
+                if name in klass.__dict__:
+                    raise TypeError(
+                        f"{cls.__name__} may not override {name}() (in {klass.__name__}): the tenant base owns it"
+                    )
 
     # -- hooks for subclasses ----------------------------------------------------------------
     def get_tenant_queryset(self) -> QuerySet:
@@ -81,21 +94,13 @@ class TenantScopedMixin:
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # type: ignore[misc]  # IsAuthenticated
         self.tenant, self.membership, self.actor = resolve_api_tenant(request)
-        capability = self.capability_for_action()
-        token_scopes = request.auth.scopes if isinstance(request.auth, ApiToken) else None
-        if not membership_has_capability(membership=self.membership, capability=capability, token_scopes=token_scopes):
-            deny(
-                tenant=self.tenant,
-                actor=self.actor,
-                reason=f"missing capability '{capability}'",
-                path=request.path[:200],
-                method=request.method,
-            )
-            if token_scopes is not None and membership_has_capability(
-                membership=self.membership, capability=capability
-            ):
-                raise exceptions.PermissionDenied(f"This API token's scopes do not allow '{capability}'.")
-            raise exceptions.PermissionDenied(f"Your role ({self.membership.role}) does not allow '{capability}'.")
+        access_require(
+            tenant=self.tenant,
+            actor=self.actor,
+            capability=self.capability_for_action(),
+            path=request.path[:200],
+            method=request.method,
+        )
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):

@@ -13,12 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views import View
 
 from portal.exceptions import ApplicationError
 from tenants.api.filters import AuditEventFilter
 from tenants.audit_export import EXPORT_LIMIT, audit_export_response
-from tenants.console.mixins import TenantConsoleMixin
+from tenants.console.base import TenantConsoleView
 from tenants.models import ApiToken
 from tenants.permissions import Role, Scope, scopes_allowed_for_role
 from tenants.selectors import audit_event_list, membership_list, token_list, user_memberships
@@ -51,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 DASHBOARD_CARDS: list[Any] = []
 
 
-class DashboardView(TenantConsoleMixin, View):
+class DashboardView(TenantConsoleView):
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         cards = [
             {
@@ -65,7 +64,7 @@ class DashboardView(TenantConsoleMixin, View):
         return render(request, "console/dashboard.html", {"cards": cards})
 
 
-class MembersView(TenantConsoleMixin, View):
+class MembersView(TenantConsoleView):
     capability = "members.view"
     method_capability = {"post": "members.manage"}
 
@@ -108,8 +107,9 @@ class MembersView(TenantConsoleMixin, View):
         return redirect("console:members", tenant_slug=tenant_slug)
 
 
-class TokensView(TenantConsoleMixin, View):
+class TokensView(TenantConsoleView):
     capability = "tokens.create"
+    method_capability = {"post": "tokens.create"}  # the services check tokens.manage for others' tokens
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         return render(
@@ -150,7 +150,7 @@ class TokensView(TenantConsoleMixin, View):
         return redirect("console:tokens", tenant_slug=tenant_slug)
 
 
-class AuditView(TenantConsoleMixin, View):
+class AuditView(TenantConsoleView):
     capability = "audit.view"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -170,7 +170,7 @@ class AuditView(TenantConsoleMixin, View):
         )
 
 
-class AuditExportView(TenantConsoleMixin, View):
+class AuditExportView(TenantConsoleView):
     capability = "audit.view"
 
     def get(self, request: HttpRequest, tenant_slug: str, fmt: str) -> HttpResponse:

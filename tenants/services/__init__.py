@@ -1,9 +1,7 @@
 """Tenant services: the only code that changes tenants, memberships, tokens and the audit log."""
 
-from tenants.services.audit import audit_record, audit_verify_all, audit_verify_chain
+from tenants.audit import audit_record, audit_verify_all, audit_verify_chain
 from tenants.services.tenancy import (
-    authorize,
-    deny,
     membership_add,
     membership_change_role,
     membership_get,
@@ -18,8 +16,6 @@ __all__ = [
     "audit_record",
     "audit_verify_all",
     "audit_verify_chain",
-    "authorize",
-    "deny",
     "membership_add",
     "membership_change_role",
     "membership_get",

@@ -14,10 +14,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from tenants.access import access_deny
 from tenants.actors import Actor
+from tenants.audit import audit_record
 from tenants.models import Membership, Tenant
 from tenants.permissions import ROLE_RANK, Role
-from tenants.services.audit import audit_record
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,11 @@ def sso_sync_memberships(*, user: Any, claims: dict[str, Any]) -> dict[str, list
             continue
         if existing.role == Role.OWNER and not _has_other_owner(existing):
             report["kept"].append(slug)
-            audit_record(
+            access_deny(
                 tenant=existing.tenant,
                 actor=actor,
-                action="tenants.permission.denied",
                 target=existing,
-                changes={"reason": "sso sync would remove the last owner; kept"},
+                reason="sso sync would remove the last owner; kept",
             )
             continue
         audit_record(

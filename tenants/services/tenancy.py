@@ -1,7 +1,8 @@
 """Tenants and memberships: creation, role changes, removal, with the owner invariants.
 
-Authorisation runs *before* each service opens its transaction, so that a denied attempt is
-recorded in the audit log even though the operation itself is refused and rolled back.
+The access check (`tenants.access.access_require`) runs *before* each service opens its
+transaction, so that a denied attempt is recorded in the audit log even though the operation
+itself is refused and rolled back.
 """
 
 from __future__ import annotations
@@ -12,35 +13,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from portal.exceptions import ApplicationError, NotFound, PermissionDenied
+from tenants.access import access_deny, access_require
 from tenants.actors import Actor
+from tenants.audit import audit_record
 from tenants.models import Membership, Tenant
-from tenants.permissions import ROLE_RANK, Role, membership_has_capability
-from tenants.services.audit import audit_record
+from tenants.permissions import ROLE_RANK, Role
 
 User = get_user_model()
-
-
-def authorize(*, tenant: Tenant, actor: Actor, capability: str, target: Any = None) -> None:
-    """Raise PermissionDenied (and audit the attempt) unless the actor holds the capability."""
-    if actor.type == "system":
-        return
-    token_scopes = actor.token.scopes if actor.token is not None else None
-    if not membership_has_capability(membership=actor.membership, capability=capability, token_scopes=token_scopes):
-        deny(tenant=tenant, actor=actor, target=target, reason=f"missing capability '{capability}'")
-        if actor.token is not None and membership_has_capability(membership=actor.membership, capability=capability):
-            raise PermissionDenied(f"This API token's scopes do not allow '{capability}'.")
-        raise PermissionDenied(f"Your role does not allow '{capability}'.")
-
-
-def deny(*, tenant: Tenant | None, actor: Actor, reason: str, target: Any = None, **detail: Any) -> None:
-    """Record a refused attempt (its own small transaction; the refused work never started)."""
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="tenants.permission.denied",
-        target=target,
-        changes={"reason": reason, **detail},
-    )
 
 
 def _actor_rank(actor: Actor) -> int:
@@ -55,10 +34,10 @@ def _check_grant(*, tenant: Tenant, actor: Actor, role: str, target: Any = None)
         raise ApplicationError(f"Unknown role '{role}'. Use one of: {', '.join(Role.values)}.")
     if ROLE_RANK[role] > _actor_rank(actor):
         own = actor.membership.role if actor.membership else "none"
-        deny(tenant=tenant, actor=actor, target=target, reason="role escalation", attempted_role=role)
+        access_deny(tenant=tenant, actor=actor, target=target, reason="role escalation", attempted_role=role)
         raise PermissionDenied(f"You cannot grant the role '{role}': it is above your own role '{own}'.")
     if isinstance(target, Membership) and ROLE_RANK[target.role] > _actor_rank(actor):
-        deny(tenant=tenant, actor=actor, target=target, reason="member ranked above actor")
+        access_deny(tenant=tenant, actor=actor, target=target, reason="member ranked above actor")
         raise PermissionDenied(f"You cannot change a member whose role ({target.role}) is above your own.")
 
 
@@ -74,6 +53,7 @@ def _ensure_other_owner(tenant: Tenant) -> None:
 
 def tenant_create(*, actor: Actor, slug: str, name: str, owner: Any) -> Tenant:
     """Create a tenant and its first owner membership (platform operation, audited in the tenant)."""
+    access_require(tenant=None, actor=actor, capability="tenant.settings")
     with transaction.atomic():
         tenant = Tenant(slug=slug, name=name)
         tenant.full_clean()
@@ -99,7 +79,7 @@ def tenant_create(*, actor: Actor, slug: str, name: str, owner: Any) -> Tenant:
 
 
 def tenant_update_settings(*, tenant: Tenant, actor: Actor, changes: dict[str, Any]) -> Tenant:
-    authorize(tenant=tenant, actor=actor, capability="tenant.settings", target=tenant)
+    access_require(tenant=tenant, actor=actor, capability="tenant.settings", target=tenant)
     with transaction.atomic():
         before = dict(tenant.settings)
         tenant.settings = {**tenant.settings, **changes}
@@ -124,7 +104,7 @@ def membership_get(*, tenant: Tenant, membership_id: int) -> Membership:
 def membership_add(*, tenant: Tenant, actor: Actor, email: str, role: str) -> Membership:
     """Add a user (by email; created without a password if new, e.g. for SSO) with a role no
     higher than the actor's."""
-    authorize(tenant=tenant, actor=actor, capability="members.manage")
+    access_require(tenant=tenant, actor=actor, capability="members.manage")
     _check_grant(tenant=tenant, actor=actor, role=role)
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
@@ -152,7 +132,7 @@ def membership_add(*, tenant: Tenant, actor: Actor, email: str, role: str) -> Me
 
 def membership_change_role(*, tenant: Tenant, actor: Actor, membership: Membership, role: str) -> Membership:
     """Change a member's role; the last owner cannot be demoted."""
-    authorize(tenant=tenant, actor=actor, capability="members.manage", target=membership)
+    access_require(tenant=tenant, actor=actor, capability="members.manage", target=membership)
     _check_grant(tenant=tenant, actor=actor, role=role, target=membership)
     with transaction.atomic():
         if membership.role == Role.OWNER and role != Role.OWNER:
@@ -174,7 +154,7 @@ def membership_remove(*, tenant: Tenant, actor: Actor, membership: Membership) -
     """Remove a member, or leave when the actor is that member. The last owner cannot leave."""
     is_self = actor.membership is not None and actor.membership.pk == membership.pk
     if not is_self:
-        authorize(tenant=tenant, actor=actor, capability="members.manage", target=membership)
+        access_require(tenant=tenant, actor=actor, capability="members.manage", target=membership)
         _check_grant(tenant=tenant, actor=actor, role=membership.role, target=membership)
     with transaction.atomic():
         if membership.role == Role.OWNER:

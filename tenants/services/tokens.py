@@ -15,11 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError, NotFound, PermissionDenied
+from tenants.access import access_deny, access_require
 from tenants.actors import Actor
+from tenants.audit import audit_record
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Scope, scopes_allowed_for_role
-from tenants.services.audit import audit_record
-from tenants.services.tenancy import authorize, deny
 
 TOKEN_PREFIX = "llmp_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
@@ -58,7 +58,7 @@ def token_create(
     """Issue a token bound to `membership`. Scopes must be within that member's role; members
     create tokens for themselves, admins may create them for others."""
     own = actor.membership is not None and actor.membership.pk == membership.pk
-    authorize(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage")
+    access_require(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage")
     if membership.tenant_id != tenant.pk:
         raise NotFound("Member not found.")
     name = (name or "").strip()
@@ -74,7 +74,7 @@ def token_create(
     allowed = set(scopes_allowed_for_role(membership.role))
     over = sorted(set(scopes) - allowed)
     if over:
-        deny(tenant=tenant, actor=actor, reason="token scopes exceed role", scopes=over)
+        access_deny(tenant=tenant, actor=actor, reason="token scopes exceed role", scopes=over)
         raise PermissionDenied(
             f"A {membership.role} cannot hold the scopes {', '.join(over)}; allowed: {', '.join(sorted(allowed))}."
         )
@@ -118,7 +118,7 @@ def token_create(
 def token_revoke(*, tenant: Tenant, actor: Actor, token: ApiToken) -> ApiToken:
     """Revoke a token (idempotent). Members revoke their own; admins revoke anyone's."""
     own = actor.membership is not None and token.membership_id == actor.membership.pk
-    authorize(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage", target=token)
+    access_require(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage", target=token)
     if token.revoked_at is not None:
         return token
     with transaction.atomic():

@@ -2,7 +2,7 @@
 
 Creates, through the real services, tenant ``demo`` with an owner, an editor and a viewer, an API
 token for the owner, four of the repository's own Markdown docs (queued for ingestion), a
-synthetic outdoor-gear catalog with about 20,000 shopping events (tenants/demo_data.py), a
+synthetic outdoor-gear catalog with about 20,000 shopping events (demo/data.py), a
 queued recommender training run and a capacity plan.
 
 Invariants:
@@ -32,9 +32,15 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
+from demo.data import demo_catalog_rows, demo_event_rows, demo_user_preferences
+from deploy.models import CapacityPlan
+from deploy.services import capacity_plan_create
+from documents.models import Document
+from documents.services import DuplicateDocument, document_upload
 from portal.exceptions import ApplicationError
+from recommendations.models import CatalogItem, Event, TrainingRun
+from recommendations.services import catalog_items_upsert, events_ingest, training_run_start
 from tenants.actors import Actor
-from tenants.demo_data import demo_catalog_rows, demo_event_rows, demo_user_preferences
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.permissions import Role
 from tenants.services import membership_add, tenant_create, token_create
@@ -149,9 +155,6 @@ class Command(BaseCommand):
                 Path(str(options[key])).mkdir(parents=True, exist_ok=True)
 
     def _documents(self, tenant: Tenant) -> None:
-        from documents.models import Document
-        from documents.services import DuplicateDocument, document_upload
-
         for rel, title in DEMO_DOCUMENTS:
             path = Path(settings.BASE_DIR) / rel
             name = path.name
@@ -168,9 +171,6 @@ class Command(BaseCommand):
                 continue  # the same bytes are already there under another name
 
     def _catalog(self, tenant: Tenant) -> None:
-        from recommendations.models import CatalogItem
-        from recommendations.services import catalog_items_upsert
-
         rows = demo_catalog_rows()
         have = set(
             CatalogItem.objects.for_tenant(tenant)
@@ -184,9 +184,6 @@ class Command(BaseCommand):
                 raise ApplicationError(f"{len(result.errors)} catalog rows rejected, first: {result.errors[0].message}")
 
     def _events(self, tenant: Tenant) -> None:
-        from recommendations.models import Event
-        from recommendations.services import events_ingest
-
         # Anchored on the tenant's creation, so every run generates the very same events.
         rows = demo_event_rows(anchor=tenant.created_at)
         if Event.objects.for_tenant(tenant).count() >= len(rows):
@@ -197,17 +194,11 @@ class Command(BaseCommand):
                 raise ApplicationError(f"{len(result.errors)} events rejected, first: {result.errors[0].message}")
 
     def _training(self, tenant: Tenant) -> None:
-        from recommendations.models import Event, TrainingRun
-        from recommendations.services import training_run_start
-
         if TrainingRun.objects.for_tenant(tenant).exists() or not Event.objects.for_tenant(tenant).exists():
             return
         training_run_start(tenant=tenant, actor=self.actor)
 
     def _plan(self, tenant: Tenant) -> None:
-        from deploy.models import CapacityPlan
-        from deploy.services import capacity_plan_create
-
         if not CapacityPlan.objects.for_tenant(tenant).filter(name=PLAN_NAME).exists():
             capacity_plan_create(tenant=tenant, actor=self.actor, inputs=dict(PLAN_INPUTS), name=PLAN_NAME)
 
@@ -237,10 +228,6 @@ class Command(BaseCommand):
             w(self.style.ERROR(f"  ! {problem}"))
 
     def _data_lines(self, tenant: Tenant) -> list[str]:
-        from deploy.models import CapacityPlan
-        from documents.models import Document
-        from recommendations.models import CatalogItem, Event, TrainingRun
-
         lines: list[str] = []
         by_status = dict(Document.objects.for_tenant(tenant).values_list("status").annotate(n=Count("id")).order_by())
         total = sum(by_status.values())

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from demo.data import demo_catalog_rows, demo_event_rows
+from demo.management.commands.seed_demo import DEMO_DOCUMENTS, PLAN_NAME
 from deploy.models import CapacityPlan
 from documents.models import Document
 from portal.celery import app
 from recommendations.models import CatalogItem, Event, TrainingRun
 from recommendations.validation import validate_catalog_rows, validate_event_rows
-from tenants.demo_data import demo_catalog_rows, demo_event_rows
-from tenants.management.commands.seed_demo import DEMO_DOCUMENTS, PLAN_NAME
 from tenants.models import ApiToken, AuditEvent, Membership, Tenant
 from tenants.services.tokens import token_digest
 

@@ -1,4 +1,9 @@
-"""The audit log: append one hash-chained event inside the caller's transaction."""
+"""The audit log: append one hash-chained event inside the caller's transaction.
+
+Below `tenants.access` and `tenants.services` (both write through `audit_record`), so it lives
+outside the services package: importing it never pulls in the services that import the access
+check.
+"""
 
 from __future__ import annotations
 
