@@ -1,0 +1,182 @@
+"""Model versions: the one place version numbers are given out (max + 1 under the model's row
+lock); recommendations and ensure_builtin_models register their versions here too."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from inference.triton.local import (
+    BUILTIN_ARTIFACTS,
+    ArtifactError,
+    artifact_digest,
+    local_path_for_uri,
+)
+from inference.triton.repository import InvalidModelConfig
+from inference.triton.specs import default_artifact_name, normalize_serving, version_spec
+from models_registry.models import ModelVersion, RegisteredModel
+from models_registry.services.checks import check_model_owner, invalid_spec_error
+from models_registry.triton_specs import triton_name_for
+from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
+from tenants.access import access_require
+from tenants.actors import Actor
+from tenants.models import Tenant
+from tenants.services import audit_record
+
+MAX_ARTIFACT_BYTES = 2 * 1024**3
+_REGISTER_ATTEMPTS = 8
+
+
+def _digest_upload(upload: UploadedFile) -> tuple[int, str]:
+    import hashlib
+
+    h = hashlib.sha256()
+    size = 0
+    for chunk in upload.chunks():
+        h.update(chunk)
+        size += len(chunk)
+        if size > MAX_ARTIFACT_BYTES:
+            raise PayloadTooLarge(f"The artifact is larger than {MAX_ARTIFACT_BYTES} bytes.")
+    upload.seek(0)
+    return size, h.hexdigest()
+
+
+def _digest_uri(uri: str) -> tuple[int | None, str]:
+    """Size and sha256 of a local or built-in artifact; (None, "") for remote URIs."""
+    if uri.startswith("builtin:"):
+        files = BUILTIN_ARTIFACTS.get(uri.removeprefix("builtin:"))
+        if files is None:
+            raise ApplicationError(
+                f"Unknown built-in model '{uri}'. Known: "
+                + ", ".join(f"builtin:{n}" for n in sorted(BUILTIN_ARTIFACTS))
+            )
+        (builtin_path,) = files.values()
+        return artifact_digest(builtin_path)
+    path = local_path_for_uri(uri)
+    if path is None:
+        return None, ""
+    try:
+        return artifact_digest(path)
+    except ArtifactError:
+        raise ApplicationError(f"The artifact path {path} does not exist on the server.") from None
+
+
+def _next_version(model: RegisteredModel) -> int:
+    # Taking the model row's write lock first serialises registrations per model: on PostgreSQL
+    # the UPDATE row-locks it (like SELECT ... FOR UPDATE); on SQLite it takes the database write
+    # lock before any read, so two writers cannot both read the same MAX(version).
+    RegisteredModel.objects.all_tenants().filter(pk=model.pk).update(updated_at=timezone.now())
+    agg = ModelVersion.objects.all_tenants().filter(model=model).aggregate(m=Max("version"))
+    return int(agg["m"] or 0) + 1
+
+
+def version_register(
+    *,
+    tenant: Tenant | None,
+    actor: Actor,
+    model: RegisteredModel,
+    backend: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    max_batch_size: int = 0,
+    task: str = "",
+    artifact_file: UploadedFile | None = None,
+    artifact_uri: str = "",
+    artifact_name: str = "",
+    parameters: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    serving: dict[str, Any] | None = None,
+    source_run: str = "",
+    dataset_hash: str = "",
+) -> ModelVersion:
+    """Register the next version of ``model``: number = max + 1 under the model's row lock.
+
+    Raises ApplicationError (400) for a spec Triton would reject (validated by rendering the
+    config exactly as the local target will) or an artifact problem; the artifact's size and
+    sha256 are computed here, never taken from the client.
+    """
+    access_require(tenant=tenant, actor=actor, capability="models.write", target=model)
+    check_model_owner(tenant, model)
+    if bool(artifact_file) == bool(artifact_uri):
+        raise ApplicationError("Give exactly one of an uploaded artifact file or an artifact_uri.")
+    try:
+        clean_serving = normalize_serving(serving)
+        version_spec(
+            triton_name=triton_name_for(model_name=model.name, tenant_slug=tenant.slug if tenant else None),
+            backend=backend,
+            max_batch_size=max_batch_size,
+            inputs=inputs,
+            outputs=outputs,
+            parameters=parameters,
+            serving=clean_serving,
+            version=1,
+        )
+    except InvalidModelConfig as exc:
+        raise invalid_spec_error(exc) from None
+    size: int | None
+    if artifact_file is not None:
+        size, sha = _digest_upload(artifact_file)
+    else:
+        size, sha = _digest_uri(artifact_uri)
+    name = artifact_name or default_artifact_name(backend)
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise ApplicationError("artifact_name must be a plain file name such as model.py.")
+
+    for attempt in range(_REGISTER_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                number = _next_version(model)
+                version = ModelVersion(
+                    tenant=tenant,
+                    model=model,
+                    version=number,
+                    task=task or model.task,
+                    backend=backend,
+                    artifact_uri=artifact_uri,
+                    artifact_size=size,
+                    artifact_sha256=sha,
+                    artifact_name=name,
+                    inputs=inputs,
+                    outputs=outputs,
+                    max_batch_size=max_batch_size,
+                    parameters=parameters or {},
+                    metrics=metrics or {},
+                    serving=clean_serving,
+                    source_run=source_run,
+                    dataset_hash=dataset_hash,
+                    created_by=actor.user if actor.user is not None else None,
+                )
+                if artifact_file is not None:
+                    version.artifact.save(artifact_file.name or name, artifact_file, save=False)
+                version.full_clean(validate_constraints=False)
+                version.save()
+                audit_record(
+                    tenant=tenant,
+                    actor=actor,
+                    action="models_registry.version.registered",
+                    target=version,
+                    changes={
+                        "version": [None, number],
+                        "backend": [None, backend],
+                        "artifact_sha256": [None, sha],
+                        "artifact_size": [None, size],
+                        "artifact_uri": [None, artifact_uri],
+                        "source_run": [None, source_run],
+                        "dataset_hash": [None, dataset_hash],
+                    },
+                )
+            return version
+        except (IntegrityError, OperationalError) as exc:
+            # Only SQLite's shared-cache test database can still race here ("table is locked");
+            # the unique (model, version) constraint guarantees no duplicate ever commits.
+            if isinstance(exc, OperationalError) and "locked" not in str(exc):
+                raise
+            if attempt == _REGISTER_ATTEMPTS - 1:
+                raise Conflict("Another version was being registered at the same time; try again.") from exc
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
