@@ -218,7 +218,7 @@ def main() -> None:
         print(f"seeded {args.items:,} items and {args.events:,} events in {seed_s:.1f} s")
         t0 = time.perf_counter()
         run = training_run_start(tenant=bt.tenant, actor=Actor.system(label="bench"), params={"content": args.content})
-        training_run_execute(tenant_id=bt.tenant.pk, run_id=run.pk)
+        training_run_execute(tenant=bt.tenant, run_id=run.pk)
         run = TrainingRun.objects.for_tenant(bt.tenant).get(pk=run.pk)
         if run.status != "ready":
             raise SystemExit(f"training failed: {run.error}")

@@ -43,6 +43,11 @@ def model_get_writable(*, tenant: Tenant, model_id: Any) -> RegisteredModel:
     return model
 
 
+def model_get_writable_by_name(*, tenant: Tenant, name: str) -> RegisteredModel | None:
+    """The tenant's own model called ``name`` (platform-shared ones excluded), or None."""
+    return RegisteredModel.objects.for_tenant(tenant).filter(name=name).first()
+
+
 def version_list(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     return (
         ModelVersion.objects.all_tenants()
@@ -82,13 +87,6 @@ def serving_list(*, tenant: Tenant) -> QuerySet[LocalServing]:
         .select_related("version", "version__model", "version__model__tenant")
         .order_by("-updated_at")
     )
-
-
-def serving_get(*, tenant: Tenant, serving_id: Any) -> LocalServing:
-    row = serving_list(tenant=tenant).filter(pk=_int(serving_id)).first()
-    if row is None:
-        raise NotFound("Serving record not found.")
-    return row
 
 
 def version_compare(*, model: RegisteredModel, numbers: Iterable[int] | None = None) -> dict[str, Any]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from recommendations.services import training_run_execute
+from tenants.models import Tenant
+
 
 @shared_task(name="recommendations.train", bind=True, acks_late=True, reject_on_worker_lost=True)
 def training_run_task(self, *, tenant_id: int, run_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -12,8 +15,9 @@ def training_run_task(self, *, tenant_id: int, run_id: int) -> None:  # type: ig
     Idempotent: the service claims the run with a conditional UPDATE (queued -> running) and
     returns at once when the run was already claimed or finished, so a redelivery (acks_late)
     or a second call does nothing. Every failure ends the run FAILED with a reason; nothing is
-    retried automatically (training is deterministic: the same data fails the same way).
+    retried automatically (training is deterministic: the same data fails the same way). A
+    deleted tenant's task does nothing.
     """
-    from recommendations.services.training import training_run_execute
-
-    training_run_execute(tenant_id=tenant_id, run_id=run_id)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is not None:
+        training_run_execute(tenant=tenant, run_id=run_id)

@@ -21,10 +21,12 @@ from inference.triton.local import (
 from inference.triton.repository import InvalidModelConfig
 from inference.triton.server import TritonStartError
 from inference.triton.specs import default_artifact_name
+from models_registry.constants import STORAGE_URI_PREFIX
 from models_registry.models import LocalServing, ModelVersion
 from models_registry.services.checks import check_model_owner
 from models_registry.triton_specs import spec_for_version, version_triton_name
 from portal.celery import enqueue
+from portal.exceptions import ApplicationError
 from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -35,6 +37,10 @@ def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersio
     """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued)."""
     access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=version)
     check_model_owner(tenant, version.model)
+    if version.artifact_uri.startswith(STORAGE_URI_PREFIX):
+        raise ApplicationError(
+            f"{version} is served in-process by the portal app that stored it; Triton cannot load it."
+        )
     with transaction.atomic():
         row, created = (
             LocalServing.objects.all_tenants()

@@ -1,11 +1,20 @@
 """Model versions: the one place version numbers are given out (max + 1 under the model's row
-lock); recommendations and ensure_builtin_models register their versions here too."""
+lock); recommendations and ensure_builtin_models register their versions here too.
+
+Artifacts: an uploaded file, ``builtin:<name>``, a local ``file://`` path or a remote URI (all
+for Triton, so the tensor spec is validated), or ``storage:<folder>`` (see
+``models_registry.constants.STORAGE_URI_PREFIX``): files a portal app wrote to the portal's
+storage and serves in-process, with no tensor spec, registered by the platform only.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max
@@ -19,6 +28,7 @@ from inference.triton.local import (
 )
 from inference.triton.repository import InvalidModelConfig
 from inference.triton.specs import default_artifact_name, normalize_serving, version_spec
+from models_registry.constants import STORAGE_URI_PREFIX
 from models_registry.models import ModelVersion, RegisteredModel
 from models_registry.services.checks import check_model_owner, invalid_spec_error
 from models_registry.triton_specs import triton_name_for
@@ -33,8 +43,6 @@ _REGISTER_ATTEMPTS = 8
 
 
 def _digest_upload(upload: UploadedFile) -> tuple[int, str]:
-    import hashlib
-
     h = hashlib.sha256()
     size = 0
     for chunk in upload.chunks():
@@ -64,6 +72,47 @@ def _digest_uri(uri: str) -> tuple[int | None, str]:
         return artifact_digest(path)
     except ArtifactError:
         raise ApplicationError(f"The artifact path {path} does not exist on the server.") from None
+
+
+def _digest_storage(uri: str) -> tuple[int, str]:
+    """Total size and one sha256 over the files directly in a ``storage:<folder>`` (names and
+    bytes, in name order), read from the portal's default storage."""
+    folder = uri.removeprefix(STORAGE_URI_PREFIX)
+    if not folder or any(part in ("", ".", "..") for part in folder.split("/")):
+        raise ApplicationError(f"'{uri}' is not a storage folder such as storage:recommendations/run-1.")
+    try:
+        _, names = default_storage.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError, SuspiciousFileOperation):
+        names = []
+    if not names:
+        raise ApplicationError(f"The storage folder {folder} holds no files.")
+    h = hashlib.sha256()
+    size = 0
+    for name in sorted(names):
+        h.update(name.encode() + b"\0")
+        with default_storage.open(f"{folder}/{name}", "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        h.update(b"\0")
+        if size > MAX_ARTIFACT_BYTES:
+            raise PayloadTooLarge(f"The artifact is larger than {MAX_ARTIFACT_BYTES} bytes.")
+    return size, h.hexdigest()
+
+
+def _check_storage_version(
+    *, actor: Actor, inputs: list[Any], outputs: list[Any], max_batch_size: int, serving: dict[str, Any] | None
+) -> None:
+    if actor.type != "system":
+        raise ApplicationError(
+            "storage: artifacts are written by the portal itself; upload the file or give a file://, "
+            "builtin: or remote artifact_uri."
+        )
+    if inputs or outputs or max_batch_size or serving:
+        raise ApplicationError(
+            "A storage: artifact is served in-process by the portal, not by Triton: "
+            "give no inputs, outputs, max_batch_size or serving options."
+        )
 
 
 def _next_version(model: RegisteredModel) -> int:
@@ -104,27 +153,37 @@ def version_register(
     check_model_owner(tenant, model)
     if bool(artifact_file) == bool(artifact_uri):
         raise ApplicationError("Give exactly one of an uploaded artifact file or an artifact_uri.")
-    try:
-        clean_serving = normalize_serving(serving)
-        version_spec(
-            triton_name=triton_name_for(model_name=model.name, tenant_slug=tenant.slug if tenant else None),
-            backend=backend,
-            max_batch_size=max_batch_size,
-            inputs=inputs,
-            outputs=outputs,
-            parameters=parameters,
-            serving=clean_serving,
-            version=1,
+    in_storage = artifact_uri.startswith(STORAGE_URI_PREFIX)
+    clean_serving: dict[str, Any] = {}
+    if in_storage:
+        _check_storage_version(
+            actor=actor, inputs=inputs, outputs=outputs, max_batch_size=max_batch_size, serving=serving
         )
-    except InvalidModelConfig as exc:
-        raise invalid_spec_error(exc) from None
+    else:
+        try:
+            clean_serving = normalize_serving(serving)
+            version_spec(
+                triton_name=triton_name_for(model_name=model.name, tenant_slug=tenant.slug if tenant else None),
+                backend=backend,
+                max_batch_size=max_batch_size,
+                inputs=inputs,
+                outputs=outputs,
+                parameters=parameters,
+                serving=clean_serving,
+                version=1,
+            )
+        except InvalidModelConfig as exc:
+            raise invalid_spec_error(exc) from None
     size: int | None
     if artifact_file is not None:
         size, sha = _digest_upload(artifact_file)
+    elif in_storage:
+        size, sha = _digest_storage(artifact_uri)
     else:
         size, sha = _digest_uri(artifact_uri)
-    name = artifact_name or default_artifact_name(backend)
-    if "/" in name or "\\" in name or name in ("", ".", ".."):
+    # A storage folder has no single file to name; a Triton version dir needs one.
+    name = artifact_name or ("" if in_storage else default_artifact_name(backend))
+    if "/" in name or "\\" in name or name in (".", ".."):
         raise ApplicationError("artifact_name must be a plain file name such as model.py.")
 
     for attempt in range(_REGISTER_ATTEMPTS):
@@ -149,11 +208,16 @@ def version_register(
                     serving=clean_serving,
                     source_run=source_run,
                     dataset_hash=dataset_hash,
-                    created_by=actor.user if actor.user is not None else None,
+                    # Nothing to load for a storage artifact: the app that wrote it serves it.
+                    status=ModelVersion.Status.READY if in_storage else ModelVersion.Status.REGISTERED,
+                    # A system actor working for a user (a training task) credits that user.
+                    created_by_id=actor.user_id,
                 )
                 if artifact_file is not None:
                     version.artifact.save(artifact_file.name or name, artifact_file, save=False)
-                version.full_clean(validate_constraints=False)
+                # inputs/outputs are required of Triton versions only (an in-process storage
+                # artifact has none; _check_storage_version made sure they are empty).
+                version.full_clean(validate_constraints=False, exclude=["inputs", "outputs"] if in_storage else None)
                 version.save()
                 audit_record(
                     tenant=tenant,

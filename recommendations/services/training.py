@@ -4,6 +4,11 @@ Status machine and invariants are in recommendations/models.py (TrainingRun). Ex
 idempotent: only the caller that flips ``queued -> running`` with a conditional UPDATE does the
 work (a run left ``running`` by a dead worker for longer than STALE_RUNNING_S can be reclaimed);
 every failure ends ``failed`` with a sentence in ``error``.
+
+The registry owns version numbers and aliases: a finished run registers the tenant's
+``recommender`` model version through ``models_registry.services.version_register`` (artifact
+``storage:<prefix>``, the folder the run wrote) and activation moves its ``production`` alias
+with ``alias_set``, both as a system actor carrying the user who asked.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from typing import Any
 import numpy as np
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from models_registry.backends import get_embedder
-from models_registry.models import ModelAlias, ModelVersion, RegisteredModel
+from models_registry.constants import storage_artifact_uri
+from models_registry.models import ModelVersion, RegisteredModel
+from models_registry.selectors import model_get_writable_by_name
+from models_registry.services import alias_set, model_create, version_register
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict
 from recommendations import constants as C
@@ -31,6 +39,7 @@ from recommendations.engine import (
     EngineError,
     InteractionData,
     ItemMeta,
+    TrainedModel,
     TrainParams,
     save_artifact,
     train,
@@ -156,7 +165,7 @@ def build_interaction_data(*, tenant: Tenant) -> tuple[InteractionData, dict[str
     return data, {it.external_id: it for it in items.values()}
 
 
-def _store_artifact(model: Any, prefix: str) -> None:
+def _store_artifact(model: TrainedModel, prefix: str) -> None:
     """Save via the engine to a temp dir, then copy both files into Django storage under ``prefix``."""
     tmp = Path(tempfile.mkdtemp(prefix="recs-artifact-"))
     try:
@@ -173,9 +182,8 @@ def _store_artifact(model: Any, prefix: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def training_run_execute(*, tenant_id: int, run_id: int) -> None:
+def training_run_execute(*, tenant: Tenant, run_id: int) -> None:
     """Do the work of one queued run; a no-op when the run was already claimed or finished."""
-    tenant = Tenant.objects.get(pk=tenant_id)
     if not _claim(tenant, run_id):
         log.info("training run %s not claimable (already running or finished)", run_id)
         return
@@ -212,42 +220,55 @@ def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
     TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk).update(
         status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
     )
-    actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
     audit_record(
         tenant=tenant,
-        actor=actor,
+        actor=_system_actor("recommendations.train", run.requested_by_id),
         action="recommendations.trainingrun.failed",
         target=run,
         changes={"error": reason[:500]},
     )
 
 
+def _registry_model(*, tenant: Tenant, actor: Actor) -> RegisteredModel:
+    """The tenant's ``recommender`` model in the registry, created on first use."""
+    registered = model_get_writable_by_name(tenant=tenant, name=C.REGISTRY_MODEL_NAME)
+    if registered is not None:
+        return registered
+    try:
+        return model_create(
+            tenant=tenant,
+            actor=actor,
+            name=C.REGISTRY_MODEL_NAME,
+            task=RegisteredModel.Task.RECOMMENDATION,
+            description="Hybrid recommender (recommendations app)",
+        )
+    except (Conflict, IntegrityError):  # created by a concurrent run (or a person) meanwhile
+        registered = model_get_writable_by_name(tenant=tenant, name=C.REGISTRY_MODEL_NAME)
+        if registered is None:
+            raise
+        return registered
+
+
+def _system_actor(label: str, user_id: int | None) -> Actor:
+    return Actor.system(label=label, triggered_by_user_id=user_id)
+
+
 @transaction.atomic
-def _finish(*, tenant: Tenant, run: TrainingRun, model: Any, prefix: str) -> None:
-    registered, _ = RegisteredModel.objects.for_tenant(tenant).get_or_create(
+def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: str) -> None:
+    actor = _system_actor("recommendations.train", run.requested_by_id)
+    version = version_register(
         tenant=tenant,
-        name=C.REGISTRY_MODEL_NAME,
-        defaults={
-            "task": RegisteredModel.Task.RECOMMENDATION,
-            "description": "Hybrid recommender (recommendations app)",
-        },
-    )
-    next_version = (
-        ModelVersion.objects.for_tenant(tenant).filter(model=registered).aggregate(v=Max("version"))["v"] or 0
-    ) + 1
-    version = ModelVersion.objects.create(
-        tenant=tenant,
-        model=registered,
-        version=next_version,
-        task=RegisteredModel.Task.RECOMMENDATION,
+        actor=actor,
+        model=_registry_model(tenant=tenant, actor=actor),
         backend=ModelVersion.Backend.PYTHON,
-        artifact_uri=prefix,
+        task=RegisteredModel.Task.RECOMMENDATION,
+        inputs=[],
+        outputs=[],
+        artifact_uri=storage_artifact_uri(prefix),
         parameters=model.params,
         metrics=model.metrics,
         source_run=f"recommendations.trainingrun:{run.pk}",
         dataset_hash=model.data_hash,
-        status=ModelVersion.Status.READY,
-        created_by=run.requested_by,
     )
     run.status = TrainingRun.Status.READY
     run.stage = TrainingRun.Stage.DONE
@@ -272,7 +293,6 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: Any, prefix: str) -> Non
             "updated_at",
         ]
     )
-    actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
     audit_record(
         tenant=tenant,
         actor=actor,
@@ -291,11 +311,14 @@ def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: Train
     run.is_active = True
     mv = run.model_version
     if mv is not None:
-        ModelAlias.objects.for_tenant(tenant).update_or_create(
+        # The user's recs.train was checked by the caller; moving the registry alias is the
+        # platform's bookkeeping of that decision, not a separate models.promote by the user.
+        alias_set(
             tenant=tenant,
-            model_id=mv.model_id,
+            actor=_system_actor("recommendations.activate", actor.user_id),
+            model=mv.model,
             name="production",
-            defaults={"version": mv},
+            version=mv,
         )
     audit_record(
         tenant=tenant,
@@ -313,7 +336,7 @@ def training_run_activate(*, tenant: Tenant, actor: Actor, run: TrainingRun) -> 
         run = (
             TrainingRun.objects.for_tenant(tenant)
             .select_for_update(of=("self",))
-            .select_related("model_version")
+            .select_related("model_version__model")
             .get(pk=run.pk)
         )
         if run.status != TrainingRun.Status.READY:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -305,3 +306,45 @@ def test_serve_request_enqueues_the_task_on_the_deploy_queue(admin_a, api, model
     assert celery_app.amqp.router.route({}, name)["queue"].name == "deploy"
     row = LocalServing.objects.for_tenant(admin_a.tenant).get()
     assert row.triton_name == "acme.embedder" and row.requested_by == admin_a.user
+
+
+def test_storage_folder_artifacts_are_platform_only_spec_free_and_digested_here(editor_a, admin_a, api, model_a):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from models_registry.services import serving_request, version_register
+    from portal.exceptions import ApplicationError
+    from tenants.actors import Actor
+
+    folder = f"registry-test/{uuid.uuid4().hex}"  # a fresh folder: storage never overwrites
+    for name, content in (("b.json", b"{}"), ("a.npz", b"\x00\x01")):
+        default_storage.save(f"{folder}/{name}", ContentFile(content))
+    uri = f"storage:{folder}"
+
+    # A tenant cannot point the registry at files in the portal's own storage.
+    client = api(user=editor_a.user, tenant="acme")
+    resp = client.post(versions_url(model_a), {"backend": "python", "artifact_uri": uri, **ECHO_IO}, format="json")
+    assert resp.status_code == 400 and "written by the portal itself" in resp.json()["detail"]
+
+    def register(artifact_uri: str = uri, **extra):
+        return version_register(
+            tenant=model_a.tenant, actor=SYSTEM, model=model_a, backend="python", artifact_uri=artifact_uri, **extra
+        )
+
+    with pytest.raises(ApplicationError, match="not by Triton"):
+        register(**ECHO_IO)
+    with pytest.raises(ApplicationError, match="holds no files"):
+        register(inputs=[], outputs=[], artifact_uri="storage:registry-test/nothing-here")
+    with pytest.raises(ApplicationError, match="not a storage folder"):
+        register(inputs=[], outputs=[], artifact_uri="storage:registry-test/../etc")
+    assert not ModelVersion.objects.for_tenant(model_a.tenant).exists()
+
+    version = register(inputs=[], outputs=[])
+    expected = hashlib.sha256(b"a.npz\0\x00\x01\0b.json\0{}\0").hexdigest()
+    assert (version.version, version.artifact_size, version.artifact_sha256) == (1, 4, expected)
+    assert version.status == ModelVersion.Status.READY and version.artifact_name == ""
+
+    # Served in-process by the app that stored it: the local Triton refuses to load it.
+    admin = Actor.for_user(admin_a.user, admin_a)
+    with pytest.raises(ApplicationError, match="Triton cannot load it"):
+        serving_request(tenant=model_a.tenant, actor=admin, version=version)

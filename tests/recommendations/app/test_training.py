@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from django.core.files.storage import default_storage
 
 from models_registry.models import ModelAlias, ModelVersion
@@ -8,6 +10,7 @@ from recommendations.services import catalog_items_upsert, events_ingest
 from recommendations.tasks import training_run_task
 from tenants.actors import Actor
 from tenants.models import AuditEvent
+from tests.factories.models_registry import ECHO_IO
 
 
 def test_training_with_no_events_ends_failed_with_reason(tenant_a, trained):
@@ -35,10 +38,17 @@ def test_real_training_run_registers_version_stores_artifact_and_activates(tenan
     assert (mv.model.task, mv.backend, mv.artifact_uri, mv.dataset_hash) == (
         "recommendation",
         "python",
-        run.artifact_path,
+        f"storage:{run.artifact_path}",
         run.data_hash,
     )
     assert mv.source_run == f"recommendations.trainingrun:{run.pk}"
+    assert mv.status == ModelVersion.Status.READY and mv.artifact_name == ""
+    # The registry digests the stored folder itself (both files, in name order).
+    digest = hashlib.sha256()
+    for name in ("meta.json", "model.npz"):
+        with default_storage.open(f"{run.artifact_path}/{name}", "rb") as fh:
+            digest.update(name.encode() + b"\0" + fh.read() + b"\0")
+    assert mv.artifact_sha256 == digest.hexdigest()
     assert ModelAlias.objects.for_tenant(tenant_a).get(name="production").version == mv
 
 
@@ -126,3 +136,50 @@ def test_start_training_via_api_enqueues_on_commit(
     assert bad.status_code == 400 and "Unknown training parameter 'learning_rate'" in bad.json()["detail"]
     progress = client.get(f"/api/v1/recommenders/{resp.json()['id']}/").json()
     assert (progress["status"], progress["stage"], progress["progress"]) == ("queued", "queued", 0.0)
+
+
+def test_training_takes_its_version_number_from_the_registry_and_audits_there(
+    tenant_a, seed, owner_a, api, make_token, django_capture_on_commit_callbacks
+):
+    # Someone registered version 1 of the tenant's "recommender" model by hand (through the
+    # registry API); training must number its own version 2, not collide with it.
+    client = api(make_token(owner_a, ["write"]))
+    created = client.post("/api/v1/models/", {"name": "recommender", "task": "recommendation"}, format="json")
+    assert created.status_code == 201, created.content
+    manual = client.post(
+        f"/api/v1/models/{created.json()['id']}/versions/",
+        {"backend": "python", "artifact_uri": "s3://bucket/recs/model.py", **ECHO_IO},
+        format="json",
+    )
+    assert manual.status_code == 201 and manual.json()["version"] == 1, manual.content
+
+    seed(tenant_a, n_users=60)
+    with django_capture_on_commit_callbacks(execute=False):
+        started = client.post("/api/v1/recommenders/", {"params": {"content": False}}, format="json")
+    assert started.status_code == 202, started.content
+    training_run_task(tenant_id=tenant_a.pk, run_id=started.json()["id"])
+    run = TrainingRun.objects.for_tenant(tenant_a).select_related("model_version").get(pk=started.json()["id"])
+    assert run.status == TrainingRun.Status.READY, run.error
+    mv = run.model_version
+    assert (mv.model_id, mv.version) == (created.json()["id"], 2)
+    assert mv.created_by_id == owner_a.user_id  # credited to the user who started the run
+    alias = ModelAlias.objects.for_tenant(tenant_a).get(model_id=mv.model_id, name="production")
+    assert alias.version == mv  # first ready run: activated at once, through alias_set
+
+    events = AuditEvent.objects.for_tenant(tenant_a)
+    registered = events.get(action="models_registry.version.registered", target_id=str(mv.pk))
+    assert registered.actor_type == "system" and registered.actor_label == "recommendations.train"
+    assert registered.changes["version"] == [None, 2]
+    assert registered.changes["artifact_uri"] == [None, f"storage:{run.artifact_path}"]
+    assert registered.changes["triggered_by_user_id"] == owner_a.user_id
+    moved = events.get(action="models_registry.alias.moved")
+    assert moved.actor_type == "system" and moved.changes["version"] == [None, 2]
+    assert moved.changes["triggered_by_user_id"] == owner_a.user_id
+
+
+def test_registry_model_is_created_through_the_registry_on_first_training(tenant_a, seed, trained):
+    seed(tenant_a, n_users=60)
+    run = trained(tenant_a)
+    assert run.status == TrainingRun.Status.READY, run.error
+    created = AuditEvent.objects.for_tenant(tenant_a).get(action="models_registry.model.created")
+    assert created.changes["name"] == [None, "recommender"] and created.changes["task"] == [None, "recommendation"]
