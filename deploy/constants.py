@@ -10,12 +10,8 @@ FIELD_MANAGER = "llmops-portal"
 # are shorter than a plain label: the manifest builder's MAX_NAME_LENGTH.
 DEPLOYMENT_NAME_MAX = 52
 
-# How long a rollout may take end to end before the sweep fails it (seconds).
-DEFAULT_ROLLOUT_TIMEOUT_S = 900
 # A running worker renews its lease at every step; a lease older than this means it died.
 LEASE_S = 120
-# Sweep period (seconds); see CELERY_BEAT_SCHEDULE in docs/deploy-rollouts.md.
-SWEEP_INTERVAL_S = 60
 
 # Plan vs actual: the latency probe against the local Triton target.
 MEASURE_DURATION_S = 3.0

@@ -5,21 +5,19 @@ Pipeline (``chunks_retrieve``):
 2. ``VectorStore.hybrid_search`` (dense cosine + Milvus BM25, fused by Milvus' RRF ranker), or
    ``search`` + ``search_text`` fused here with :func:`documents.qa.fusion.rrf` (``fusion="local"``);
    the tenant and ``document_ids`` filters are built INSIDE the vector store;
-3. optional re-ranking by a registered cross-encoder (:func:`register_reranker`; none ships);
-4. the database is the source of truth: hits are kept only if their chunk row exists in the
+3. the database is the source of truth: hits are kept only if their chunk row exists in the
    tenant, belongs to the document's ACTIVE generation, and the document is ``ready``. The chunk
    texts come from ONE tenant-scoped query.
 
 Invariants: every returned chunk belongs to ``tenant``; when ``document_ids`` is given every
-returned chunk belongs to one of them; order is the fused (or re-ranked) order; scores are the
-fusion scores. Over-fetching (``overfetch``) makes room for hits the DB check drops (stale
+returned chunk belongs to one of them; order is the fused order; scores are the fusion scores. Over-fetching (``overfetch``) makes room for hits the DB check drops (stale
 generations, deleted documents) so ``top_k`` is usually still met.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,28 +33,7 @@ if TYPE_CHECKING:
     from inference.vectorstore import VectorStore
     from tenants.models import Tenant
 
-__all__ = [
-    "Reranker",
-    "RetrievalConfig",
-    "RetrievalResult",
-    "chunks_retrieve",
-    "get_reranker",
-    "register_reranker",
-]
-
-# (question, chunks best first) -> the same chunks re-ordered (and possibly re-scored).
-Reranker = Callable[[str, Sequence[RetrievedChunk]], list[RetrievedChunk]]
-_reranker: Reranker | None = None
-
-
-def register_reranker(fn: Reranker | None) -> None:
-    """Install (or remove, with ``None``) a cross-encoder re-ranker for every retrieval."""
-    global _reranker
-    _reranker = fn
-
-
-def get_reranker() -> Reranker | None:
-    return _reranker
+__all__ = ["RetrievalConfig", "RetrievalResult", "chunks_retrieve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +50,7 @@ class RetrievalResult:
     chunks: list[RetrievedChunk]
     dropped_stale: int = 0  # hits whose chunk/document/generation the DB no longer backs
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # No re-ranker ships, so always False; kept only because the Q&A usage log still reports it.
     reranked: bool = False
 
 
@@ -174,13 +152,5 @@ def chunks_retrieve(
         )
     dropped = len(fused) - len(chunks)
     chunks = chunks[: cfg.top_k]
-    t3 = time.perf_counter()
-    timings["db"] = (t3 - t2) * 1000
-
-    reranked = False
-    reranker = get_reranker()
-    if reranker is not None and chunks:
-        chunks = reranker(query, chunks)
-        reranked = True
-        timings["rerank"] = (time.perf_counter() - t3) * 1000
-    return RetrievalResult(chunks=chunks, dropped_stale=dropped, timings_ms=timings, reranked=reranked)
+    timings["db"] = (time.perf_counter() - t2) * 1000
+    return RetrievalResult(chunks=chunks, dropped_stale=dropped, timings_ms=timings)

@@ -48,11 +48,6 @@ class CatalogItem(TenantOwnedModel):
     def __str__(self) -> str:
         return self.title or self.external_id
 
-    def content_text(self) -> str:
-        """What the embedder reads: title, description, category and tags."""
-        tags = ", ".join(str(t) for t in (self.tags or []))
-        return ". ".join(p for p in (self.title, self.description, self.category, tags) if p)
-
 
 class Event(models.Model):
     """One user interaction with an item. Append-only; identical events are stored once.

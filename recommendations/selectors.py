@@ -1,4 +1,8 @@
-"""Read paths for recommendations. Every selector starts from ``.for_tenant(tenant)``."""
+"""Read paths for recommendations. Every selector starts from ``.for_tenant(tenant)``.
+
+Serving reads through here too: ``serving_cache`` only decides *when* to re-read (stamps) and
+keeps the results in memory; the queries themselves are these.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,11 @@ def catalog_stamp(*, tenant: Tenant) -> str:
     """Changes whenever an item is created or updated (index on (tenant, updated_at))."""
     row = CatalogItem.objects.for_tenant(tenant).aggregate(last=Max("updated_at"), n=Count("id"))
     return f"{row['n']}:{row['last'].isoformat() if row['last'] else ''}"
+
+
+def catalog_snapshot_rows(*, tenant: Tenant) -> Iterable[tuple[str, str, bool]]:
+    """``(external_id, title, active)`` of every item, unordered (serving's catalog snapshot)."""
+    return CatalogItem.objects.for_tenant(tenant).order_by().values_list("external_id", "title", "active")
 
 
 def catalog_categories(*, tenant: Tenant) -> list[str]:
@@ -156,8 +165,19 @@ def training_run_get(*, tenant: Tenant, run_id: int) -> TrainingRun:
     return run
 
 
-def active_training_run(*, tenant: Tenant) -> TrainingRun | None:
-    return TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
+def training_run_get_active(*, tenant: Tenant) -> TrainingRun | None:
+    """The run serving this tenant (at most one is active), its registry version loaded."""
+    return TrainingRun.objects.for_tenant(tenant).filter(is_active=True).select_related("model_version__model").first()
+
+
+def training_run_get_ready(*, tenant: Tenant, run_id: int) -> TrainingRun | None:
+    """A ready run of this tenant (e.g. an experiment variant's), or None."""
+    return (
+        TrainingRun.objects.for_tenant(tenant)
+        .filter(pk=run_id, status=TrainingRun.Status.READY)
+        .select_related("model_version__model")
+        .first()
+    )
 
 
 def experiment_list(*, tenant: Tenant) -> QuerySet[Experiment]:
@@ -171,7 +191,8 @@ def experiment_get(*, tenant: Tenant, experiment_id: int) -> Experiment:
     return exp
 
 
-def running_experiment(*, tenant: Tenant) -> Experiment | None:
+def experiment_get_running(*, tenant: Tenant) -> Experiment | None:
+    """The tenant's running experiment (at most one runs at a time), or None."""
     return Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
 
 

@@ -1,5 +1,8 @@
 """Per-process serving state: loaded recommenders, catalog snapshots and per-tenant stamps.
 
+The database reads are selectors (``recommendations.selectors``); this module decides when to
+repeat them and keeps their results (and the loaded artifacts) in memory.
+
 Invariants:
 
 * A loaded :class:`Recommender` is keyed by ``(tenant_id, run_id)``; a run's artifact never
@@ -27,8 +30,14 @@ from django.core.files.storage import default_storage
 
 from recommendations.engine import Recommender
 from recommendations.engine.artifact import ARRAYS, META
-from recommendations.models import CatalogItem, Experiment, TrainingRun
-from recommendations.selectors import catalog_stamp
+from recommendations.models import TrainingRun
+from recommendations.selectors import (
+    catalog_snapshot_rows,
+    catalog_stamp,
+    experiment_get_running,
+    training_run_get_active,
+    training_run_get_ready,
+)
 from tenants.models import Tenant
 
 MAX_MODELS = 8
@@ -81,8 +90,8 @@ def stamp_for(tenant: Tenant) -> Stamp:
     cached = _stamps.get(tenant.pk)
     if cached is not None and now - cached.checked_at < ttl:
         return cached
-    run = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).select_related("model_version__model").first()
-    exp = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
+    run = training_run_get_active(tenant=tenant)
+    exp = experiment_get_running(tenant=tenant)
     stamp = Stamp(
         checked_at=now,
         active=_run_ref(run) if run else None,
@@ -94,12 +103,7 @@ def stamp_for(tenant: Tenant) -> Stamp:
 
 
 def run_ref(tenant: Tenant, run_id: int) -> RunRef | None:
-    run = (
-        TrainingRun.objects.for_tenant(tenant)
-        .filter(pk=run_id, status=TrainingRun.Status.READY)
-        .select_related("model_version__model")
-        .first()
-    )
+    run = training_run_get_ready(tenant=tenant, run_id=run_id)
     return _run_ref(run) if run else None
 
 
@@ -107,10 +111,9 @@ def catalog_for(tenant: Tenant, stamp: Stamp) -> CatalogSnapshot:
     snap = _catalogs.get(tenant.pk)
     if snap is not None and snap.stamp == stamp.catalog:
         return snap
-    rows = CatalogItem.objects.for_tenant(tenant).values_list("external_id", "title", "active")
     titles: dict[str, str] = {}
     active: set[str] = set()
-    for ext, title, is_active in rows:
+    for ext, title, is_active in catalog_snapshot_rows(tenant=tenant):
         titles[ext] = title
         if is_active:
             active.add(ext)

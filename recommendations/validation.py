@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommendations import constants as C
+from recommendations.engine import EVENT_TYPES  # what training accepts is what ingestion accepts
 
-EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "rating")
 _MIN_TS = dt.datetime(C.MIN_EVENT_YEAR, 1, 1, tzinfo=dt.UTC)
 
 

@@ -6,7 +6,7 @@ the previous answer arrives, the same closed loop the planner's `concurrent_user
 result is stored next to the plan's prediction on `Deployment.measurement`.
 
 The prediction is for the planned GPU; the local target runs on this machine's CPU, so the ratio
-says how far this box is from the plan, not whether the plan is wrong (docs/deploy-rollouts.md).
+says how far this box is from the plan, not whether the plan is wrong (docs/deploy.md).
 """
 
 from __future__ import annotations

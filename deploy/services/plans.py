@@ -1,6 +1,6 @@
 """Capacity plans: run the pure planner and keep its result.
 
-Contract (docs/deploy-rollouts.md): invalid input (unknown field, GPU, model or use case, zero
+Contract (docs/deploy.md): invalid input (unknown field, GPU, model or use case, zero
 load, bad tokens) raises `PlanInvalid` -> HTTP 400 naming the problem, and nothing is stored;
 valid input that no configuration can satisfy is stored with `feasible=False` and its reasons
 -> HTTP 201, like a feasible plan, because "impossible" is an answer worth keeping.

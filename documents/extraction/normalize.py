@@ -66,16 +66,3 @@ def _collapse_space(m: re.Match[str]) -> str:
     # becomes one space.
     run = m.group(0)
     return "\t" if run.strip("\t") == "" else " "
-
-
-def normalize_for_match(text: str) -> str:
-    """Aggressive normalisation for *comparing* strings (not for storing them).
-
-    Case-folded, NFKC, dashes and quotes unified, soft/PDFium hyphens dropped, all whitespace
-    collapsed to single spaces. Used to check that a quote appears in a page.
-    """
-    s = unicodedata.normalize("NFKC", text).replace("\x02", "").replace("\u00ad", "")
-    s = re.sub(r"[\u2010-\u2015\u2212]", "-", s)
-    s = re.sub(r"[\u2018\u2019\u201a\u201b\u2032`]", "'", s)
-    s = re.sub(r"[\u201c\u201d\u201e\u201f\u2033]", '"', s)
-    return re.sub(r"\s+", " ", s).strip().casefold()

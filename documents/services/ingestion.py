@@ -128,10 +128,6 @@ class IngestTimings:
     chunks: int = 0
     resumed_from: int = 0
 
-    @property
-    def other_s(self) -> float:
-        return max(0.0, self.total_s - self.embed_s)
-
 
 # ------------------------------------------------------------------------------------------------
 # Claim

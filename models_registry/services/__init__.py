@@ -16,10 +16,9 @@ from models_registry.services.serving import (
     serving_unload,
     serving_unload_request,
 )
-from models_registry.services.versions import MAX_ARTIFACT_BYTES, version_register
+from models_registry.services.versions import version_register
 
 __all__ = [
-    "MAX_ARTIFACT_BYTES",
     "alias_capability",
     "alias_delete",
     "alias_set",

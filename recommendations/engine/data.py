@@ -136,7 +136,6 @@ class InteractionData:
         self.event_weights = event_weights
         self.weight = event_weights.weights_for(event_code, value)
         self.items: dict[str, ItemMeta] = {k: items.get(k) or ItemMeta(key=k) for k in item_keys.tolist()}
-        self._item_pos: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -253,12 +252,6 @@ class InteractionData:
     def n_events(self) -> int:
         return int(self.user_idx.size)
 
-    @property
-    def item_pos(self) -> dict[str, int]:
-        if self._item_pos is None:
-            self._item_pos = {k: i for i, k in enumerate(self.item_keys.tolist())}
-        return self._item_pos
-
     @cached_property
     def matrix(self) -> sp.csr_matrix:
         """User x item CSR matrix of summed event weights (float32, canonical: sorted, no duplicates)."""
@@ -269,14 +262,6 @@ class InteractionData:
         mat.sum_duplicates()
         mat.sort_indices()
         return mat.astype(np.float32)
-
-    @cached_property
-    def item_last_seen(self) -> np.ndarray:
-        """Latest event timestamp per item; NaN for items without events."""
-        last = np.full(self.n_items, -np.inf)
-        np.maximum.at(last, self.item_idx, self.timestamp)
-        last[np.isneginf(last)] = np.nan
-        return last
 
     @property
     def max_timestamp(self) -> float:

@@ -12,6 +12,7 @@ from portal.exceptions import ApplicationError, Conflict
 from recommendations import constants as C
 from recommendations.abtest import EventRow, ExposureRow, attribute
 from recommendations.models import Event, Experiment, Exposure, TrainingRun
+from recommendations.selectors import experiment_get_running
 from recommendations.services.training import training_run_activate
 from tenants.access import access_require
 from tenants.actors import Actor
@@ -70,7 +71,7 @@ def experiment_create(
         variants = _clean_variants(tenant=tenant, variants=variants)
         if Experiment.objects.for_tenant(tenant).filter(key=key).exists():
             raise Conflict(f"An experiment with key '{key}' already exists.")
-        running = Experiment.objects.for_tenant(tenant).filter(status=Experiment.Status.RUNNING).first()
+        running = experiment_get_running(tenant=tenant)
         if running is not None:
             raise Conflict(f"Experiment '{running.key}' is still running; stop it first.")
         exp = Experiment(

@@ -47,6 +47,7 @@ from recommendations.engine import (
 from recommendations.engine.artifact import ARRAYS as ARRAYS_FILE
 from recommendations.engine.artifact import META as META_FILE
 from recommendations.models import CatalogItem, Event, TrainingRun
+from recommendations.selectors import training_run_get_active
 from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -300,7 +301,7 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: st
         target=run,
         changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats},
     )
-    if not TrainingRun.objects.for_tenant(tenant).filter(is_active=True).exists():
+    if training_run_get_active(tenant=tenant) is None:
         # The first ready model serves right away; later ones wait for an explicit activation.
         _activate(tenant=tenant, actor=actor, run=run, previous=None)
 
@@ -343,6 +344,6 @@ def training_run_activate(*, tenant: Tenant, actor: Actor, run: TrainingRun) -> 
             raise Conflict(f"Recommender v{run.version} is {run.status}; only a ready version can be activated.")
         if run.is_active:
             return run
-        previous = TrainingRun.objects.for_tenant(tenant).filter(is_active=True).first()
+        previous = training_run_get_active(tenant=tenant)
         _activate(tenant=tenant, actor=actor, run=run, previous=previous)
         return run

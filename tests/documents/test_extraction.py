@@ -5,7 +5,9 @@ from __future__ import annotations
 import codecs
 import io
 import random
+import re
 import time
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -24,13 +26,24 @@ from documents.extraction import (
     detect_kind,
     extract,
 )
-from documents.extraction.normalize import normalize_for_match, normalize_text
+from documents.extraction.normalize import normalize_text
 from tests.documents.conftest import DOCS, GOOD_FILES, MANIFEST, read_doc
 
 pytestmark = pytest.mark.timeout(120)
 
 ENCRYPTED_MESSAGE_PDF = "password-protected PDF: remove the password and upload again"
 SCANNED_MESSAGE = "scanned PDF: no extractable text; OCR is not enabled"
+
+
+def normalize_for_match(text: str) -> str:
+    """Aggressive normalisation for *comparing* strings (never for storing them): case-folded,
+    NFKC, dashes and quotes unified, soft/PDFium hyphens dropped, whitespace collapsed. The
+    tests use it to check that a quote appears in a page."""
+    s = unicodedata.normalize("NFKC", text).replace("\x02", "").replace("\u00ad", "")
+    s = re.sub(r"[\u2010-\u2015\u2212]", "-", s)
+    s = re.sub(r"[\u2018\u2019\u201a\u201b\u2032`]", "'", s)
+    s = re.sub(r"[\u201c\u201d\u201e\u201f\u2033]", '"', s)
+    return re.sub(r"\s+", " ", s).strip().casefold()
 
 
 def _manifest_pages(rel: str) -> int | None:

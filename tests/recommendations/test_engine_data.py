@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -26,8 +24,7 @@ def test_indices_are_sorted_and_contiguous_with_catalog_only_items() -> None:
     assert data.n_events == 6
     assert data.items["z"].display_title == "Zed"
     assert data.items["a"].display_title == "a"
-    assert math.isnan(data.item_last_seen[3])
-    assert data.item_last_seen[:3].tolist() == [20.0, 50.0, 40.0]
+    assert data.max_timestamp == 50.0
 
 
 def test_matrix_sums_configured_weights() -> None:
