@@ -22,6 +22,7 @@ from deploy.constants import GPU_PRODUCT_LABELS
 from deploy.k8s.manifests import TritonDeploymentSpec, build_manifests
 from deploy.models import Deployment
 from inference.triton.specs import default_artifact_name, triton_model_name
+from models_registry.models import ModelVersion
 
 TENANT_LABEL = "llmops-portal.io/tenant"
 
@@ -32,7 +33,7 @@ def local_model_name(tenant_slug: str, deployment_name: str, model_name: str) ->
     return triton_model_name(tenant_slug, deployment_name, model_name)
 
 
-def _artifact_upload(version: Any) -> str:
+def _artifact_upload(version: ModelVersion) -> str:
     """Local path of the version's stored upload ("" if none, or if storage is not a filesystem)."""
     if version.artifact:
         try:
@@ -42,7 +43,7 @@ def _artifact_upload(version: Any) -> str:
     return ""
 
 
-def model_entry(version: Any, alias: str | None) -> dict[str, Any]:
+def model_entry(version: ModelVersion, alias: str | None) -> dict[str, Any]:
     return {
         "model_version_id": version.pk,
         "model": version.model.name,

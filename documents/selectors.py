@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from documents.models import Chunk, Document
 from portal.exceptions import NotFound
@@ -38,7 +38,5 @@ def chunk_list(*, tenant: Tenant, document: Document, generation: int | None = N
 
 def document_counts(*, tenant: Tenant) -> dict[str, int]:
     """{status: count} over the tenant's documents (dashboard card)."""
-    from django.db.models import Count
-
     rows = Document.objects.for_tenant(tenant).values("status").annotate(n=Count("id")).order_by()
     return {r["status"]: r["n"] for r in rows}

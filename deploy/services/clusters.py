@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deploy.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
+from deploy.k8s.client import KubeError, KubeTarget
 from deploy.models import Deployment, KubeCluster
 from portal.exceptions import ApplicationError, Conflict
 from tenants.access import access_require
@@ -155,10 +156,8 @@ def cluster_credentials(cluster: KubeCluster) -> dict[str, Any]:
         raise ClusterCredentialsInvalid(str(exc)) from exc
 
 
-def kube_target_for(cluster: KubeCluster) -> Any:
-    """A `deploy.k8s.client.KubeTarget` for the cluster; raises ClusterCredentialsInvalid."""
-    from deploy.k8s.client import KubeTarget
-
+def kube_target_for(cluster: KubeCluster) -> KubeTarget:
+    """A Kubernetes client for the cluster; raises ClusterCredentialsInvalid."""
     creds = cluster_credentials(cluster)
     timeout = getattr(settings, "DEPLOY_KUBE_REQUEST_TIMEOUT", (5.0, 30.0))
     try:
@@ -184,8 +183,6 @@ def kube_target_for(cluster: KubeCluster) -> Any:
 def cluster_check(*, tenant: Tenant, actor: Actor, cluster: KubeCluster) -> KubeCluster:
     """Prove the stored credentials work (GET /version, list Deployments in the default
     namespace); records the outcome on the row. Never raises for a failed check."""
-    from deploy.k8s.client import KubeError
-
     access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=cluster)
     ok, error, version = False, "", ""
     try:

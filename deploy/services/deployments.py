@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from deploy import selectors
+from deploy.k8s.manifests import ManifestError, to_yaml, validate_manifests
 from deploy.models import CapacityPlan, Deployment, DeploymentModel
 from deploy.specs import deployment_snapshot, manifests_for
 from portal.exceptions import ApplicationError
@@ -253,8 +254,6 @@ def deployment_manifests(*, tenant: Tenant, deployment: Deployment) -> tuple[lis
     """Dry run: the manifests the next rollout would apply, validated, and their YAML.
 
     Raises ManifestInvalid (400) naming the problem."""
-    from deploy.k8s.manifests import ManifestError, to_yaml, validate_manifests
-
     next_number = (deployment.revisions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     try:
         objs = manifests_for(deployment_snapshot(deployment), next_number)

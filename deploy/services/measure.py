@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import numpy as np
+import tritonclient.http as th
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,8 +36,6 @@ SAMPLE_TEXT = "How do I rotate the API token of a tenant without downtime?"
 
 
 def _inputs(entry: dict[str, Any]) -> list[Any]:
-    import tritonclient.http as th
-
     batched = int(entry["max_batch_size"]) > 0
     out = []
     for spec in entry["inputs"]:
@@ -63,8 +62,6 @@ def _percentile(sorted_ms: list[float], p: float) -> float:
 
 def measure_latency(*, url: str, entry: dict[str, Any], concurrency: int, duration_s: float) -> dict[str, Any]:
     """Closed-loop load for `duration_s` with `concurrency` threads; latency percentiles in ms."""
-    import tritonclient.http as th
-
     address = url.split("://", 1)[-1]
     latencies: list[float] = []
     errors: list[str] = []

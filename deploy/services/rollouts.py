@@ -36,6 +36,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from deploy.constants import LEASE_S
+from deploy.k8s.manifests import ManifestError
 from deploy.models import Deployment, Revision, Rollout, RolloutEvent
 from deploy.services.clusters import ClusterCredentialsInvalid, kube_target_for
 from deploy.services.deployments import ManifestInvalid
@@ -111,8 +112,6 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
     """Freeze the deployment into a new revision and roll it out. Raises Conflict (409) when a
     rollout is in progress, ManifestInvalid (400), PermissionDenied."""
     access_require(tenant=tenant, actor=actor, capability="deploy.rollout", target=deployment)
-    from deploy.k8s.manifests import ManifestError
-
     with transaction.atomic():
         # Serialises revision numbering per deployment (PostgreSQL; SQLite serialises writers anyway).
         Deployment.objects.for_tenant(tenant).select_for_update().filter(pk=deployment.pk).first()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -85,7 +84,7 @@ def _enqueue_ingest(document: Document) -> None:
     enqueue("documents.ingest", tenant_id=document.tenant_id, document_id=document.pk)
 
 
-def _queued_deadline() -> Any:
+def _queued_deadline() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"]))
 
 

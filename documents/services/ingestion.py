@@ -42,6 +42,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
@@ -595,8 +596,6 @@ def document_purge(*, tenant: Tenant, document_id: int, file_name: str, store: V
 
     Raises ``VectorStoreUnavailable`` (transient) so the purge task retries.
     """
-    from django.core.files.storage import default_storage
-
     (store or get_vector_store()).delete_document(tenant=tenant_vector_key(tenant.pk), document_id=document_id)
     if file_name:
         default_storage.delete(file_name)

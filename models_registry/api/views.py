@@ -26,7 +26,7 @@ from models_registry.api.serializers import (
     ServingSerializer,
     VersionRegisterInputSerializer,
 )
-from models_registry.models import ModelVersion
+from models_registry.models import ModelAlias, ModelVersion
 from models_registry.selectors import (
     alias_get,
     alias_list,
@@ -206,8 +206,6 @@ class ModelAliasViewSet(TenantScopedViewSet):
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
-        from models_registry.models import ModelAlias
-
         return ModelAlias.objects.visible_to(self.tenant)
 
     def list(self, request: Request, model_pk: str) -> Response:

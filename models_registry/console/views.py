@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -260,8 +261,6 @@ def _json_field(raw: str, name: str, default: Any) -> Any:
 
 
 def _message(exc: Exception) -> str:
-    from django.core.exceptions import ValidationError
-
     if isinstance(exc, ValidationError):
         return (
             "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items())

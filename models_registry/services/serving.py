@@ -22,7 +22,7 @@ from inference.triton.repository import InvalidModelConfig
 from inference.triton.server import TritonStartError
 from inference.triton.specs import default_artifact_name
 from models_registry.constants import STORAGE_URI_PREFIX
-from models_registry.models import LocalServing, ModelVersion
+from models_registry.models import LocalServing, ModelVersion, RegistryQuerySet
 from models_registry.services.checks import check_model_owner
 from models_registry.triton_specs import spec_for_version, version_triton_name
 from portal.celery import enqueue
@@ -124,7 +124,7 @@ def _finish(row_id: int, *, status: str, error: str = "", actor: Actor, action: 
     return row
 
 
-def _serving_rows(tenant: Tenant | None) -> Any:
+def _serving_rows(tenant: Tenant | None) -> RegistryQuerySet:
     """LocalServing rows of ``tenant``, or the platform-shared ones (tenant None)."""
     qs = LocalServing.objects
     return qs.for_tenant(tenant) if tenant is not None else qs.all_tenants().filter(tenant__isnull=True)

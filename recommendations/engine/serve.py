@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recommendations.engine.artifact import load_artifact
 from recommendations.engine.blend import History, gather_rows, history_vector, top_k_sorted
 from recommendations.engine.data import EVENT_CODE, RATING_CODE
 from recommendations.engine.errors import InvalidEventError
@@ -81,8 +82,6 @@ class Recommender:
 
     @classmethod
     def from_path(cls, path: str | Path) -> Recommender:
-        from recommendations.engine.artifact import load_artifact
-
         return cls(load_artifact(path))
 
     @property
