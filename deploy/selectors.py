@@ -1,13 +1,15 @@
 """Read paths for deployments: every selector starts from a tenant-scoped queryset.
 
 Model versions and aliases come from `RegistryQuerySet.visible_to(tenant)`: the tenant's own
-rows plus platform-shared ones (tenant NULL), which may be served but never changed.
+rows plus platform-shared ones (tenant NULL), which may be served but never changed. The plan
+form's choices come from the capacity catalog (deploy/capacity/data), not from the database.
 """
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from deploy.capacity.catalog import load_catalog
 from deploy.models import CapacityPlan, Deployment, KubeCluster, Revision, Rollout
 from models_registry.models import ModelAlias, ModelVersion
 from portal.exceptions import NotFound
@@ -77,6 +79,18 @@ def rollout_get(*, tenant: Tenant, rollout_id: int) -> Rollout:
     if rollout is None:
         raise NotFound("Rollout not found.")
     return rollout
+
+
+def plan_form_choices() -> dict[str, list[str]]:
+    """Use cases (catalog order) and GPUs (smallest memory first) a capacity plan may name."""
+    catalog = load_catalog()
+    gpus = sorted(catalog.gpus.values(), key=lambda g: (g.memory_gb, g.name))
+    return {"use_cases": list(catalog.templates), "gpus": [g.name for g in gpus]}
+
+
+def model_version_list_visible(*, tenant: Tenant) -> QuerySet[ModelVersion]:
+    """Versions this tenant may serve (its own and platform-shared), for the deployment forms."""
+    return ModelVersion.objects.visible_to(tenant).select_related("model")  # type: ignore[return-value]
 
 
 def model_version_visible(*, tenant: Tenant, model_version_id: int) -> ModelVersion:

@@ -26,12 +26,8 @@ from deploy.services import (
     rollback_start,
     rollout_start,
 )
-from models_registry.models import ModelVersion
 from portal.exceptions import ApplicationError
 from tenants.console.base import TenantConsoleView
-
-USE_CASES = ["chatbot", "rag_qa", "summarization", "code_generation", "embeddings", "recommendations"]
-GPUS = ["L4", "L40S", "A10G", "A100-40GB", "A100-80GB", "H100-SXM-80GB", "H200"]
 
 
 def _error_text(exc: Exception) -> str:
@@ -58,7 +54,7 @@ class DeploymentListView(TenantConsoleView):
                 "deployments": selectors.deployment_list(tenant=self.tenant),
                 "plans": selectors.capacity_plan_list(tenant=self.tenant)[:20],
                 "clusters": selectors.cluster_list(tenant=self.tenant),
-                "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
+                "versions": selectors.model_version_list_visible(tenant=self.tenant),
                 "can_manage": self.can("deploy.manage"),
                 "can_plan": self.can("deploy.plan"),
             },
@@ -89,7 +85,7 @@ class PlanWizardView(TenantConsoleView):
     method_capability = {"post": "deploy.plan"}
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
-        return render(request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": {}})
+        return render(request, "deploy/plan_form.html", {**selectors.plan_form_choices(), "values": {}})
 
     def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         p = request.POST
@@ -108,9 +104,7 @@ class PlanWizardView(TenantConsoleView):
                     inputs[key] = float(p[key])
         except ValueError:
             messages.error(request, "Numbers only in the load, token and SLO fields.")
-            return render(
-                request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400
-            )
+            return render(request, "deploy/plan_form.html", {**selectors.plan_form_choices(), "values": p}, status=400)
         inputs["percentile"] = int(p.get("percentile") or 90)
         if p.getlist("allowed_gpus"):
             inputs["allowed_gpus"] = p.getlist("allowed_gpus")
@@ -119,9 +113,7 @@ class PlanWizardView(TenantConsoleView):
             plan = capacity_plan_create(tenant=self.tenant, actor=self.actor, inputs=inputs, name=p.get("name", ""))
         except ApplicationError as exc:
             messages.error(request, exc.message)
-            return render(
-                request, "deploy/plan_form.html", {"use_cases": USE_CASES, "gpus": GPUS, "values": p}, status=400
-            )
+            return render(request, "deploy/plan_form.html", {**selectors.plan_form_choices(), "values": p}, status=400)
         return redirect("deploy:plan", tenant_slug=tenant_slug, plan_id=plan.pk)
 
 
@@ -139,7 +131,7 @@ class PlanDetailView(TenantConsoleView):
                 "result": plan.result,
                 "inputs_json": json.dumps(plan.inputs, indent=2),
                 "clusters": selectors.cluster_list(tenant=self.tenant),
-                "versions": ModelVersion.objects.visible_to(self.tenant).select_related("model"),
+                "versions": selectors.model_version_list_visible(tenant=self.tenant),
                 "can_manage": self.can("deploy.manage"),
             },
         )

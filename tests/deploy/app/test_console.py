@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from deploy.capacity.catalog import load_catalog
 from deploy.models import CapacityPlan, KubeCluster, Rollout
 from deploy.services import deployment_create, rollout_start
 from tenants.actors import Actor
@@ -24,6 +25,18 @@ def test_nav_and_list(admin_a):
     resp = login(admin_a).get(BASE)
     assert resp.status_code == 200
     assert b'href="/t/acme/deployments/"' in resp.content and b"Plan capacity" in resp.content
+
+
+def test_plan_wizard_offers_every_catalog_use_case_and_gpu(admin_a):
+    # The choices come from the capacity catalog, so a GPU added to gpus-v1.yaml shows up here.
+    catalog = load_catalog()
+    page = login(admin_a).get(f"{BASE}plan/").content.decode()
+    for use_case in catalog.templates:
+        assert f'<option value="{use_case}"' in page
+    for gpu in catalog.gpus:
+        assert f'name="allowed_gpus" value="{gpu}"' in page
+    smallest = min(catalog.gpus.values(), key=lambda g: (g.memory_gb, g.name)).name
+    assert page.index(f'value="{smallest}"') < page.index('value="H200"')
 
 
 def test_plan_wizard_to_result_with_provenance(admin_a, tenant_a):
