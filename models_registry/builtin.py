@@ -16,8 +16,8 @@ from django.db import transaction
 
 from inference.triton.builtin import MINILM_NAME, minilm_spec
 from inference.triton.repository import TensorSpec
-from models_registry.models import LocalServing, ModelVersion, RegisteredModel
-from models_registry.services import alias_set, model_create, serving_request, version_register
+from models_registry.models import ModelVersion, RegisteredModel
+from models_registry.services import alias_set, model_create, version_register
 from tenants.actors import Actor
 
 
@@ -75,8 +75,3 @@ def ensure_minilm(*, actor: Actor | None = None) -> BuiltinResult:
         )
         alias_set(tenant=None, actor=actor, model=model, name="production", version=version)
     return BuiltinResult(model, version, True)
-
-
-def serve_builtin(version: ModelVersion, *, actor: Actor | None = None) -> LocalServing:
-    """Request local serving of a shared built-in version (the task does the load)."""
-    return serving_request(tenant=None, actor=actor or Actor.system(label="ensure_builtin_models"), version=version)

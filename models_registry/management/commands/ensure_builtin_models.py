@@ -11,8 +11,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from models_registry.backends import local_triton_config
-from models_registry.builtin import ensure_minilm, serve_builtin
-from models_registry.services import serving_load
+from models_registry.builtin import ensure_minilm
+from models_registry.services import serving_load, serving_request
+from tenants.actors import Actor
 
 
 class Command(BaseCommand):
@@ -26,11 +27,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = ensure_minilm()
+        actor = Actor.system(label="ensure_builtin_models")
+        result = ensure_minilm(actor=actor)
         verb = "registered" if result.created else "already registered"
         self.stdout.write(f"{result.model.name} v{result.version.version} {verb} (shared, alias production)")
         if options["serve"]:
-            row = serve_builtin(result.version)
+            row = serving_request(tenant=None, actor=actor, version=result.version)
             row = serving_load(tenant=None, serving_id=row.pk, config=local_triton_config())
             self.stdout.write(f"local serving: {row.triton_name} {row.status} {row.error}".rstrip())
             if row.status != row.Status.READY:
