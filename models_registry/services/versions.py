@@ -94,9 +94,9 @@ def _digest_storage(uri: str) -> tuple[int, str]:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
+                if size > MAX_ARTIFACT_BYTES:
+                    raise PayloadTooLarge(f"The artifact is larger than {MAX_ARTIFACT_BYTES} bytes.")
         h.update(b"\0")
-        if size > MAX_ARTIFACT_BYTES:
-            raise PayloadTooLarge(f"The artifact is larger than {MAX_ARTIFACT_BYTES} bytes.")
     return size, h.hexdigest()
 
 

@@ -223,7 +223,7 @@ def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
     )
     audit_record(
         tenant=tenant,
-        actor=_system_actor("recommendations.train", run.requested_by_id),
+        actor=Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id),
         action="recommendations.trainingrun.failed",
         target=run,
         changes={"error": reason[:500]},
@@ -250,13 +250,9 @@ def _registry_model(*, tenant: Tenant, actor: Actor) -> RegisteredModel:
         return registered
 
 
-def _system_actor(label: str, user_id: int | None) -> Actor:
-    return Actor.system(label=label, triggered_by_user_id=user_id)
-
-
 @transaction.atomic
 def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: str) -> None:
-    actor = _system_actor("recommendations.train", run.requested_by_id)
+    actor = Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id)
     version = version_register(
         tenant=tenant,
         actor=actor,
@@ -316,7 +312,7 @@ def _activate(*, tenant: Tenant, actor: Actor, run: TrainingRun, previous: Train
         # platform's bookkeeping of that decision, not a separate models.promote by the user.
         alias_set(
             tenant=tenant,
-            actor=_system_actor("recommendations.activate", actor.user_id),
+            actor=Actor.system(label="recommendations.activate", triggered_by_user_id=actor.user_id),
             model=mv.model,
             name="production",
             version=mv,
