@@ -20,11 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from deploy.constants import GPU_PRODUCT_LABELS
-from deploy.k8s.manifests import TritonDeploymentSpec, build_manifests
+from deploy.k8s.manifests import TENANT_LABEL, TritonDeploymentSpec, build_manifests
 from deploy.models import Deployment
 from inference.triton.specs import default_artifact_name, triton_model_name
-
-TENANT_LABEL = "llmops-portal.io/tenant"
 
 
 def local_model_name(tenant_slug: str, deployment_name: str, model_name: str) -> str:

@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deploy.constants import FIELD_MANAGER
-from deploy.k8s.client import KubeApplyError, KubeAuthError, KubeError, KubeTarget, KubeUnavailable, RolloutTimeout
-from deploy.k8s.manifests import REVISION_LABEL, ManifestError
+from deploy.k8s.client import (
+    KubeApplyError,
+    KubeAuthError,
+    KubeError,
+    KubeForeignObject,
+    KubeTarget,
+    KubeUnavailable,
+    ObjectRef,
+    RolloutTimeout,
+)
+from deploy.k8s.manifests import OWNER_LABELS, REVISION_LABEL, ManifestError
 from inference.triton.client import TritonAdmin, TritonModelError, TritonUnavailable
 from inference.triton.local import (
     ArtifactError,
@@ -66,6 +75,11 @@ class TargetTimeout(TargetError):
     """The revision did not become ready before the deadline."""
 
 
+class TargetNothingApplied(TargetError):
+    """Refused before anything was sent (e.g. a foreign object holds a manifest's name): the
+    live revision, if any, is untouched, so there is nothing to roll back."""
+
+
 @dataclass(frozen=True)
 class RevisionData:
     """What a target needs of one revision (plain data, copied from the Revision row)."""
@@ -89,13 +103,22 @@ class RolloutTarget(Protocol):
 
 
 def _kube_error(exc: Exception) -> TargetError:
-
+    """The TargetError for a client error, with its tenant-readable text (never a response body)."""
     cause = exc.cause if isinstance(exc, KubeApplyError) else exc
+    text = exc.public if isinstance(exc, KubeError) else str(exc)
     if isinstance(cause, KubeAuthError):
-        return TargetAuthError(str(exc))
+        return TargetAuthError(text)
     if isinstance(cause, KubeUnavailable):
-        return TargetUnavailable(str(exc))
-    return TargetError(str(exc))
+        return TargetUnavailable(text)
+    if isinstance(cause, KubeForeignObject):
+        return TargetNothingApplied(text)
+    return TargetError(text)
+
+
+def _left_alone(skipped: list[ObjectRef]) -> str:
+    if not skipped:
+        return ""
+    return "; left alone (not this deployment's): " + ", ".join(map(str, skipped))
 
 
 @dataclass
@@ -118,7 +141,8 @@ class KubernetesTarget:
     def apply(self, revision: RevisionData) -> str:
 
         try:
-            applied = self.kube.apply(revision.manifests, field_manager=FIELD_MANAGER)
+            # Only objects carrying this tenant's and deployment's labels are ever overwritten.
+            applied = self.kube.apply(revision.manifests, field_manager=FIELD_MANAGER, owner_labels=OWNER_LABELS)
         except ManifestError as exc:
             raise TargetError(f"manifests are invalid: {exc}") from exc
         except KubeError as exc:
@@ -163,16 +187,26 @@ class KubernetesTarget:
 
     def rollback(self, previous: RevisionData | None, current: RevisionData, deadline_s: float) -> str:
 
+        skipped: list[ObjectRef] = []
         try:
             if previous is None:
-                deleted = self.kube.delete(current.manifests)
-                return "removed " + (", ".join(map(str, deleted)) or "nothing (nothing had been created)")
+                deleted = self.kube.delete(current.manifests, owner_labels=OWNER_LABELS, skipped=skipped)
+                return (
+                    "removed "
+                    + (", ".join(map(str, deleted)) or "nothing (nothing had been created)")
+                    + (_left_alone(skipped))
+                )
             self.kube.rollback(
-                self.namespace, previous.manifests, current_objs=current.manifests, field_manager=FIELD_MANAGER
+                self.namespace,
+                previous.manifests,
+                current_objs=current.manifests,
+                field_manager=FIELD_MANAGER,
+                owner_labels=OWNER_LABELS,
+                skipped=skipped,
             )
         except KubeError as exc:
             raise _kube_error(exc) from exc
-        return self.wait(previous, deadline_s)
+        return self.wait(previous, deadline_s) + _left_alone(skipped)
 
     def close(self) -> None:
         self.kube.close()

@@ -46,6 +46,7 @@ from deploy.targets import (
     RevisionData,
     RolloutTarget,
     TargetError,
+    TargetNothingApplied,
 )
 from inference.triton.client import TritonAdmin
 from models_registry.backends import local_triton_config
@@ -341,7 +342,7 @@ class _Runner:
                 self.move(S.VERIFYING, "verifying Triton server and model readiness")
                 message = self.target.verify(self.revision)
             except TargetError as exc:
-                self.fail(f"{self.state}: {exc.message}", applied=True)
+                self.fail(f"{self.state}: {exc.message}", applied=not isinstance(exc, TargetNothingApplied))
                 return
             live_status = Deployment.Status.ACTIVE
             reason = (

@@ -371,6 +371,10 @@ DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", defau
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
+# public https addresses (deploy/k8s/egress.py): e.g. "10.20.0.0/16,k8s.internal.example".
+# Plain http:// is allowed only to allow-listed loopback addresses. Empty: public https only.
+DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
 
 # ------------------------------------------------------------------------------------------------
 # Logging: JSON lines with the request id
