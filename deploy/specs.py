@@ -7,7 +7,8 @@ an alias changed. `manifests_for` is pure: the same snapshot always gives the sa
 Kubernetes: `deploy.k8s.manifests.build_manifests` (Triton Deployment, Service, HPA, ...).
 Local Triton: one model-repository entry per served version, carrying the registry version's own
 fields (tensors, parameters, serving knobs, artifact) so the target can hand it to the registry's
-`inference.triton.specs.version_spec` and `inference.triton.local.artifact_files`/`load_version`.
+`inference.triton.specs.version_spec`, the artifact policy (`models_registry.trust`) and
+`inference.triton.local.load_version`.
 Triton model names are namespaced `<tenant>.<deployment>.<model>`: one local tritonserver serves
 every tenant, every deployment and the registry's own local serving, and a Triton model is one
 directory serving one version, so each deployment needs entries that no other one overwrites,
@@ -19,12 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from deploy.constants import GPU_PRODUCT_LABELS
-from deploy.k8s.manifests import TritonDeploymentSpec, build_manifests
+from deploy.k8s.manifests import TENANT_LABEL, TritonDeploymentSpec, build_manifests
 from deploy.models import Deployment
 from inference.triton.specs import default_artifact_name, triton_model_name
 from models_registry.models import ModelVersion
-
-TENANT_LABEL = "llmops-portal.io/tenant"
 
 
 def local_model_name(tenant_slug: str, deployment_name: str, model_name: str) -> str:
@@ -54,6 +53,7 @@ def model_entry(version: ModelVersion, alias: str | None) -> dict[str, Any]:
         "backend": version.backend,
         "artifact_uri": version.artifact_uri or "",
         "artifact_upload": _artifact_upload(version),
+        "artifact_sha256": version.artifact_sha256 or "",
         "artifact_name": version.artifact_name or default_artifact_name(version.backend),
         "max_batch_size": version.max_batch_size,
         "inputs": list(version.inputs or []),

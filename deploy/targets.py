@@ -19,19 +19,29 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from deploy.constants import FIELD_MANAGER
-from deploy.k8s.client import KubeApplyError, KubeAuthError, KubeError, KubeTarget, KubeUnavailable, RolloutTimeout
-from deploy.k8s.manifests import REVISION_LABEL, ManifestError
+from deploy.k8s.client import (
+    KubeApplyError,
+    KubeAuthError,
+    KubeError,
+    KubeForeignObject,
+    KubeTarget,
+    KubeUnavailable,
+    ObjectRef,
+    RolloutTimeout,
+)
+from deploy.k8s.manifests import OWNER_LABELS, REVISION_LABEL, ManifestError
 from inference.triton.client import TritonAdmin, TritonModelError, TritonUnavailable
 from inference.triton.local import (
     ArtifactError,
     LocalTritonConfig,
-    artifact_files,
+    StagedArtifact,
     load_version,
     local_server_ensure,
     unload_model,
@@ -65,6 +75,11 @@ class TargetTimeout(TargetError):
     """The revision did not become ready before the deadline."""
 
 
+class TargetNothingApplied(TargetError):
+    """Refused before anything was sent (e.g. a foreign object holds a manifest's name): the
+    live revision, if any, is untouched, so there is nothing to roll back."""
+
+
 @dataclass(frozen=True)
 class RevisionData:
     """What a target needs of one revision (plain data, copied from the Revision row)."""
@@ -88,13 +103,22 @@ class RolloutTarget(Protocol):
 
 
 def _kube_error(exc: Exception) -> TargetError:
-
+    """The TargetError for a client error, with its tenant-readable text (never a response body)."""
     cause = exc.cause if isinstance(exc, KubeApplyError) else exc
+    text = exc.public if isinstance(exc, KubeError) else str(exc)
     if isinstance(cause, KubeAuthError):
-        return TargetAuthError(str(exc))
+        return TargetAuthError(text)
     if isinstance(cause, KubeUnavailable):
-        return TargetUnavailable(str(exc))
-    return TargetError(str(exc))
+        return TargetUnavailable(text)
+    if isinstance(cause, KubeForeignObject):
+        return TargetNothingApplied(text)
+    return TargetError(text)
+
+
+def _left_alone(skipped: list[ObjectRef]) -> str:
+    if not skipped:
+        return ""
+    return "; left alone (not this deployment's): " + ", ".join(map(str, skipped))
 
 
 @dataclass
@@ -117,7 +141,8 @@ class KubernetesTarget:
     def apply(self, revision: RevisionData) -> str:
 
         try:
-            applied = self.kube.apply(revision.manifests, field_manager=FIELD_MANAGER)
+            # Only objects carrying this tenant's and deployment's labels are ever overwritten.
+            applied = self.kube.apply(revision.manifests, field_manager=FIELD_MANAGER, owner_labels=OWNER_LABELS)
         except ManifestError as exc:
             raise TargetError(f"manifests are invalid: {exc}") from exc
         except KubeError as exc:
@@ -162,16 +187,26 @@ class KubernetesTarget:
 
     def rollback(self, previous: RevisionData | None, current: RevisionData, deadline_s: float) -> str:
 
+        skipped: list[ObjectRef] = []
         try:
             if previous is None:
-                deleted = self.kube.delete(current.manifests)
-                return "removed " + (", ".join(map(str, deleted)) or "nothing (nothing had been created)")
+                deleted = self.kube.delete(current.manifests, owner_labels=OWNER_LABELS, skipped=skipped)
+                return (
+                    "removed "
+                    + (", ".join(map(str, deleted)) or "nothing (nothing had been created)")
+                    + (_left_alone(skipped))
+                )
             self.kube.rollback(
-                self.namespace, previous.manifests, current_objs=current.manifests, field_manager=FIELD_MANAGER
+                self.namespace,
+                previous.manifests,
+                current_objs=current.manifests,
+                field_manager=FIELD_MANAGER,
+                owner_labels=OWNER_LABELS,
+                skipped=skipped,
             )
         except KubeError as exc:
             raise _kube_error(exc) from exc
-        return self.wait(previous, deadline_s)
+        return self.wait(previous, deadline_s) + _left_alone(skipped)
 
     def close(self) -> None:
         self.kube.close()
@@ -180,12 +215,33 @@ class KubernetesTarget:
 # ---- local Triton -----------------------------------------------------------------------------
 
 
+class ArtifactPolicy(Protocol):
+    """The gate between an artifact and the shared local server (models_registry.trust.LocalArtifactPolicy):
+    resolves the allowed source, copies and hashes it, applies the approval and limit rules, and
+    yields the copy to load; raises ArtifactError with the reason otherwise."""
+
+    def staged(
+        self,
+        *,
+        backend: str,
+        artifact_name: str,
+        within: Path,
+        upload_path: str = "",
+        artifact_uri: str = "",
+        recorded_sha256: str = "",
+        parameters: Mapping[str, Any] | None = None,
+        max_batch_size: int = 0,
+        serving: Mapping[str, Any] | None = None,
+    ) -> AbstractContextManager[StagedArtifact]: ...
+
+
 def _entry_artifact(entry: dict[str, Any]) -> tuple[str, str, str]:
     """(stored upload path, artifact URI, file name) of an entry.
 
     Revisions are immutable and may be re-applied long after they were recorded; entries written
     before the registry's functions served this target carry `source` (a builtin: URI or a local
-    path) and `file_name` instead, which `artifact_files` reads as a URI just the same.
+    path) and `file_name` instead, which the artifact policy reads as a URI just the same (and
+    refuses unless it is in an allowed location).
     """
 
     if "artifact_uri" not in entry:
@@ -194,14 +250,16 @@ def _entry_artifact(entry: dict[str, Any]) -> tuple[str, str, str]:
     return str(entry.get("artifact_upload") or ""), str(entry["artifact_uri"]), str(name)
 
 
-def local_entry_load(admin: TritonAdmin, repository: Path, entry: dict[str, Any]) -> str:
+def local_entry_load(admin: TritonAdmin, repository: Path, entry: dict[str, Any], policy: ArtifactPolicy) -> str:
     """Write one revision entry into the local repository and load it, serving exactly its version.
 
-    The registry's code does the work (`version_spec` with the version's serving knobs,
-    `artifact_files`, `load_version`), so a deployment and the registry's own local serving turn a
-    version into the same Triton entry, and a python-backend version without a model.py is
-    refused before Triton is asked (tritonserver 2.51 never answers such a load).
-    Raises TargetError (bad spec or artifact, Triton refused) or TargetUnavailable.
+    The registry's code does the work (`version_spec` with the version's serving knobs, the
+    artifact policy's copy, `load_version`), so a deployment and the registry's own local serving
+    turn a version into the same Triton entry under the same rules: allowed artifact locations,
+    the shared server's knob limits, and no tenant code without a platform operator's approval
+    of its digest. A python-backend version without a model.py is refused before Triton is asked
+    (tritonserver 2.51 never answers such a load).
+    Raises TargetError (bad spec, artifact refused, Triton refused) or TargetUnavailable.
     """
 
     version = int(entry["version"])
@@ -218,10 +276,18 @@ def local_entry_load(admin: TritonAdmin, repository: Path, entry: dict[str, Any]
             serving=entry.get("serving"),
             version=version,
         )
-        files = artifact_files(
-            artifact_path=Path(upload) if upload else None, artifact_uri=uri, artifact_name=file_name
-        )
-        outcome = load_version(admin, repository=Path(repository), spec=spec, version=version, files=files)
+        with policy.staged(
+            backend=entry["backend"],
+            artifact_name=file_name,
+            within=Path(repository),
+            upload_path=upload,
+            artifact_uri=uri,
+            recorded_sha256=str(entry.get("artifact_sha256") or ""),
+            parameters=entry.get("parameters"),
+            max_batch_size=int(entry["max_batch_size"]),
+            serving=entry.get("serving"),
+        ) as art:
+            outcome = load_version(admin, repository=Path(repository), spec=spec, version=version, files=art.files)
     except (InvalidModelConfig, ArtifactError) as exc:
         raise TargetError(f"model {label}: {exc}") from exc
     except TritonUnavailable as exc:
@@ -236,7 +302,8 @@ class LocalTritonTarget:
     """The portal's own tritonserver (explicit model control): write entries, load, check ready.
 
     `admin` is a `inference.triton.client.TritonAdmin` for the local server URL; `repository` is
-    the directory that server was started with (settings.TRITON_LOCAL_REPOSITORY). With `config`
+    the directory that server was started with (settings.TRITON_LOCAL_REPOSITORY); `policy` is
+    the deployment owner's artifact policy (there is no default: no policy, no load). With `config`
     (a `inference.triton.local.LocalTritonConfig`), `check` starts the server when nothing
     answers, as the registry's local serving does; without it a server that is down is
     TargetUnavailable.
@@ -244,6 +311,7 @@ class LocalTritonTarget:
 
     admin: TritonAdmin
     repository: Path
+    policy: ArtifactPolicy
     sleep: Callable[[float], None] = time.sleep
     config: LocalTritonConfig | None = None
 
@@ -259,7 +327,9 @@ class LocalTritonTarget:
 
     def apply(self, revision: RevisionData) -> str:
         self.check()
-        names = [local_entry_load(self.admin, Path(self.repository), entry) for entry in revision.manifests]
+        names = [
+            local_entry_load(self.admin, Path(self.repository), entry, self.policy) for entry in revision.manifests
+        ]
         return "loaded " + (", ".join(names) or "no models")
 
     def wait(self, revision: RevisionData, deadline_s: float) -> str:

@@ -173,3 +173,49 @@ class LocalServing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.triton_name} v{self.version.version}: {self.status}"
+
+
+class ArtifactApproval(models.Model):
+    """A platform operator's decision on one executable artifact (by sha256) of one tenant.
+
+    Tenant-supplied code (``models_registry.trust.EXECUTABLE_BACKENDS``) loads on the shared
+    local tritonserver only while an APPROVED row exists for (tenant, sha256). A PENDING row is
+    recorded when a serve request or a local rollout meets an unapproved artifact, so operators
+    see what waits; staff decide in the Django admin (audited in the tenant's chain). Different
+    bytes are a different digest, hence a new row and a new decision. Not a tenant's to write.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting approval"
+        APPROVED = "approved", "Approved"
+        REVOKED = "revoked", "Revoked"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    backend = models.CharField(max_length=20, choices=ModelVersion.Backend.choices)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the version whose serving first asked for this artifact",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="why it was approved or revoked")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["status", "-requested_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="uniq_artifact_approval")]
+        permissions = [("approve_artifact", "Can approve tenant artifacts for the shared Triton server")]
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.sha256[:12]} ({self.status})"

@@ -16,29 +16,35 @@ Invariants:
   dependency order. A rejection mid-way raises `KubeApplyError` naming what was applied.
 - Applies use server-side apply with one field manager, so re-applying identical manifests is
   a no-op (no new generation, no rollout) and omitting a field removes it.
-- Errors are classified: `KubeUnavailable` is the only transient (retryable) one.
+- Errors are classified: `KubeUnavailable` is the only transient (retryable) one. Each error's
+  `public` text is what a tenant may read: the status code and Kubernetes' reason word, never the
+  response body (kept in `detail` and the exception text, for logs).
+- Connections go only where `deploy.k8s.egress.EgressPolicy` allows, checked on the address
+  actually connected to, for every connection (no environment proxy in between).
+- Given `owner_labels`, `apply` refuses (before changing anything) to overwrite an existing
+  object whose labels are not the manifest's, and `delete` leaves such objects alone.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import kubernetes.client
 import urllib3
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from deploy.k8s.egress import EgressPolicy, EgressRefused
 from deploy.k8s.manifests import ManifestError, validate_manifests
 
 FIELD_MANAGER = "llmops-portal"
@@ -83,13 +89,34 @@ _KIND_INDEX = {(k.api_version, k.kind): i for i, k in enumerate(KINDS)}
 
 
 class KubeError(Exception):
-    """Base of every error this module raises about the cluster (not about manifests)."""
+    """Base of every error this module raises about the cluster (not about manifests).
+
+    `public`: the sentence a tenant may read (no response body); `detail`: the API server's own
+    message, if any (logs and operators only)."""
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        public: str | None = None,
+        detail: str = "",
+    ) -> None:
         super().__init__(message)
         self.status, self.reason = status, reason
+        self.public = public or message
+        self.detail = detail
+
+
+class KubeEgressRefused(KubeError):
+    """The API server's address is not one the portal may connect to (deploy.k8s.egress)."""
+
+
+class KubeForeignObject(KubeError):
+    """An object with a manifest's name exists but is not this tenant's and deployment's."""
 
 
 class KubeAuthError(KubeError):
@@ -120,8 +147,10 @@ class KubeInvalid(KubeError):
         status: int | None = None,
         reason: str | None = None,
         causes: Sequence[Mapping[str, Any]] = (),
+        public: str | None = None,
+        detail: str = "",
     ) -> None:
-        super().__init__(message, status=status, reason=reason)
+        super().__init__(message, status=status, reason=reason, public=public, detail=detail)
         self.causes = [dict(c) for c in causes]
 
 
@@ -144,8 +173,10 @@ class ObjectRef:
 class KubeApplyError(KubeError):
     """Applying a list failed at `failed`; `applied` lists what had already been applied."""
 
-    def __init__(self, message: str, *, applied: list[ObjectRef], failed: ObjectRef, cause: KubeError) -> None:
-        super().__init__(message, status=cause.status, reason=cause.reason)
+    def __init__(
+        self, message: str, *, applied: list[ObjectRef], failed: ObjectRef, cause: KubeError, public: str = ""
+    ) -> None:
+        super().__init__(message, status=cause.status, reason=cause.reason, public=public, detail=cause.detail)
         self.applied, self.failed, self.cause = applied, failed, cause
         self.retryable = cause.retryable
 
@@ -274,12 +305,15 @@ class KubeTarget:
         verify_ssl: bool = True,
         k8s_version: str = "1.31",
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        egress: EgressPolicy | None = None,
     ) -> KubeTarget:
         """Build from kubeconfig text, or from host + bearer token (+ CA PEM), already decrypted.
 
-        Plain `http://` is refused except to a loopback address: the bearer token would travel
-        in clear. Kubeconfigs are restricted to embedded data (see `_config_from_kubeconfig`).
+        The server URL must pass `egress` (default: the strictest policy, public https only);
+        every connection is checked again against it. Kubeconfigs are restricted to embedded
+        data (see `_config_from_kubeconfig`). Raises ValueError.
         """
+        egress = egress if egress is not None else EgressPolicy()
         tempdir = None
         if kubeconfig is not None:
             config, tempdir = _config_from_kubeconfig(kubeconfig, context)
@@ -292,14 +326,17 @@ class KubeTarget:
             config.verify_ssl = verify_ssl
             if ca_cert_pem:
                 config.ca_cert_data = ca_cert_pem
-        _require_tls(config.host)
+        try:
+            config.host = egress.check_url(config.host, resolve=False)
+        except EgressRefused:
+            if tempdir:
+                shutil.rmtree(tempdir, ignore_errors=True)
+            raise
         config.retries = _RETRIES
-        return cls(
-            kubernetes.client.ApiClient(config),
-            k8s_version=k8s_version,
-            request_timeout=request_timeout,
-            _tempdir=tempdir,
-        )
+        config.proxy = None  # an environment proxy would resolve the host where the rule cannot see it
+        api = kubernetes.client.ApiClient(config)
+        _guard_connections(api, egress)
+        return cls(api, k8s_version=k8s_version, request_timeout=request_timeout, _tempdir=tempdir)
 
     def close(self) -> None:
         self.api.close()
@@ -339,6 +376,8 @@ class KubeTarget:
         try:
             response = self.api.call_api(*request, _request_timeout=self.request_timeout)
             response.read()
+        except EgressRefused as exc:
+            raise KubeEgressRefused(str(exc)) from None
         except urllib3.exceptions.HTTPError as exc:
             raise KubeUnavailable(f"cannot reach the Kubernetes API at {host}: {_root_cause(exc)}") from exc
         except ApiException as exc:  # the REST layer reports TLS failures as status 0
@@ -349,6 +388,8 @@ class KubeTarget:
             data = json.loads(response.data or b"{}")
         except ValueError:
             data = {"message": (response.data or b"")[:200].decode(errors="replace")}
+        if not isinstance(data, dict):
+            data = {}
         if not 200 <= response.status < 300:
             raise _error_from_status(response.status, data, host)
         return response.status, data
@@ -379,13 +420,16 @@ class KubeTarget:
         force_conflicts: bool = True,
         validate: bool = True,
         server_dry_run: bool = True,
+        owner_labels: Sequence[str] = (),
     ) -> list[AppliedObject]:
         """Server-side apply `objs` in dependency order; return what the server stored.
 
-        Raises ManifestError (local validation, nothing sent), KubeApplyError (the server refused
-        one object; `.applied` lists those already applied, empty when the dry run refused it).
-        `force_conflicts` takes fields over from other managers (e.g. someone's `kubectl edit`),
-        which is what a rollout of a portal revision means.
+        Raises ManifestError (local validation, nothing sent), KubeForeignObject (with
+        `owner_labels`: an object of that name exists and is not the manifest's owner's; nothing
+        was sent), KubeApplyError (the server refused one object; `.applied` lists those already
+        applied, empty when the dry run refused it). `force_conflicts` takes fields over from
+        other managers (e.g. someone's `kubectl edit`) of the portal's own objects, which is what a
+        rollout of a portal revision means.
         """
         ordered = sorted((copy.deepcopy(dict(o)) for o in objs), key=_apply_rank)
         for obj in ordered:
@@ -395,6 +439,11 @@ class KubeTarget:
                 raise ManifestError(f"{ref}: metadata.namespace is required")
         if validate:
             validate_manifests(ordered, self.k8s_version)
+        if owner_labels:
+            for obj in ordered:
+                live = self._live(obj)
+                if live is not None and not _owned(live, obj, owner_labels):
+                    raise KubeForeignObject(_foreign_message(obj, owner_labels), status=409, reason="AlreadyExists")
         if server_dry_run:
             for obj in ordered:
                 try:
@@ -406,6 +455,7 @@ class KubeTarget:
                         applied=[],
                         failed=ref,
                         cause=exc,
+                        public=f"server dry run rejected {ref}, nothing was applied: {exc.public}",
                     ) from exc
         applied: list[AppliedObject] = []
         for obj in ordered:
@@ -420,6 +470,7 @@ class KubeTarget:
                     applied=done,
                     failed=ref,
                     cause=exc,
+                    public=f"applying {ref} failed after {listed} had been applied: {exc.public}",
                 ) from exc
         return applied
 
@@ -438,11 +489,8 @@ class KubeTarget:
             )
         except KubeNotFound as exc:
             if exc.reason == "NotFound" and "could not find the requested resource" in str(exc):
-                raise KubeNotFound(
-                    f"the cluster does not serve {ref.api_version} {ref.kind} (is its CRD installed?)",
-                    status=404,
-                    reason="NotFound",
-                ) from exc
+                text = f"the cluster does not serve {ref.api_version} {ref.kind} (is its CRD installed?)"
+                raise KubeNotFound(text, status=404, reason="NotFound", public=text) from exc
             raise
         meta = stored.get("metadata") or {}
         generation = meta.get("generation")
@@ -489,18 +537,60 @@ class KubeTarget:
                 )
             sleep(min(poll_s, remaining))
 
-    def delete(self, objs: Iterable[Mapping[str, Any]], *, propagation: str = "Background") -> list[ObjectRef]:
-        """Delete in reverse dependency order; objects already gone are skipped (idempotent)."""
+    def _live(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            return self.get(obj)
+        except KubeNotFound:
+            return None
+
+    def delete(
+        self,
+        objs: Iterable[Mapping[str, Any]],
+        *,
+        propagation: str = "Background",
+        owner_labels: Sequence[str] = (),
+        skipped: list[ObjectRef] | None = None,
+    ) -> list[ObjectRef]:
+        """Delete in reverse dependency order; objects already gone are skipped (idempotent).
+
+        With `owner_labels`, an object whose live labels are not the manifest's is left alone
+        (appended to `skipped`), and the delete carries the checked object's uid as a
+        precondition, so an object replaced in between is not deleted either.
+        """
         deleted: list[ObjectRef] = []
         for obj in sorted(objs, key=_apply_rank, reverse=True):
             ref = ObjectRef.of(obj)
+            body: dict[str, Any] | None = None
+            if owner_labels:
+                live = self._live(obj)
+                if live is None:
+                    continue
+                if not _owned(live, obj, owner_labels):
+                    if skipped is not None:
+                        skipped.append(ref)
+                    continue
+                uid = (live.get("metadata") or {}).get("uid")
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "propagationPolicy": propagation,
+                    "preconditions": {"uid": uid},
+                }
             try:
                 self._request(
                     "DELETE",
                     _kind_of(ref).path(ref.namespace, ref.name),
                     query=[("propagationPolicy", propagation)],
+                    body=body,
+                    content_type="application/json" if body is not None else None,
                 )
             except KubeNotFound:
+                continue
+            except KubeConflict:
+                if not owner_labels:
+                    raise
+                if skipped is not None:  # replaced since it was checked: not ours to delete
+                    skipped.append(ref)
                 continue
             deleted.append(ref)
         return deleted
@@ -512,6 +602,8 @@ class KubeTarget:
         *,
         current_objs: Sequence[Mapping[str, Any]] = (),
         field_manager: str = FIELD_MANAGER,
+        owner_labels: Sequence[str] = (),
+        skipped: list[ObjectRef] | None = None,
     ) -> list[AppliedObject]:
         """Return the cluster to a previous portal revision by re-applying its manifests.
 
@@ -526,13 +618,55 @@ class KubeTarget:
             ref = ObjectRef.of(obj)
             if _kind_of(ref).namespaced and ref.namespace != namespace:
                 raise ManifestError(f"{ref} is not in namespace {namespace!r}")
-        applied = self.apply(previous_objs, field_manager=field_manager)
+        applied = self.apply(previous_objs, field_manager=field_manager, owner_labels=owner_labels)
         keep = {ObjectRef.of(o) for o in previous_objs}
-        self.delete([o for o in current_objs if ObjectRef.of(o) not in keep])
+        self.delete(
+            [o for o in current_objs if ObjectRef.of(o) not in keep], owner_labels=owner_labels, skipped=skipped
+        )
         return applied
 
 
 # ---- helpers --------------------------------------------------------------------------------
+
+
+def _labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def _owned(live: Mapping[str, Any], manifest: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """The live object carries the manifest's value of every owner label (and the manifest has them)."""
+    want, have = _labels(manifest), _labels(live)
+    return all(want.get(k) and have.get(k) == want.get(k) for k in keys)
+
+
+def _foreign_message(manifest: Mapping[str, Any], keys: Sequence[str]) -> str:
+    want = _labels(manifest)
+    expected = ", ".join(f"{k}={want.get(k)}" for k in keys)
+    return (
+        f"{ObjectRef.of(manifest)} already exists and is not this deployment's (it lacks the labels {expected}); "
+        "nothing was changed: rename the deployment or remove that object"
+    )
+
+
+def kubeconfig_server(text: str, context: str | None = None) -> str:
+    """The API server URL of a kubeconfig's context, checked like `from_credentials` would (ValueError)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"kubeconfig is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError("kubeconfig must be a YAML mapping")
+    ctx = _named(doc.get("contexts"), context or doc.get("current-context"), "context")
+    cluster = _named(doc.get("clusters"), ctx.get("cluster"), "cluster")
+    user = _named(doc.get("users"), ctx.get("user"), "user")
+    bad = sorted(_FORBIDDEN_USER_KEYS & user.keys()) + sorted(_FORBIDDEN_CLUSTER_KEYS & cluster.keys())
+    if bad:
+        raise ValueError(f"kubeconfig uses unsupported keys {bad}: embed credentials as token or *-data fields")
+    if not cluster.get("server"):
+        raise ValueError("kubeconfig cluster has no server")
+    return str(cluster["server"])
 
 
 def _kind_of(ref: ObjectRef) -> ResourceKind:
@@ -556,47 +690,89 @@ def _root_cause(exc: BaseException) -> str:
     return str(reason) if reason is not None else str(exc)
 
 
+_REASON_WORD = re.compile(r"^[A-Za-z]{1,64}$")
+
+
 def _error_from_status(code: int, status: Mapping[str, Any], host: str) -> KubeError:
-    message = str(status.get("message") or f"HTTP {code}")
-    reason = status.get("reason")
+    """Classify an error answer. `public` says what happened with the status code and the
+    Kubernetes reason word only: the body (whatever answered, perhaps not Kubernetes at all) is
+    never shown to a tenant; it stays in the exception text and `detail` for the logs."""
+    detail = str(status.get("message") or "")[:2000]
+    message = detail or f"HTTP {code}"
+    raw_reason = status.get("reason")
+    reason = raw_reason if isinstance(raw_reason, str) and _REASON_WORD.match(raw_reason) else None
+    said = f"{code} {reason}" if reason else str(code)
+    kw: dict[str, Any] = {"status": code, "reason": reason, "detail": detail}
     if code == 401:
-        return KubeAuthError(
+        text = (
             f"the Kubernetes API at {host} rejected the credentials (401 Unauthorized): "
-            "the token is wrong, expired or revoked",
-            status=code,
-            reason=reason,
+            "the token is wrong, expired or revoked"
         )
+        return KubeAuthError(text, public=text, **kw)
     if code == 403:
         return KubeAuthError(
             f"the credentials are not allowed to do this (403 Forbidden): {message}",
-            status=code,
-            reason=reason,
+            public="the credentials are not allowed to do this (403 Forbidden)",
+            **kw,
         )
     if code == 404:
-        return KubeNotFound(message, status=code, reason=reason)
+        return KubeNotFound(message, public=f"the Kubernetes API answered {said}: not found", **kw)
     if code == 409:
-        return KubeConflict(message, status=code, reason=reason)
-    causes = (status.get("details") or {}).get("causes") or []
+        return KubeConflict(message, public=f"the Kubernetes API answered {said}: a conflicting change", **kw)
+    details = status.get("details")
+    causes = (details.get("causes") if isinstance(details, dict) else None) or []
     if code in (400, 415, 422) or (code == 500 and "failed to create typed patch object" in message):
         # SSA reports unknown fields and wrong types as a 500 (kubernetes/kubernetes#122480): it
         # is the request that is wrong, and retrying it can never succeed.
-        return KubeInvalid(message, status=code, reason=reason, causes=causes)
+        return KubeInvalid(
+            message,
+            causes=causes if isinstance(causes, list) else [],
+            public=f"the Kubernetes API answered {said}: it rejected the object as invalid",
+            **kw,
+        )
     if code == 429 or code >= 500:
-        return KubeUnavailable(f"the Kubernetes API at {host} answered {code}: {message}", status=code, reason=reason)
-    return KubeError(message, status=code, reason=reason)
+        return KubeUnavailable(
+            f"the Kubernetes API at {host} answered {code}: {message}",
+            public=f"the Kubernetes API at {host} answered {said}",
+            **kw,
+        )
+    return KubeError(message, public=f"the Kubernetes API at {host} answered {said}", **kw)
 
 
-def _require_tls(host: str) -> None:
-    parts = urlsplit(host)
-    if parts.scheme == "https":
-        return
-    hostname = parts.hostname or ""
-    try:
-        loopback = hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        loopback = False
-    if parts.scheme != "http" or not loopback:
-        raise ValueError(f"refusing API server URL {host!r}: use https:// (plain http only to loopback)")
+class _GuardedConnection:
+    """Mixed into urllib3's connection classes: resolve and check the host for each new socket,
+    then connect to the checked address (TLS and the Host header still use the host name)."""
+
+    egress: EgressPolicy
+    scheme_name = "https"
+
+    def _new_conn(self) -> Any:
+        original = self._dns_host  # type: ignore[has-type]
+        address = self.egress.pick_address(original.rstrip("."), self.port, scheme=self.scheme_name)  # type: ignore[attr-defined]
+        self._dns_host = address
+        try:
+            return super()._new_conn()  # type: ignore[misc]
+        finally:
+            self._dns_host = original
+
+
+def _guard_connections(api: kubernetes.client.ApiClient, egress: EgressPolicy) -> None:
+    """Make every connection of `api` go through the egress rule (see `_GuardedConnection`)."""
+    pool_manager = api.rest_client.pool_manager
+    if isinstance(pool_manager, urllib3.ProxyManager):  # pragma: no cover - proxy is disabled above
+        raise ValueError("tenant clusters are reached directly, not through a proxy")
+    http_conn = type(
+        "GuardedHTTPConnection",
+        (_GuardedConnection, urllib3.connection.HTTPConnection),
+        {"egress": egress, "scheme_name": "http"},
+    )
+    https_conn = type(
+        "GuardedHTTPSConnection", (_GuardedConnection, urllib3.connection.HTTPSConnection), {"egress": egress}
+    )
+    pool_manager.pool_classes_by_scheme = {
+        "http": type("GuardedHTTPConnectionPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("GuardedHTTPSConnectionPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
 
 
 _FORBIDDEN_USER_KEYS = {

@@ -41,6 +41,12 @@ LABEL_PREFIX = "llmops-portal.io"
 REVISION_LABEL = f"{LABEL_PREFIX}/revision"
 CONFIG_HASH_ANNOTATION = f"{LABEL_PREFIX}/config-hash"
 MANAGED_BY = "llmops-portal"
+TENANT_LABEL = f"{LABEL_PREFIX}/tenant"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# The labels that make an object in a cluster this tenant's and this deployment's: a rollout
+# overwrites or deletes only objects whose live labels carry the manifest's values of all three.
+OWNER_LABELS = (TENANT_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL)
 DEFAULT_TRITON_TAG = "24.10"  # Triton 2.51, the server version the portal is tested against locally
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # Set by NVIDIA gpu-feature-discovery when the device plugin shares GPUs by time-slicing.
@@ -186,7 +192,7 @@ def _pvc_claim(uri: str) -> tuple[str, str]:
 
 def selector_labels(spec: TritonDeploymentSpec) -> dict[str, str]:
     """The immutable selector: never contains the revision."""
-    return {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": spec.name}
+    return {"app.kubernetes.io/name": "triton", INSTANCE_LABEL: spec.name}
 
 
 def common_labels(spec: TritonDeploymentSpec) -> dict[str, str]:
@@ -194,7 +200,7 @@ def common_labels(spec: TritonDeploymentSpec) -> dict[str, str]:
         **dict(spec.labels),
         **selector_labels(spec),
         "app.kubernetes.io/component": "inference-server",
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        MANAGED_BY_LABEL: MANAGED_BY,
         REVISION_LABEL: spec.revision,
     }
 

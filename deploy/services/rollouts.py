@@ -47,9 +47,11 @@ from deploy.targets import (
     RevisionData,
     RolloutTarget,
     TargetError,
+    TargetNothingApplied,
 )
 from inference.triton.client import TritonAdmin
 from models_registry.backends import local_triton_config
+from models_registry.trust import LocalArtifactPolicy, serving_limits_check
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError, Conflict
 from tenants.access import access_require
@@ -108,6 +110,19 @@ def _create_rollout(*, tenant: Tenant, actor: Actor, deployment: Deployment, rev
     return rollout
 
 
+def _check_local_limits(tenant: Tenant, snapshot: dict[str, Any]) -> None:
+    """The shared local server's knob limits, refused now (400) rather than by the rollout."""
+    for m in snapshot["models"]:
+        try:
+            serving_limits_check(
+                tenant_id=None if m.get("shared") else tenant.pk,
+                max_batch_size=int(m.get("max_batch_size") or 0),
+                serving=m.get("serving"),
+            )
+        except ApplicationError as exc:
+            raise ApplicationError(f"{m['model']} v{m['version']}: {exc.message}", extra=exc.extra) from None
+
+
 def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Rollout:
     """Freeze the deployment into a new revision and roll it out. Raises Conflict (409) when a
     rollout is in progress, ManifestInvalid (400), PermissionDenied."""
@@ -120,6 +135,8 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
         snapshot = deployment_snapshot(deployment)
         if not snapshot["models"]:
             raise ApplicationError("model_versions: the deployment serves no model version.")
+        if deployment.target == Deployment.Target.LOCAL:
+            _check_local_limits(tenant, snapshot)
         last = Revision.objects.for_tenant(tenant).filter(deployment=deployment).aggregate(n=Max("number"))["n"]
         number = (last or 0) + 1
         try:
@@ -205,6 +222,7 @@ def default_target_factory(deployment: Deployment, sleep: Callable[[float], None
         return LocalTritonTarget(
             TritonAdmin(override or config.http_url, timeout_s=120.0),
             config.repository,
+            LocalArtifactPolicy(deployment.tenant),
             sleep=sleep,
             config=None if override else config,
         )
@@ -323,7 +341,7 @@ class _Runner:
                 self.move(S.VERIFYING, "verifying Triton server and model readiness")
                 message = self.target.verify(self.revision)
             except TargetError as exc:
-                self.fail(f"{self.state}: {exc.message}", applied=True)
+                self.fail(f"{self.state}: {exc.message}", applied=not isinstance(exc, TargetNothingApplied))
                 return
             live_status = Deployment.Status.ACTIVE
             reason = (

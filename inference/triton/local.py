@@ -17,13 +17,16 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import signal
+import stat
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from inference.triton.builtin import MINILM_MODEL_PY
@@ -48,7 +51,9 @@ __all__ = [
     "LoadOutcome",
     "LocalTritonConfig",
     "ServerStatus",
+    "StagedArtifact",
     "artifact_digest",
+    "artifact_staged",
     "load_version",
     "local_server_ensure",
     "local_server_status",
@@ -62,7 +67,8 @@ BUILTIN_ARTIFACTS: dict[str, dict[str, Path]] = {"minilm": {"model.py": MINILM_M
 
 
 class ArtifactError(Exception):
-    """The version's artifact cannot be put into the repository (missing, not local, unsafe)."""
+    """The version's artifact cannot be put into the repository (missing, not local, unsafe, not
+    approved). Its text is shown to the tenant: it never names server paths."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,10 @@ def local_server_stop(config: LocalTritonConfig, *, timeout_s: float = 15.0) -> 
 
 # -- artifacts ------------------------------------------------------------------------------------
 
+# Limits of one artifact copied into the repository (callers pass the operator's settings).
+DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
+DEFAULT_MAX_ARTIFACT_FILES = 1000
+
 
 def _file_digest(path: Path) -> tuple[int, str]:
     h = hashlib.sha256()
@@ -191,58 +201,137 @@ def _file_digest(path: Path) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
+def _tree_digest(entries: list[tuple[str, str]]) -> str:
+    """Digest of a directory artifact from ``(relative posix path, file sha256)`` pairs.
+
+    Each file contributes ``<relative path>\0<sha256>\n``, in the order of the paths' parts,
+    so the digest names every file and its content and nothing else (no times, no modes).
+    """
+    h = hashlib.sha256()
+    for rel, digest in sorted(entries, key=lambda e: PurePosixPath(e[0]).parts):
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
 def artifact_digest(path: Path) -> tuple[int, str]:
-    """(size in bytes, sha256 hex) of a file; for a directory, of its files in path order
-    (each contributing ``<relative path>\\0<sha256>\\n``), size being the total."""
+    """(size in bytes, sha256 hex) of a file; for a directory, of its files (see ``_tree_digest``),
+    size being the total. For files the portal ships (built-in models); tenant artifacts are
+    hashed while they are copied (:func:`artifact_staged`)."""
     path = Path(path)
     if path.is_file():
         return _file_digest(path)
     if path.is_dir():
-        h = hashlib.sha256()
-        total = 0
-        for p in sorted(q for q in path.rglob("*") if q.is_file()):
+        entries, total = [], 0
+        for p in (q for q in path.rglob("*") if q.is_file()):
             size, digest = _file_digest(p)
             total += size
-            h.update(f"{p.relative_to(path).as_posix()}\0{digest}\n".encode())
-        return total, h.hexdigest()
-    raise ArtifactError(f"artifact {path} does not exist")
+            entries.append((p.relative_to(path).as_posix(), digest))
+        return total, _tree_digest(entries)
+    raise ArtifactError(f"artifact {path.name} does not exist")
 
 
-def local_path_for_uri(uri: str) -> Path | None:
-    """``file:///x`` or ``/x`` -> Path; anything else (s3://, builtin:, http://) -> None."""
-    if uri.startswith("file://"):
-        return Path(uri.removeprefix("file://"))
-    if uri.startswith("/"):
-        return Path(uri)
-    return None
+@dataclass(frozen=True)
+class StagedArtifact:
+    """A private copy of an artifact: ``files`` for :func:`load_version`, and the size and sha256
+    of exactly the bytes copied (a file's own sha256; a directory's :func:`_tree_digest`)."""
+
+    files: dict[str, Path]
+    size: int
+    sha256: str
 
 
-def artifact_files(*, artifact_path: Path | None, artifact_uri: str, artifact_name: str) -> dict[str, bytes | Path]:
-    """Files to place in ``<model>/<version>/`` for a version, or :class:`ArtifactError`.
+class _Budget:
+    def __init__(self, max_bytes: int, max_files: int) -> None:
+        self.bytes_left, self.files_left = max_bytes, max_files
+        self.max_bytes, self.max_files = max_bytes, max_files
 
-    ``artifact_path``: the stored upload (placed as ``artifact_name``); else ``artifact_uri``:
-    ``builtin:<name>``, or a local file (placed as ``artifact_name``) or directory (its contents).
+    def take(self, *, nbytes: int = 0, files: int = 0) -> None:
+        self.bytes_left -= nbytes
+        self.files_left -= files
+        if self.bytes_left < 0:
+            raise ArtifactError(f"the artifact is larger than the limit of {self.max_bytes} bytes")
+        if self.files_left < 0:
+            raise ArtifactError(f"the artifact has more than the limit of {self.max_files} files and directories")
+
+
+def _copy_hashing(src: Path, dest: Path, budget: _Budget) -> tuple[int, str]:
+    # O_NOFOLLOW: a symbolic link swapped in after the caller checked the path is refused, not read.
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise ArtifactError("an artifact file cannot be read (missing, or a symbolic link)") from None
+    h = hashlib.sha256()
+    size = 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ArtifactError("the artifact contains something other than regular files")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "xb") as out:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                budget.take(nbytes=len(chunk))
+                h.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    return size, h.hexdigest()
+
+
+def _stage(source: Path, name: str, staging: Path, budget: _Budget) -> StagedArtifact:
+    try:
+        mode = os.lstat(source).st_mode
+    except OSError:
+        raise ArtifactError("the artifact does not exist") from None
+    if stat.S_ISREG(mode):
+        budget.take(files=1)
+        size, digest = _copy_hashing(source, staging / name, budget)
+        return StagedArtifact({name: staging / name}, size, digest)
+    if not stat.S_ISDIR(mode):
+        raise ArtifactError("the artifact is neither a regular file nor a directory")
+    rels: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        here = Path(dirpath)
+        for entry in (*dirnames, *filenames):
+            budget.take(files=1)  # directories count too: an empty but endless tree stops here
+            entry_mode = os.lstat(here / entry).st_mode
+            if stat.S_ISLNK(entry_mode):
+                raise ArtifactError("the artifact directory contains a symbolic link")
+            if not (stat.S_ISDIR(entry_mode) or stat.S_ISREG(entry_mode)):
+                raise ArtifactError("the artifact directory contains something other than files and directories")
+        for entry in filenames:
+            rels.append((here / entry).relative_to(source).as_posix())
+    entries, total = [], 0
+    for rel in rels:
+        size, digest = _copy_hashing(source / rel, staging / rel, budget)
+        total += size
+        entries.append((rel, digest))
+    tops = sorted({PurePosixPath(rel).parts[0] for rel in rels})
+    return StagedArtifact({top: staging / top for top in tops}, total, _tree_digest(entries))
+
+
+@contextlib.contextmanager
+def artifact_staged(
+    source: Path,
+    *,
+    name: str,
+    within: Path,
+    max_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    max_files: int = DEFAULT_MAX_ARTIFACT_FILES,
+) -> Iterator[StagedArtifact]:
+    """Copy the artifact at ``source`` into a private directory under ``within``, hashing it.
+
+    A file is placed as ``name``; a directory's tree is copied as it is (symbolic links and
+    special files are refused, never followed). Whatever is checked against the digest (an
+    operator's approval, the digest recorded at registration) is then exactly what
+    :func:`load_version` writes into the repository, even if the source changes meanwhile.
+    The copy stops at ``max_bytes`` / ``max_files`` (:class:`ArtifactError`). Error texts never
+    name the server's paths nor list a directory's content: a tenant may read them.
     """
-    if artifact_path is not None:
-        if not artifact_path.is_file():
-            raise ArtifactError(f"the uploaded artifact file {artifact_path.name} is missing from storage")
-        return {artifact_name: artifact_path}
-    if artifact_uri.startswith("builtin:"):
-        files = BUILTIN_ARTIFACTS.get(artifact_uri.removeprefix("builtin:"))
-        if files is None:
-            raise ArtifactError(f"unknown built-in model {artifact_uri!r} (known: {sorted(BUILTIN_ARTIFACTS)})")
-        return dict(files)
-    path = local_path_for_uri(artifact_uri)
-    if path is None:
-        raise ArtifactError(
-            f"artifact {artifact_uri!r} is not on this machine; the local Triton target serves uploaded "
-            "files, file:// paths and builtin: models"
-        )
-    if path.is_dir():
-        return {p.name: p for p in sorted(path.iterdir())}
-    if path.is_file():
-        return {artifact_name: path}
-    raise ArtifactError(f"artifact {path} does not exist")
+    within = Path(within)
+    within.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".artifact-", dir=within))
+    try:
+        yield _stage(Path(source), name, staging, _Budget(max_bytes, max_files))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # -- load / unload --------------------------------------------------------------------------------
@@ -289,10 +378,9 @@ def load_version(
     """
     if spec.backend == "python" and "model.py" not in files:
         # Triton 2.51 never answers such a load: the stub fails to pre-initialise ("Python model
-        # file not found") and load_model blocks until the client times out (measured).
-        return LoadOutcome(
-            False, f"python backend needs a model.py in {spec.name}/{version}/; the artifact provides {sorted(files)}"
-        )
+        # file not found") and load_model blocks until the client times out (measured). The
+        # artifact's own file names are not listed: they are not the tenant's to read.
+        return LoadOutcome(False, "python backend needs a model.py at the top of the artifact; this artifact has none")
     write_model_entry(repository, spec, version, files)
     try:
         admin.load_model(spec.name)

@@ -8,7 +8,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from models_registry.models import LocalServing, ModelAlias, ModelVersion, RegisteredModel
+from models_registry.models import ArtifactApproval, LocalServing, ModelAlias, ModelVersion, RegisteredModel
+from models_registry.trust import needs_approval
 
 
 class JSONValueField(serializers.JSONField):
@@ -86,6 +87,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     artifact_file = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
     serving_state = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -116,6 +118,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "serving_state",
+            "approval",
         ]
 
     def get_shared(self, obj: ModelVersion) -> bool:
@@ -130,6 +133,16 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     def get_created_by(self, obj: ModelVersion) -> str:
         user = obj.created_by
         return (user.email or user.get_username()) if user is not None else "system"
+
+    def get_approval(self, obj: ModelVersion) -> dict[str, Any]:
+        """Whether serving it on the shared Triton needs a platform operator's approval, and its state."""
+        uri = "" if obj.artifact else obj.artifact_uri
+        if not needs_approval(tenant_id=obj.tenant_id, backend=obj.backend, artifact_uri=uri):
+            return {"required": False, "status": None}
+        row = None
+        if obj.artifact_sha256 and obj.tenant_id is not None:
+            row = ArtifactApproval.objects.for_tenant(obj.tenant).filter(sha256=obj.artifact_sha256).first()
+        return {"required": True, "status": row.status if row is not None else None}
 
     def get_serving_state(self, obj: ModelVersion) -> dict[str, Any] | None:
         try:

@@ -8,6 +8,7 @@ models (tenant=None) cannot be changed by tenants. Platform code (ensure_builtin
 """
 
 from models_registry.services.aliases import alias_capability, alias_delete, alias_set
+from models_registry.services.approvals import approval_decide, approval_grant_for_version
 from models_registry.services.models import model_create, model_update
 from models_registry.services.serving import (
     serving_fail,
@@ -22,6 +23,8 @@ __all__ = [
     "alias_capability",
     "alias_delete",
     "alias_set",
+    "approval_decide",
+    "approval_grant_for_version",
     "model_create",
     "model_update",
     "serving_fail",

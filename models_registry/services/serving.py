@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -13,7 +12,7 @@ from inference.triton.client import TritonAdmin
 from inference.triton.local import (
     ArtifactError,
     LocalTritonConfig,
-    artifact_files,
+    StagedArtifact,
     load_version,
     local_server_ensure,
     unload_model,
@@ -21,10 +20,18 @@ from inference.triton.local import (
 from inference.triton.repository import InvalidModelConfig
 from inference.triton.server import TritonStartError
 from inference.triton.specs import default_artifact_name
+from models_registry.artifacts import artifact_uri_check
 from models_registry.constants import STORAGE_URI_PREFIX
 from models_registry.models import LocalServing, ModelVersion, RegistryQuerySet
 from models_registry.services.checks import check_model_owner
 from models_registry.triton_specs import spec_for_version, version_triton_name
+from models_registry.trust import (
+    FORBIDDEN_PARAMETERS,
+    LocalArtifactPolicy,
+    approval_require,
+    needs_approval,
+    serving_limits_check,
+)
 from portal.celery import enqueue
 from portal.exceptions import ApplicationError
 from tenants.access import access_require
@@ -33,14 +40,47 @@ from tenants.models import Tenant
 from tenants.services import audit_record
 
 
+def _serving_admissible(tenant: Tenant | None, version: ModelVersion) -> None:
+    """What can be refused before the task runs (the task checks all of it again on the copy).
+
+    400: knobs beyond the shared server's limits, a reserved parameter, a URI outside the allowed
+    locations. 409: an executable artifact whose digest is known and not approved (uploads; a
+    URI's digest is known only once the task copied it, and the task refuses it then).
+    """
+    tenant_id = tenant.pk if tenant is not None else None
+    serving_limits_check(tenant_id=tenant_id, max_batch_size=version.max_batch_size, serving=version.serving)
+    reserved = sorted(FORBIDDEN_PARAMETERS & set(version.parameters or {}))
+    if reserved and tenant is not None:
+        raise ApplicationError(f"parameters: {', '.join(reserved)} is reserved to the platform.")
+    if not version.artifact and version.artifact_uri:
+        artifact_uri_check(version.artifact_uri, tenant_slug=tenant.slug if tenant is not None else None)
+    uri = "" if version.artifact else version.artifact_uri
+    if (
+        tenant is not None
+        and version.artifact_sha256
+        and needs_approval(tenant_id=tenant_id, backend=version.backend, artifact_uri=uri)
+    ):
+        approval_require(
+            tenant=tenant,
+            backend=version.backend,
+            sha256=version.artifact_sha256,
+            size=version.artifact_size,
+            version=version,
+        )
+
+
 def serving_request(*, tenant: Tenant | None, actor: Actor, version: ModelVersion) -> LocalServing:
-    """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued)."""
+    """Ask for ``version`` to be loaded on the local Triton (status LOADING; task enqueued).
+
+    Refused before anything is queued when the shared server's rules already say no (see
+    ``_serving_admissible``: 400 limits and locations, 409 awaiting platform approval)."""
     access_require(tenant=tenant, actor=actor, capability="deploy.manage", target=version)
     check_model_owner(tenant, version.model)
     if version.artifact_uri.startswith(STORAGE_URI_PREFIX):
         raise ApplicationError(
             f"{version} is served in-process by the portal app that stored it; Triton cannot load it."
         )
+    _serving_admissible(tenant, version)
     with transaction.atomic():
         row, created = (
             LocalServing.objects.all_tenants()
@@ -130,6 +170,39 @@ def _serving_rows(tenant: Tenant | None) -> RegistryQuerySet:
     return qs.for_tenant(tenant) if tenant is not None else qs.all_tenants().filter(tenant__isnull=True)
 
 
+def _upload_path(version: ModelVersion) -> str:
+    if not version.artifact:
+        return ""
+    try:
+        return str(version.artifact.path)
+    except NotImplementedError:  # remote storage (S3): not a file this machine can copy
+        raise ArtifactError(
+            "the uploaded artifact is in remote storage; the local Triton target serves artifacts on this machine"
+        ) from None
+
+
+def _record_digest(tenant: Tenant | None, version: ModelVersion, art: StagedArtifact, *, actor: Actor) -> None:
+    """A URI artifact's digest is first known here (registration never reads the server's files);
+    record it once, so that a later change of the bytes behind the URI is noticed and refused."""
+    if version.artifact_sha256:
+        return
+    with transaction.atomic():
+        updated = (
+            ModelVersion.objects.all_tenants()
+            .filter(pk=version.pk, artifact_sha256="")
+            .update(artifact_sha256=art.sha256, artifact_size=art.size)
+        )
+        if updated:
+            audit_record(
+                tenant=tenant,
+                actor=actor,
+                action="models_registry.version.digest_recorded",
+                target=version,
+                changes={"artifact_sha256": [None, art.sha256], "artifact_size": [None, art.size]},
+            )
+    version.artifact_sha256, version.artifact_size = art.sha256, art.size
+
+
 def serving_load(
     *, tenant: Tenant | None, serving_id: int, config: LocalTritonConfig, triggered_by_user_id: int | None = None
 ) -> LocalServing:
@@ -151,11 +224,35 @@ def serving_load(
     version = row.version
     try:
         spec = spec_for_version(version, triton_name=row.triton_name)
-        files = artifact_files(
-            artifact_path=Path(version.artifact.path) if version.artifact else None,
-            artifact_uri=version.artifact_uri,
+        with LocalArtifactPolicy(tenant).staged(
+            backend=version.backend,
             artifact_name=version.artifact_name or default_artifact_name(version.backend),
-        )
+            within=config.repository,
+            upload_path=_upload_path(version),
+            artifact_uri=version.artifact_uri,
+            recorded_sha256=version.artifact_sha256,
+            parameters=version.parameters,
+            max_batch_size=version.max_batch_size,
+            serving=version.serving,
+            version=version,
+            on_digest=lambda art: _record_digest(tenant, version, art, actor=actor),
+        ) as art:
+            try:
+                admin = local_server_ensure(config)
+            except TritonStartError as exc:
+                return _finish(
+                    row.pk,
+                    status=LocalServing.Status.FAILED,
+                    error=f"tritonserver did not start: {exc}",
+                    actor=actor,
+                    action="models_registry.serving.failed",
+                )
+            try:
+                outcome = load_version(
+                    admin, repository=config.repository, spec=spec, version=version.version, files=art.files
+                )
+            finally:
+                admin.close()
     except (InvalidModelConfig, ArtifactError) as exc:
         return _finish(
             row.pk,
@@ -164,20 +261,6 @@ def serving_load(
             actor=actor,
             action="models_registry.serving.failed",
         )
-    try:
-        admin = local_server_ensure(config)
-    except TritonStartError as exc:
-        return _finish(
-            row.pk,
-            status=LocalServing.Status.FAILED,
-            error=f"tritonserver did not start: {exc}",
-            actor=actor,
-            action="models_registry.serving.failed",
-        )
-    try:
-        outcome = load_version(admin, repository=config.repository, spec=spec, version=version.version, files=files)
-    finally:
-        admin.close()
     if not outcome.ok:
         return _finish(
             row.pk,

@@ -9,6 +9,7 @@ storage and serves in-process, with no tensor spec, registered by the platform o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from typing import Any
@@ -20,58 +21,62 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from inference.triton.local import (
-    BUILTIN_ARTIFACTS,
-    ArtifactError,
-    artifact_digest,
-    local_path_for_uri,
-)
+from inference.triton.local import BUILTIN_ARTIFACTS, artifact_digest
 from inference.triton.repository import InvalidModelConfig
 from inference.triton.specs import default_artifact_name, normalize_serving, version_spec
+from models_registry.artifacts import artifact_limits, artifact_uri_check
 from models_registry.constants import STORAGE_URI_PREFIX
 from models_registry.models import ModelVersion, RegisteredModel
 from models_registry.services.checks import check_model_owner, invalid_spec_error
 from models_registry.triton_specs import triton_name_for
+from models_registry.trust import FORBIDDEN_PARAMETERS
 from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
 from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
 
-MAX_ARTIFACT_BYTES = 2 * 1024**3
+MAX_ARTIFACT_BYTES = 2 * 1024**3  # the default of settings.MODEL_ARTIFACT_MAX_BYTES
 _REGISTER_ATTEMPTS = 8
 
 
 def _digest_upload(upload: UploadedFile) -> tuple[int, str]:
+    """Size and sha256 of an upload: computed while it streamed in (portal.uploads) when it came
+    over HTTP; read here only for uploads made in code (tests, management commands)."""
+    max_bytes, _ = artifact_limits()
+    size = int(upload.size or 0)
+    if size > max_bytes:
+        raise PayloadTooLarge(f"The artifact is larger than {max_bytes} bytes.")
+    streamed = getattr(upload, "sha256", None)
+    if streamed:
+        return size, str(streamed)
     h = hashlib.sha256()
     size = 0
     for chunk in upload.chunks():
         h.update(chunk)
         size += len(chunk)
-        if size > MAX_ARTIFACT_BYTES:
-            raise PayloadTooLarge(f"The artifact is larger than {MAX_ARTIFACT_BYTES} bytes.")
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The artifact is larger than {max_bytes} bytes.")
     upload.seek(0)
     return size, h.hexdigest()
 
 
-def _digest_uri(uri: str) -> tuple[int | None, str]:
-    """Size and sha256 of a local or built-in artifact; (None, "") for remote URIs."""
+@functools.cache
+def _builtin_digest(name: str) -> tuple[int, str]:
+    (path,) = BUILTIN_ARTIFACTS[name].values()
+    return artifact_digest(path)
+
+
+def _digest_uri(uri: str, *, tenant: Tenant | None) -> tuple[str, int | None, str]:
+    """(stored URI, size, sha256): known now only for built-in models (files the portal ships).
+
+    Any other URI is checked as text against the allowed locations; its size and digest are
+    computed by the serving task that copies it (never while the request waits).
+    """
+    uri = artifact_uri_check(uri, tenant_slug=tenant.slug if tenant else None)
     if uri.startswith("builtin:"):
-        files = BUILTIN_ARTIFACTS.get(uri.removeprefix("builtin:"))
-        if files is None:
-            raise ApplicationError(
-                f"Unknown built-in model '{uri}'. Known: "
-                + ", ".join(f"builtin:{n}" for n in sorted(BUILTIN_ARTIFACTS))
-            )
-        (builtin_path,) = files.values()
-        return artifact_digest(builtin_path)
-    path = local_path_for_uri(uri)
-    if path is None:
-        return None, ""
-    try:
-        return artifact_digest(path)
-    except ArtifactError:
-        raise ApplicationError(f"The artifact path {path} does not exist on the server.") from None
+        return (uri, *_builtin_digest(uri.removeprefix("builtin:")))
+    return uri, None, ""
 
 
 def _digest_storage(uri: str) -> tuple[int, str]:
@@ -146,8 +151,10 @@ def version_register(
     """Register the next version of ``model``: number = max + 1 under the model's row lock.
 
     Raises ApplicationError (400) for a spec Triton would reject (validated by rendering the
-    config exactly as the local target will) or an artifact problem; the artifact's size and
-    sha256 are computed here, never taken from the client.
+    config exactly as the local target will), an artifact URI outside the allowed locations
+    (models_registry.artifacts) or a reserved parameter. An upload's size and sha256 are the
+    ones computed while it streamed in; a URI's are computed by the serving task that copies
+    it. Never taken from the client.
     """
     access_require(tenant=tenant, actor=actor, capability="models.write", target=model)
     check_model_owner(tenant, model)
@@ -174,16 +181,22 @@ def version_register(
             )
         except InvalidModelConfig as exc:
             raise invalid_spec_error(exc) from None
+    bad_params = sorted(FORBIDDEN_PARAMETERS & set(parameters or {}))
+    if bad_params and tenant is not None:
+        raise ApplicationError(
+            f"parameters: {', '.join(bad_params)} is reserved to the platform: it would run code from outside "
+            "the artifact."
+        )
     size: int | None
     if artifact_file is not None:
         size, sha = _digest_upload(artifact_file)
     elif in_storage:
         size, sha = _digest_storage(artifact_uri)
     else:
-        size, sha = _digest_uri(artifact_uri)
+        artifact_uri, size, sha = _digest_uri(artifact_uri, tenant=tenant)
     # A storage folder has no single file to name; a Triton version dir needs one.
     name = artifact_name or ("" if in_storage else default_artifact_name(backend))
-    if "/" in name or "\\" in name or name in (".", ".."):
+    if "/" in name or "\\" in name or name in (".", "..") or (not name and not in_storage):
         raise ApplicationError("artifact_name must be a plain file name such as model.py.")
 
     for attempt in range(_REGISTER_ATTEMPTS):

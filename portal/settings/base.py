@@ -180,6 +180,11 @@ else:
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Django's two handlers, each also hashing the bytes as they arrive (`uploaded_file.sha256`).
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.HashingMemoryFileUploadHandler",
+    "portal.uploads.HashingTemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # ------------------------------------------------------------------------------------------------
@@ -317,6 +322,18 @@ TRITON_LOCAL_METRICS_PORT = env.int("TRITON_LOCAL_METRICS_PORT", default=8102)
 USE_TRITON_LOCAL = env.bool("USE_TRITON_LOCAL", default=False)
 TRITON_LOCAL_WORKDIR = env.str("TRITON_LOCAL_WORKDIR", default="")
 TRITON_LOCAL_PYTHON = env.str("TRITON_LOCAL_PYTHON", default="")
+# Tenant model artifacts and the shared local tritonserver (docs/security.md). Artifact URIs a
+# tenant may register besides uploads and builtin:<name>: prefixes such as s3://models/{tenant}/
+# or file:///srv/models/{tenant}/ ({tenant} = the tenant's slug). A file:// prefix without
+# {tenant} serves platform-shared models only. Empty: tenants upload their artifacts.
+MODEL_ARTIFACT_URI_PREFIXES = env.list("MODEL_ARTIFACT_URI_PREFIXES", default=[])
+MODEL_ARTIFACT_MAX_BYTES = env.int("MODEL_ARTIFACT_MAX_BYTES", default=2 * 1024**3)
+MODEL_ARTIFACT_MAX_FILES = env.int("MODEL_ARTIFACT_MAX_FILES", default=1000)
+# Bounds on a tenant model's serving knobs on the shared local tritonserver (400 beyond them).
+SERVING_MAX_INSTANCE_COUNT = env.int("SERVING_MAX_INSTANCE_COUNT", default=2)
+SERVING_MAX_BATCH_SIZE = env.int("SERVING_MAX_BATCH_SIZE", default=64)
+SERVING_MAX_QUEUE_DELAY_US = env.int("SERVING_MAX_QUEUE_DELAY_US", default=100_000)
+SERVING_MAX_PREFERRED_BATCH_SIZES = env.int("SERVING_MAX_PREFERRED_BATCH_SIZES", default=8)
 
 # ------------------------------------------------------------------------------------------------
 # Tenancy limits
@@ -354,6 +371,10 @@ DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", defau
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
+# public https addresses (deploy/k8s/egress.py): e.g. "10.20.0.0/16,k8s.internal.example".
+# Plain http:// is allowed only to allow-listed loopback addresses. Empty: public https only.
+DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
 
 # ------------------------------------------------------------------------------------------------
 # Logging: JSON lines with the request id

@@ -31,3 +31,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"token": "100000/min", "tenant": "100000/min"},
 }
 QA_LLM_MAX_TOKENS = 64  # SmolLM2 on CPU in tests: keep generations short
+# Tenants may reference artifacts under this (never-read) bucket prefix; tests that serve local
+# files configure file:// prefixes themselves.
+MODEL_ARTIFACT_URI_PREFIXES = ["s3://models/"]

@@ -19,7 +19,7 @@ from tenants.api.filters import AuditEventFilter
 from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.console.base import TenantConsoleView
 from tenants.models import ApiToken
-from tenants.permissions import Role, Scope, scopes_allowed_for_role
+from tenants.permissions import ROLE_RANK, Role, Scope, scopes_allowed_for_role
 from tenants.selectors import audit_event_list, membership_list, token_list, user_memberships
 from tenants.services import (
     membership_add,
@@ -112,12 +112,18 @@ class TokensView(TenantConsoleView):
     method_capability = {"post": "tokens.create"}  # the services check tokens.manage for others' tokens
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        # Members an admin may issue a token for (ranked below them; the service enforces it).
+        others = []
+        if self.can("tokens.manage"):
+            rank = ROLE_RANK[self.membership.role]
+            others = [m for m in membership_list(tenant=self.tenant) if ROLE_RANK[m.role] < rank]
         return render(
             request,
             "console/tokens.html",
             {
                 "tokens": token_list(tenant=self.tenant, membership=self.membership),
                 "scopes": [(s, Scope(s).label) for s in scopes_allowed_for_role(self.membership.role)],
+                "others": others,
                 "new_token": request.session.pop("new_token", None),
             },
         )
@@ -132,10 +138,14 @@ class TokensView(TenantConsoleView):
                 days = request.POST.get("expires_days", "").strip()
                 expires_at = timezone.now() + dt.timedelta(days=int(days)) if days else None
                 ips = [x for x in request.POST.get("allowed_ips", "").replace(",", " ").split() if x]
+                member_id = request.POST.get("membership_id", "").strip()
+                target = (
+                    membership_get(tenant=self.tenant, membership_id=int(member_id)) if member_id else self.membership
+                )
                 issued = token_create(
                     tenant=self.tenant,
                     actor=self.actor,
-                    membership=self.membership,
+                    membership=target,
                     name=request.POST.get("name", ""),
                     scopes=request.POST.getlist("scopes"),
                     expires_at=expires_at,
@@ -146,7 +156,7 @@ class TokensView(TenantConsoleView):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         except ValueError:
-            messages.error(request, "Expiry must be a whole number of days.")
+            messages.error(request, "Expiry must be a whole number of days, and the member a member id.")
         return redirect("console:tokens", tenant_slug=tenant_slug)
 
 

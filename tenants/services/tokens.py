@@ -19,10 +19,12 @@ from tenants.access import access_deny, access_require
 from tenants.actors import Actor
 from tenants.audit import audit_record
 from tenants.models import ApiToken, Membership, Tenant
-from tenants.permissions import Scope, scopes_allowed_for_role
+from tenants.permissions import ROLE_RANK, Scope, scopes_allowed_for_role
 
 TOKEN_PREFIX = "llmp_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# A token a member issues for somebody else: the audit trail names both people.
+ISSUED_FOR_MEMBER_ACTION = "tenants.apitoken.issued_for_member"
 
 
 def token_digest(secret: str) -> str:
@@ -45,6 +47,43 @@ def _validate_ips(allowed_ips: list[str]) -> list[str]:
     return cleaned
 
 
+def _check_issuer(*, tenant: Tenant, actor: Actor, membership: Membership) -> bool:
+    """Whether the token is for somebody else; refuse (403, audited) when the issuer may not.
+
+    A member may always issue tokens for themselves (within their own role's scopes). Issuing a
+    token for another member acts as that member, so it needs `tokens.manage` and the other
+    member must be ranked strictly below the issuer: an admin may issue for editors and viewers,
+    never for another admin or an owner; an owner for admins, editors and viewers, never for
+    another owner. Platform operators (system actors: `manage.py create_api_token`) may issue
+    for anyone.
+    """
+    own = actor.membership is not None and actor.membership.pk == membership.pk
+    if own:
+        access_require(tenant=tenant, actor=actor, capability="tokens.create")
+        return False
+    access_require(tenant=tenant, actor=actor, capability="tokens.manage")
+    if actor.type == "system":
+        return True
+    issuer = actor.membership if actor.membership is not None and actor.membership.tenant_id == tenant.pk else None
+    issuer_role = issuer.role if issuer is not None else "none"
+    if issuer is None or ROLE_RANK[membership.role] >= ROLE_RANK[issuer.role]:
+        access_deny(
+            tenant=tenant,
+            actor=actor,
+            target=membership,
+            reason="token for a member ranked at or above the issuer",
+            member=str(membership.user),
+            member_role=membership.role,
+            issuer_role=issuer_role,
+        )
+        raise PermissionDenied(
+            f"You cannot issue a token for {membership.user} ({membership.role}): tokens for another "
+            f"member can only be issued for members ranked below you ({issuer_role}). "
+            "They can issue their own."
+        )
+    return True
+
+
 def token_create(
     *,
     tenant: Tenant,
@@ -56,11 +95,11 @@ def token_create(
     allowed_ips: list[str] | None = None,
 ) -> IssuedToken:
     """Issue a token bound to `membership`. Scopes must be within that member's role; members
-    create tokens for themselves, admins may create them for others."""
-    own = actor.membership is not None and actor.membership.pk == membership.pk
-    access_require(tenant=tenant, actor=actor, capability="tokens.create" if own else "tokens.manage")
+    create tokens for themselves, and for members ranked below them with `tokens.manage`
+    (see `_check_issuer`; audited as `tenants.apitoken.issued_for_member`)."""
     if membership.tenant_id != tenant.pk:
         raise NotFound("Member not found.")
+    for_other = _check_issuer(tenant=tenant, actor=actor, membership=membership)
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ApplicationError("Give the token a name of 1 to 100 characters.")
@@ -99,18 +138,26 @@ def token_create(
         # need a cross-tenant query, so it is left to the database.
         token.full_clean(validate_unique=False, validate_constraints=False)
         token.save()
+        changes = {
+            "name": [None, name],
+            "scopes": [None, token.scopes],
+            "member": [None, str(membership.user)],
+            "expires_at": [None, expires_at],
+            "allowed_ips": [None, ips],
+        }
+        if for_other and actor.type != "system":
+            # Impersonation: whoever holds this token acts as `membership`, so the event names
+            # both parties (the issuer is also the event's actor).
+            changes["issuer"] = actor.label
+            changes["issuer_role"] = actor.membership.role if actor.membership else None
+            changes["member_role"] = membership.role
+            changes["member_id"] = membership.pk
         audit_record(
             tenant=tenant,
             actor=actor,
-            action="tenants.apitoken.created",
+            action=ISSUED_FOR_MEMBER_ACTION if for_other and actor.type != "system" else "tenants.apitoken.created",
             target=token,
-            changes={
-                "name": [None, name],
-                "scopes": [None, token.scopes],
-                "member": [None, str(membership.user)],
-                "expires_at": [None, expires_at],
-                "allowed_ips": [None, ips],
-            },
+            changes=changes,
         )
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{key_id}.{secret}")
 

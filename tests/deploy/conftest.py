@@ -18,11 +18,15 @@ from typing import Any
 import pytest
 
 from deploy.k8s.client import KubeTarget
+from deploy.k8s.egress import EgressPolicy
 from tests.support.k8s_double import KubeApiDouble, RolloutPlan
 from tests.support.triton import triton, triton_minilm  # noqa: F401  (shared real-tritonserver fixtures)
 
 KUBECONFIG_ENV = "PORTAL_K8S_TEST_KUBECONFIG"
 REAL_CLUSTER = bool(os.environ.get(KUBECONFIG_ENV))
+# The double listens on 127.0.0.1 (plain http); a real test cluster (kind) on a private address.
+# Both are allow-listed here, as an operator would; tests of the default rule pass no policy.
+TEST_EGRESS = EgressPolicy.parse(["127.0.0.0/8", "::1/128"] + (["0.0.0.0/0", "::/0"] if REAL_CLUSTER else []))
 
 
 @dataclass
@@ -41,7 +45,11 @@ class Cluster:
     def target_with_token(self, token: str) -> KubeTarget:
         config = self.target.api.configuration
         return KubeTarget.from_credentials(
-            host=config.host, token=token, ca_cert_pem=config.ca_cert_data, verify_ssl=config.verify_ssl
+            host=config.host,
+            token=token,
+            ca_cert_pem=config.ca_cert_data,
+            verify_ssl=config.verify_ssl,
+            egress=TEST_EGRESS,
         )
 
     @property
@@ -59,7 +67,7 @@ def namespace_obj(name: str) -> dict[str, Any]:
 def cluster() -> Iterator[Cluster]:
     kubeconfig = os.environ.get(KUBECONFIG_ENV)
     if kubeconfig:
-        target = KubeTarget.from_credentials(kubeconfig=Path(kubeconfig).read_text())
+        target = KubeTarget.from_credentials(kubeconfig=Path(kubeconfig).read_text(), egress=TEST_EGRESS)
         namespace = f"portal-test-{secrets.token_hex(4)}"
         target.apply([namespace_obj(namespace)])
         try:
@@ -70,7 +78,7 @@ def cluster() -> Iterator[Cluster]:
         return
     with KubeApiDouble() as double:
         double.create_namespace("tenant-a")
-        target = KubeTarget.from_credentials(host=double.url, token=double.token)
+        target = KubeTarget.from_credentials(host=double.url, token=double.token, egress=TEST_EGRESS)
         try:
             yield Cluster(target, "tenant-a", double)
         finally:

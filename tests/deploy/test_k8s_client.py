@@ -25,7 +25,7 @@ from deploy.k8s.client import (
     RolloutTimeout,
 )
 from deploy.k8s.manifests import ManifestError, TritonDeploymentSpec, build_manifests
-from tests.deploy.conftest import REAL_CLUSTER, Cluster
+from tests.deploy.conftest import REAL_CLUSTER, TEST_EGRESS, Cluster
 from tests.support.k8s_double import RolloutPlan
 
 pytestmark = pytest.mark.timeout(300 if REAL_CLUSTER else 60)
@@ -104,7 +104,7 @@ def test_unreachable_host_fails_fast() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    target = KubeTarget.from_credentials(host=f"http://127.0.0.1:{port}", token="t")
+    target = KubeTarget.from_credentials(host=f"http://127.0.0.1:{port}", token="t", egress=TEST_EGRESS)
     with target, pytest.raises(KubeUnavailable) as excinfo:
         target.check_auth()
     assert time.monotonic() - started < 5
@@ -123,7 +123,9 @@ def silent_server() -> Iterator[int]:
 
 def test_hung_server_times_out_as_unavailable(silent_server: int) -> None:
     started = time.monotonic()
-    target = KubeTarget.from_credentials(host=f"http://127.0.0.1:{silent_server}", token="t", request_timeout=(1, 1))
+    target = KubeTarget.from_credentials(
+        host=f"http://127.0.0.1:{silent_server}", token="t", request_timeout=(1, 1), egress=TEST_EGRESS
+    )
     with target, pytest.raises(KubeUnavailable):
         target.check_auth()
     assert time.monotonic() - started < 5  # one read timeout: reads are not retried
@@ -166,11 +168,11 @@ def test_kubeconfig_with_token_and_ca_data(cluster: Cluster) -> None:
         "clusters": [{"name": "double", "cluster": cluster_entry}],
         "users": [{"name": "deployer", "user": {"token": double.token}}],
     }
-    with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig)) as target:
+    with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig), egress=TEST_EGRESS) as target:
         assert target.check_auth(namespace="tenant-a") == "v1.31.0"
     cluster_entry["certificate-authority-data"] = base64.b64encode(b"not a pem").decode()
     cluster_entry["server"] = "https://127.0.0.1:1"
-    with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig)) as target:
+    with KubeTarget.from_credentials(kubeconfig=yaml.safe_dump(kubeconfig), egress=TEST_EGRESS) as target:
         assert target.api.configuration.ca_cert_data == "not a pem"
 
 

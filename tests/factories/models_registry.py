@@ -21,7 +21,7 @@ def registered_model(tenant: Tenant | None, name: str = "echo", task: str = "emb
 
 
 def model_version(
-    model: RegisteredModel, *, artifact_uri: str = "s3://bucket/echo/model.py", **fields: Any
+    model: RegisteredModel, *, artifact_uri: str = "s3://models/echo/model.py", **fields: Any
 ) -> ModelVersion:
     values: dict[str, Any] = {"backend": "python", "max_batch_size": 8, **ECHO_IO, **fields}
     return version_register(tenant=model.tenant, actor=SYSTEM, model=model, artifact_uri=artifact_uri, **values)
@@ -41,3 +41,34 @@ def local_serving(version: ModelVersion, status: str = LocalServing.Status.READY
         status=status,
         triton_name=triton_name_for(model_name=model.name, tenant_slug=model.tenant.slug if model.tenant else None),
     )
+
+
+def platform_operator(username: str = "ops@platform.test") -> Any:
+    """A staff user holding models_registry.approve_artifact (the Django admin's approvers)."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories.tenants import UserFactory
+
+    user = UserFactory(username=username, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="approve_artifact"))
+    return type(user).objects.get(pk=user.pk)  # a fresh instance: the permission cache is per object
+
+
+def approve_artifact(version: ModelVersion, operator: Any | None = None) -> Any:
+    """Approve `version`'s artifact as a platform operator would (through the service)."""
+    from models_registry.services import approval_grant_for_version
+
+    return approval_grant_for_version(operator=operator or platform_operator(), version=version)
+
+
+def approve_file(tenant: Tenant, path: Any, backend: str = "python", operator: Any | None = None) -> Any:
+    """Approve the artifact at `path` (a file) for `tenant` by its sha256, as an operator would."""
+    import hashlib
+    from pathlib import Path
+
+    from models_registry.services import approval_decide
+    from models_registry.trust import approval_request
+
+    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    row = approval_request(tenant=tenant, backend=backend, sha256=sha)
+    return approval_decide(operator=operator or platform_operator(), approval=row, approve=True)

@@ -11,7 +11,7 @@ from models_registry.models import LocalServing, ModelAlias, ModelVersion, Regis
 from tests.factories.models_registry import ECHO_IO, local_serving, model_alias, model_version, registered_model
 from tests.support.api_mixins import CrossTenantAPITests
 
-VERSION_PAYLOAD = {"backend": "python", "artifact_uri": "s3://b/k/model.py", "max_batch_size": 4, **ECHO_IO}
+VERSION_PAYLOAD = {"backend": "python", "artifact_uri": "s3://models/k/model.py", "max_batch_size": 4, **ECHO_IO}
 
 
 def _version_kwargs(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -72,7 +72,7 @@ def test_register_version_form_with_upload(editor_a):
         url,
         {
             "backend": "python",
-            "artifact_uri": "s3://x/model.py",
+            "artifact_uri": "s3://models/x/model.py",
             "max_batch_size": "8",
             "inputs": '[{"name": "text", "data_type": "BYTES", "dims": [-2]}]',
             "outputs": json.dumps(ECHO_IO["outputs"]),

@@ -28,7 +28,9 @@ from models_registry.tasks import (
     serving_load_task,
     serving_unload_task,
 )
+from models_registry.trust import EXECUTABLE_BACKENDS
 from tenants.models import AuditEvent
+from tests.factories.models_registry import approve_artifact
 from tests.support.net import free_port
 from tests.support.triton import FIXTURES, SharedTriton
 
@@ -73,7 +75,9 @@ def create_model(client, name: str, task: str = "embedding") -> int:
     return resp.json()["id"]
 
 
-def register(client, model_id: int, content: bytes, io: dict, **extra) -> dict:
+def register(client, model_id: int, content: bytes, io: dict, *, approve: bool = True, **extra) -> dict:
+    """Register a version through the API; with `approve`, a platform operator then approves its
+    artifact (tenant code never loads on the shared server without that)."""
     payload = {
         "backend": "python",
         "max_batch_size": "16",
@@ -83,6 +87,8 @@ def register(client, model_id: int, content: bytes, io: dict, **extra) -> dict:
     }
     resp = client.post(reverse("api:modelversion-list", kwargs={"model_pk": model_id}), payload, format="multipart")
     assert resp.status_code == 201, resp.content
+    if approve and payload["backend"] in EXECUTABLE_BACKENDS:
+        approve_artifact(ModelVersion.objects.all_tenants().get(pk=resp.json()["id"]))
     return resp.json()
 
 

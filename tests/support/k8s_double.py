@@ -15,7 +15,8 @@ semantics in `k8s_semantics` first and hands only discovery to kmock. What is em
 - auth: a wrong bearer token is 401 on every path; no token is `system:anonymous` (403 except
   /version); a token can be limited to namespaces (403 elsewhere, real RBAC wording).
 - server-side apply (PATCH `application/apply-patch+yaml`, `fieldManager` required, `force`,
-  `dryRun=All`), create (POST), get, list, delete; 404 for missing objects, namespaces and
+  `dryRun=All`), create (POST), get, list, delete (with `DeleteOptions.preconditions` on uid and
+  resourceVersion: 409 when they do not match); 404 for missing objects, namespaces and
   uninstalled CRDs; 409 AlreadyExists / apply conflicts; 422 / 500 validation as upstream does.
 - metadata: uid, creationTimestamp, a cluster-wide resourceVersion that changes on every write
   (not on a no-op apply), generation bumped only when non-metadata, non-status content changes,
@@ -365,7 +366,8 @@ class KubeApiDouble:
                 )
             return self._apply(rt, namespace, name, _parse_body(request), request.query, dry_run)
         if request.method == "DELETE" and name:
-            return self._delete(rt, namespace, name, dry_run)
+            options = _parse_body(request) if request.body else {}
+            return self._delete(rt, namespace, name, dry_run, options.get("preconditions") or {})
         raise ApiError(405, "MethodNotAllowed", f"the test double does not serve {request.method} {request.path}")
 
     # ---- storage helpers ---------------------------------------------------------------------
@@ -554,8 +556,22 @@ class KubeApiDouble:
             self._store(rt, obj)
         return 200, copy.deepcopy(obj)
 
-    def _delete(self, rt: ResourceType, namespace: str | None, name: str, dry_run: bool) -> tuple[int, Obj]:
+    def _delete(
+        self, rt: ResourceType, namespace: str | None, name: str, dry_run: bool, preconditions: dict[str, Any]
+    ) -> tuple[int, Obj]:
         obj = self._require(rt, namespace, name)
+        # DeleteOptions.preconditions: the delete applies only to the object with that uid /
+        # resourceVersion; otherwise 409 Conflict with the API server's wording.
+        qualified = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+        for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            expected = preconditions.get(key)
+            if expected and expected != obj["metadata"].get(key):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {qualified} "{name}": Precondition failed: '
+                    f"{label} in precondition: {expected}, {label} in object meta: {obj['metadata'].get(key)}",
+                )
         status = {
             "kind": "Status",
             "apiVersion": "v1",

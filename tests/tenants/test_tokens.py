@@ -81,6 +81,105 @@ def test_unknown_scope_and_bad_inputs_are_400(viewer_a, api):
     assert ok.status_code == 201, ok.content
 
 
+# -- issuing for another member (issue #12: an admin became the owner) ----------------------------
+
+
+def test_admin_cannot_issue_a_token_for_the_owner_or_another_admin(owner_a, admin_a, make_token, api):
+    """The attack: an admin asked for an admin-scoped token bound to the owner's membership and
+    got one whose /me/ said `role: owner`, then promoted themselves and demoted the owner."""
+    from tests.factories.tenants import MembershipFactory, UserFactory
+
+    other_admin = MembershipFactory(tenant=admin_a.tenant, role="admin", user=UserFactory(username="a2@acme.test"))
+    attacker = api(make_token(admin_a, ["read", "admin"]))
+    before = set(ApiToken.objects.for_tenant(admin_a.tenant).values_list("pk", flat=True))
+    for target in (owner_a, other_admin):
+        resp = attacker.post(
+            "/api/v1/tokens/", {"name": "x", "scopes": ["admin"], "membership_id": target.pk}, format="json"
+        )
+        assert resp.status_code == 403, resp.content
+        assert "only be issued for members ranked below you (admin)" in resp.json()["detail"]
+    # ...nor through a session, nor with scopes the owner could hold but the admin's own role allows.
+    session = api(user=admin_a.user, tenant="acme")
+    resp = session.post(
+        "/api/v1/tokens/", {"name": "x", "scopes": ["read"], "membership_id": owner_a.pk}, format="json"
+    )
+    assert resp.status_code == 403, resp.content
+    assert set(ApiToken.objects.for_tenant(admin_a.tenant).values_list("pk", flat=True)) == before
+    denied = events("tenants.permission.denied", admin_a.tenant)
+    refusals = [e for e in denied if e.changes.get("reason") == "token for a member ranked at or above the issuer"]
+    assert [e.changes["member_role"] for e in refusals] == ["owner", "admin", "owner"]
+    assert all(e.actor_label.startswith("admin@acme.test") for e in refusals)
+    assert not events("tenants.apitoken.issued_for_member", admin_a.tenant)
+    # The owner is still the only owner, and the admin still an admin.
+    me = attacker.get("/api/v1/me/").json()
+    assert me["role"] == "admin"
+    promote = attacker.patch(f"/api/v1/members/{admin_a.pk}/", {"role": "owner"}, format="json")
+    assert promote.status_code == 403
+
+
+def test_owner_cannot_issue_for_another_owner(owner_a, make_token, api):
+    from tests.factories.tenants import MembershipFactory, UserFactory
+
+    co_owner = MembershipFactory(tenant=owner_a.tenant, role="owner", user=UserFactory(username="o2@acme.test"))
+    owner = api(make_token(owner_a, ["read", "admin"]))
+    resp = owner.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"], "membership_id": co_owner.pk}, format="json")
+    assert resp.status_code == 403 and "members ranked below you (owner)" in resp.json()["detail"]
+    # For themselves: always allowed (within their own role).
+    own = owner.post("/api/v1/tokens/", {"name": "x", "scopes": ["admin"], "membership_id": owner_a.pk}, format="json")
+    assert own.status_code == 201, own.content
+    assert events("tenants.apitoken.created", owner_a.tenant)[-1].changes["member"] == [None, "owner@acme.test"]
+
+
+def test_admin_issuing_for_an_editor_is_audited_as_impersonation(admin_a, editor_a, make_token, api):
+    resp = api(make_token(admin_a, ["read", "admin"])).post(
+        "/api/v1/tokens/",
+        {"name": "ci-editor", "scopes": ["read", "write"], "membership_id": editor_a.pk},
+        format="json",
+    )
+    assert resp.status_code == 201, resp.content
+    issued = resp.json()["token"]
+    assert api(issued).get("/api/v1/me/").json()["role"] == "editor"
+    # Never beyond the member's own role, whoever issues it.
+    over = api(make_token(admin_a, ["read", "admin"])).post(
+        "/api/v1/tokens/", {"name": "x", "scopes": ["deploy"], "membership_id": editor_a.pk}, format="json"
+    )
+    assert over.status_code == 403 and "cannot hold the scopes deploy" in over.json()["detail"]
+    (event,) = events("tenants.apitoken.issued_for_member", admin_a.tenant)
+    assert event.actor_type == "token" and event.actor_label.startswith("admin@acme.test via token llmp_")
+    assert event.changes["issuer"] == event.actor_label and event.changes["issuer_role"] == "admin"
+    assert event.changes["member"] == [None, "editor@acme.test"] and event.changes["member_role"] == "editor"
+    assert event.changes["member_id"] == editor_a.pk and event.target_id == str(_token_row(issued).pk)
+    assert not [e for e in events("tenants.apitoken.created", admin_a.tenant) if e.target_id == event.target_id]
+
+
+def test_editors_cannot_issue_for_anybody_else(editor_a, viewer_a, api):
+    resp = api(user=editor_a.user, tenant="acme").post(
+        "/api/v1/tokens/", {"name": "x", "scopes": ["read"], "membership_id": viewer_a.pk}, format="json"
+    )
+    assert resp.status_code == 403 and "does not allow 'tokens.manage'" in resp.json()["detail"]
+    assert not ApiToken.objects.for_tenant(editor_a.tenant).exists()
+
+
+def test_console_token_page_applies_the_same_rules(owner_a, admin_a, editor_a, client):
+    client.force_login(admin_a.user)
+    page = client.get("/t/acme/tokens/").content.decode()
+    # Only members ranked below the admin are offered.
+    assert f'value="{editor_a.pk}"' in page and f'value="{owner_a.pk}"' not in page
+    resp = client.post("/t/acme/tokens/", {"name": "x", "scopes": ["read"], "membership_id": owner_a.pk}, follow=True)
+    assert any("only be issued for members ranked below you" in str(m) for m in resp.context["messages"])
+    assert b'data-testid="token-secret"' not in resp.content
+    assert not ApiToken.objects.for_tenant(owner_a.tenant).exists()
+    resp = client.post(
+        "/t/acme/tokens/", {"name": "for-editor", "scopes": ["read"], "membership_id": editor_a.pk}, follow=True
+    )
+    assert b'data-testid="token-secret"' in resp.content
+    row = ApiToken.objects.for_tenant(owner_a.tenant).get()
+    assert row.membership_id == editor_a.pk
+    (event,) = events("tenants.apitoken.issued_for_member", owner_a.tenant)
+    assert event.actor_type == "user" and event.changes["issuer"] == "admin@acme.test"
+    assert events("tenants.permission.denied", owner_a.tenant)[-1].changes["member_role"] == "owner"
+
+
 # -- authentication failures ---------------------------------------------------------------------
 
 

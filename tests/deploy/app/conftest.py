@@ -45,6 +45,9 @@ class RevisionAwareDouble(KubeApiDouble):
 
 @pytest.fixture
 def k8s(settings) -> Iterator[RevisionAwareDouble]:
+    # The double serves plain http on 127.0.0.1: allow-listed as an operator would for a test
+    # double (the default refuses it: tests/deploy/app/test_cluster_egress.py).
+    settings.DEPLOY_KUBE_EGRESS_ALLOW = ["127.0.0.1/32"]
     settings.DEPLOY_KUBE_POLL_S = 0.01
     settings.DEPLOY_KUBE_REQUEST_TIMEOUT = (2.0, 5.0)
     with RevisionAwareDouble() as double:

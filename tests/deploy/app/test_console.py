@@ -81,7 +81,7 @@ def test_cluster_form_never_echoes_secrets(admin_a, tenant_a):
         {
             "name": "prod",
             "auth_kind": "token",
-            "api_server": "https://10.1.1.1:6443",
+            "api_server": "https://k8s.acme.example:6443",
             "token": "tok-abcdef-123456",
             "verify_ssl": "on",
         },

@@ -137,7 +137,12 @@ def test_credentials_are_encrypted_and_never_returned(client_a, tenant_a):
     token = "super-secret-bearer-token-value"
     resp = client_a.post(
         "/api/v1/clusters/",
-        {"name": "prod", "api_server": "https://10.0.0.1:6443", "token": token, "ca_cert_pem": "-----BEGIN CERT-----x"},
+        {
+            "name": "prod",
+            "api_server": "https://k8s.acme.example:6443",
+            "token": token,
+            "ca_cert_pem": "-----BEGIN CERT-----x",
+        },
         format="json",
     )
     assert resp.status_code == 201, resp.content
@@ -149,7 +154,7 @@ def test_credentials_are_encrypted_and_never_returned(client_a, tenant_a):
     assert json.loads(decrypt_secret(row.credentials_encrypted))["token"] == token
     rotated = client_a.post(
         f"/api/v1/clusters/{row.pk}/credentials/",
-        {"api_server": "https://10.0.0.2:6443", "token": "new-token"},
+        {"api_server": "https://k8s2.acme.example:6443", "token": "new-token"},
         format="json",
     )
     assert rotated.status_code == 200 and "new-token" not in rotated.content.decode()

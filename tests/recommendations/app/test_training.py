@@ -148,7 +148,7 @@ def test_training_takes_its_version_number_from_the_registry_and_audits_there(
     assert created.status_code == 201, created.content
     manual = client.post(
         f"/api/v1/models/{created.json()['id']}/versions/",
-        {"backend": "python", "artifact_uri": "s3://bucket/recs/model.py", **ECHO_IO},
+        {"backend": "python", "artifact_uri": "s3://models/recs/model.py", **ECHO_IO},
         format="json",
     )
     assert manual.status_code == 201 and manual.json()["version"] == 1, manual.content
