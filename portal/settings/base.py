@@ -197,8 +197,9 @@ SECURE_PROXY_SSL_HEADER = (
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-# Number of proxies in front of the app; used to pick the client IP from X-Forwarded-For.
-NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+# Networks of the reverse proxies in front of the app (CIDRs). X-Forwarded-For is believed only
+# from a direct peer in one of them (portal.middleware.client_ip); empty = never believed.
+TRUSTED_PROXY_NETWORKS = env.list("DJANGO_TRUSTED_PROXY_NETWORKS", default=[])
 
 # ------------------------------------------------------------------------------------------------
 # REST framework, OpenAPI
@@ -222,7 +223,6 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/min"),
         "tenant": env.str("API_THROTTLE_TENANT_RATE", default="6000/min"),
     },
-    "NUM_PROXIES": NUM_PROXIES or None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -366,7 +366,7 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_ip)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
