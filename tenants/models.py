@@ -125,9 +125,10 @@ class AuditEventQuerySet(TenantQuerySet):
 class AuditEvent(models.Model):
     """One state change or security-relevant attempt, hash-chained per tenant.
 
-    `hash = sha256(prev_hash || canonical JSON of the event's fields)`; `seq` counts from 1 per
-    chain (a tenant, or the platform chain for events with no tenant). Rows are never updated
-    or deleted through the ORM; `manage.py verify_audit_log` recomputes the chain.
+    `hash = HMAC-SHA256(AUDIT_HMAC_KEY, prev_hash || canonical JSON of the event's fields)` (plain
+    SHA-256 for events written before the keyed chain, see AuditChainHead.sealed_from_seq); `seq`
+    counts from 1 per chain (a tenant, or the platform chain for events with no tenant). Rows are
+    never updated or deleted through the ORM; `manage.py verify_audit_log` recomputes the chain.
     """
 
     class ActorType(models.TextChoices):
@@ -176,11 +177,20 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The tip of one audit hash chain, locked (SELECT … FOR UPDATE) while appending."""
+    """The tip of one audit hash chain, locked (SELECT … FOR UPDATE) while appending.
+
+    `mac` is an HMAC (settings.AUDIT_HMAC_KEY) over key, last_seq, last_hash and sealed_from_seq,
+    so a database writer can neither move the tip (truncate the newest events, rewrite the newest
+    one) nor move the boundary between legacy and keyed events without the check noticing.
+    Events with seq >= sealed_from_seq are keyed (HMAC); older ones were written before the keyed
+    chain existed and are plain SHA-256 links, pinned by the first keyed event's prev_hash.
+    """
 
     key = models.CharField(max_length=80, unique=True)  # "tenant:<id>" or "platform"
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    sealed_from_seq = models.PositiveBigIntegerField(default=1)
+    mac = models.CharField(max_length=64, default="")
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.last_seq}"

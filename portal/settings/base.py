@@ -1,8 +1,8 @@
 """The one place where the environment is read (django-environ).
 
 Every setting has an embedded default that runs on a laptop with no servers, except secrets:
-DJANGO_SECRET_KEY and TOKEN_HMAC_KEY have no default so a misconfigured production start fails
-loudly. `make run` writes a .env with generated secrets on first start.
+DJANGO_SECRET_KEY, TOKEN_HMAC_KEY and AUDIT_HMAC_KEY have no default so a misconfigured
+production start fails loudly. `make run` writes them into .env (scripts/bootstrap_env.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 # Separate key for API token digests so rotating SECRET_KEY (sessions) does not void every token.
 TOKEN_HMAC_KEY = env.str("TOKEN_HMAC_KEY")
+# Key of the audit chain's HMACs (tenants/audit.py). Kept outside the database on purpose: someone
+# who can write the database but lacks this key cannot forge or rewrite audit history. Never
+# change it on a running installation (older events would no longer verify).
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
