@@ -7,7 +7,11 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from tenants.forms import PortalAdminAuthenticationForm
 from tenants.models import ApiToken, AuditEvent, Membership, Tenant
+
+# The admin's password login gets the same lockout as the console's (tenants/login_guard.py).
+admin.site.login_form = PortalAdminAuthenticationForm
 
 
 class AllTenantsAdmin(admin.ModelAdmin):

@@ -18,6 +18,7 @@ from portal.exceptions import ApplicationError
 from tenants.api.filters import AuditEventFilter
 from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.console.base import TenantConsoleView
+from tenants.forms import PortalAuthenticationForm
 from tenants.models import ApiToken
 from tenants.permissions import Role, Scope, scopes_allowed_for_role
 from tenants.selectors import audit_event_list, membership_list, token_list, user_memberships
@@ -35,6 +36,15 @@ from tenants.services import (
 class LoginView(auth_views.LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
+    authentication_form = PortalAuthenticationForm
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        lockout = getattr(form, "lockout", None)
+        if lockout is not None:  # locked: 429 with the standard hint, the page says it in words
+            response.status_code = 429
+            response["Retry-After"] = str(lockout.retry_after_s)
+        return response
 
 
 @login_required
