@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.sso_session.SsoSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -117,9 +118,13 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://portal")}
 # ------------------------------------------------------------------------------------------------
 # Auth: password login (break-glass) + OIDC SSO when configured
 # ------------------------------------------------------------------------------------------------
+# ModelBackend first: a session that names PortalOIDCBackend is an SSO session, which
+# tenants/sso_session.py re-validates at the IdP; login(user) without a backend (force_login,
+# management code) must not create one by accident. Order is otherwise irrelevant: each backend
+# returns None for the other's credentials.
 AUTHENTICATION_BACKENDS = [
-    "tenants.sso.PortalOIDCBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "tenants.sso.PortalOIDCBackend",
 ]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
@@ -152,6 +157,21 @@ OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 USE_OIDC = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT)
+# The IdP's issuer identifier (`iss`). When set, ID tokens from any other issuer are refused and
+# tenants can only trust this issuer for group claims (tenants/services/sso.py).
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+# E-mail domains for which a first SSO login may link to an EXISTING account with the same address
+# (only when the IdP says email_verified: true). Empty = never link; such logins are refused.
+OIDC_LINK_EMAIL_DOMAINS = [d.lower() for d in env.list("OIDC_LINK_EMAIL_DOMAINS", default=[])]
+# Bound on how long an SSO session lives without the IdP vouching for it again: after this many
+# seconds the next request re-checks the user at the IdP's userinfo endpoint (and re-syncs group
+# memberships); a user removed or disabled at the IdP is signed out there.
+OIDC_REVALIDATE_S = env.int("OIDC_REVALIDATE_S", default=600)
+# API tokens of SSO users work only while the IdP vouched for the user (login or re-validation)
+# within this many seconds; integrations that must outlive that use a non-SSO account.
+SSO_TOKEN_IDP_MAX_AGE_S = env.int("SSO_TOKEN_IDP_MAX_AGE_S", default=24 * 3600)
+# Where a refused SSO login lands (mozilla-django-oidc); the page shows why.
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
 
 # ------------------------------------------------------------------------------------------------
 # Internationalisation and static files
