@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -10,16 +12,63 @@ from django.http import HttpRequest, HttpResponse
 from portal.context import RequestContext, current_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# More proxies than this between a client and the portal is a misconfiguration or an attack.
+MAX_FORWARDED_HOPS = 20
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_hop(value: str) -> IPAddress | None:
+    """One X-Forwarded-For entry as an address ("ip", "ip:port", "[v6]" or "[v6]:port"), or None."""
+    value = value.strip()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        value = value.partition(":")[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
+
+
+def trusted_proxy_networks() -> tuple[IPNetwork, ...]:
+    """settings.TRUSTED_PROXY_NETWORKS parsed (cached per distinct value, so tests may override it)."""
+    return _networks(tuple(getattr(settings, "TRUSTED_PROXY_NETWORKS", ()) or ()))
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client address, trusting X-Forwarded-For only for the configured number of proxies."""
-    num_proxies = getattr(settings, "NUM_PROXIES", 0)
-    if num_proxies:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-        if len(forwarded) >= num_proxies:
-            return forwarded[-num_proxies]
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: THE function for token IP allow-lists, audit IPs, throttles and logs.
+
+    X-Forwarded-For is only a claim made by whoever sent the request. It is believed only when the
+    direct peer (REMOTE_ADDR) is one of settings.TRUSTED_PROXY_NETWORKS (default: none, so the
+    header is ignored), and then only as far as it was written by trusted proxies: the hops are
+    read right to left (each proxy appends the address it saw), trusted proxies are skipped, and
+    the first address that is not a trusted proxy is the client. Entries left of that one were
+    written by the client itself and are never read. A malformed entry ends the walk at the last
+    trusted hop (the proxy that passed it on).
+    """
+    peer = request.META.get("REMOTE_ADDR") or None
+    networks = trusted_proxy_networks()
+    if peer is None or not networks:
+        return peer
+    address = _parse_hop(peer)
+    if address is None or not any(address in net for net in networks):
+        return peer
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    for raw in reversed(hops[-MAX_FORWARDED_HOPS:]):
+        hop = _parse_hop(raw)
+        if hop is None:
+            break
+        address = hop
+        if not any(hop in net for net in networks):
+            break
+    return str(address)
 
 
 class RequestIdMiddleware:

@@ -7,7 +7,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tenants.models import ApiToken, AuditEvent, Membership, Tenant
+from tenants.actors import Actor
+from tenants.audit import audit_record
+from tenants.forms import PortalAdminAuthenticationForm
+from tenants.models import ApiToken, AuditEvent, ExternalIdentity, Membership, Tenant, TrustedIssuer
+
+# The admin's password login gets the same lockout as the console's (tenants/login_guard.py).
+admin.site.login_form = PortalAdminAuthenticationForm
 
 
 class AllTenantsAdmin(admin.ModelAdmin):
@@ -55,6 +61,60 @@ class AuditEventAdmin(AllTenantsAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """SSO identities. Staff can unlink one (audited); links are only made by SSO logins."""
+
+    list_display = ["subject", "issuer", "user", "email", "last_validated_at"]
+    search_fields = ["subject", "issuer", "email", "user__username", "user__email"]
+    list_filter = ["issuer"]
+    raw_id_fields = ["user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: ExternalIdentity) -> None:
+        self._audit_unlink(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    @staticmethod
+    def _audit_unlink(request: HttpRequest, obj: ExternalIdentity) -> None:
+        audit_record(
+            tenant=None,
+            actor=Actor.for_user(request.user),
+            action="tenants.user.identity_unlinked",
+            target=obj.user,
+            changes={"issuer": obj.issuer, "subject": obj.subject},
+        )
+
+
+@admin.register(TrustedIssuer)
+class TrustedIssuerAdmin(AllTenantsAdmin):
+    """Read-only here: tenant owners set it in the console or the API (audited in their chain)."""
+
+    list_display = ["tenant", "issuer", "created_by", "created_at"]
+    list_filter = ["issuer"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

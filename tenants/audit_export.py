@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable
 
 from django.http import HttpResponse
 
+from portal.csv_export import csv_dict_writer
 from tenants.api.serializers import AuditEventSerializer
 from tenants.models import AuditEvent
 
@@ -22,7 +22,7 @@ def audit_export_response(*, events: Iterable[AuditEvent], fmt: str, filename: s
         resp = HttpResponse(json.dumps(rows, default=str, indent=1), content_type="application/json")
     else:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS)
+        writer = csv_dict_writer(buf, EXPORT_FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})

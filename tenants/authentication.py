@@ -15,6 +15,7 @@ from tenants.access import access_deny
 from tenants.actors import Actor
 from tenants.models import ApiToken
 from tenants.services.tokens import TOKEN_PREFIX, ip_allowed, token_digest, token_touch
+from tenants.sso_session import sso_token_allowed
 
 
 class TokenError(exceptions.AuthenticationFailed):
@@ -79,6 +80,15 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise TokenError("This API token's tenant is deactivated.", "tenant_inactive")
         if not token.membership.user.is_active:
             raise TokenError("This API token's user is deactivated.", "user_inactive")
+        if not sso_token_allowed(token.membership.user):
+            # The user signs in through an IdP that has not vouched for them recently: they may
+            # have been removed there (tenants/sso_session.py).
+            self._deny(token, actor, "sso user not re-validated at the identity provider")
+            raise TokenError(
+                "This API token belongs to a single sign-on user whom the identity provider has not "
+                "confirmed recently; sign in to the portal through SSO to use it again.",
+                "sso_revalidation_required",
+            )
         ip = current_request.get().ip
         if not ip_allowed(token, ip):
             self._deny(token, actor, "ip not in allow-list", ip=ip)

@@ -125,9 +125,10 @@ class AuditEventQuerySet(TenantQuerySet):
 class AuditEvent(models.Model):
     """One state change or security-relevant attempt, hash-chained per tenant.
 
-    `hash = sha256(prev_hash || canonical JSON of the event's fields)`; `seq` counts from 1 per
-    chain (a tenant, or the platform chain for events with no tenant). Rows are never updated
-    or deleted through the ORM; `manage.py verify_audit_log` recomputes the chain.
+    `hash = HMAC-SHA256(AUDIT_HMAC_KEY, prev_hash || canonical JSON of the event's fields)` (plain
+    SHA-256 for events written before the keyed chain, see AuditChainHead.sealed_from_seq); `seq`
+    counts from 1 per chain (a tenant, or the platform chain for events with no tenant). Rows are
+    never updated or deleted through the ORM; `manage.py verify_audit_log` recomputes the chain.
     """
 
     class ActorType(models.TextChoices):
@@ -176,11 +177,70 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The tip of one audit hash chain, locked (SELECT … FOR UPDATE) while appending."""
+    """The tip of one audit hash chain, locked (SELECT … FOR UPDATE) while appending.
+
+    `mac` is an HMAC (settings.AUDIT_HMAC_KEY) over key, last_seq, last_hash and sealed_from_seq,
+    so a database writer can neither move the tip (truncate the newest events, rewrite the newest
+    one) nor move the boundary between legacy and keyed events without the check noticing.
+    Events with seq >= sealed_from_seq are keyed (HMAC); older ones were written before the keyed
+    chain existed and are plain SHA-256 links, pinned by the first keyed event's prev_hash.
+    """
 
     key = models.CharField(max_length=80, unique=True)  # "tenant:<id>" or "platform"
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    sealed_from_seq = models.PositiveBigIntegerField(default=1)
+    mac = models.CharField(max_length=64, default="")
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.last_seq}"
+
+
+class ExternalIdentity(models.Model):
+    """A user's identity at an OIDC provider. SSO logins match on (issuer, subject) and nothing else.
+
+    E-mail is only how a *first* login may be linked to an existing account (tenants/services/sso.py);
+    afterwards the IdP's e-mail can change without moving the identity to another account.
+    `last_validated_at` is the last time the IdP vouched for this identity (a login or a session
+    re-validation); API tokens of SSO users stop working when it is too old.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, blank=True)  # as last asserted by the IdP; informational
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_validated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="uniq_identity_issuer_subject")]
+        ordering = ["issuer", "subject"]
+        verbose_name_plural = "external identities"
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.issuer}"
+
+
+class TrustedIssuer(models.Model):
+    """An OIDC issuer whose group claims (`<slug>:<role>`) this tenant accepts for memberships.
+
+    Without a row here a tenant takes no membership from any IdP's groups: whoever runs an IdP the
+    portal accepts logins from cannot grant themselves a role in a tenant that did not opt in.
+    Set by the tenant's owners (capability `sso.trust`), audited.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trusted_issuers")
+    issuer = models.CharField(max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "issuer"], name="uniq_trusted_issuer_tenant")]
+        ordering = ["tenant_id", "issuer"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} trusts {self.issuer}"

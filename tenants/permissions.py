@@ -69,6 +69,7 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "tokens.create": (Role.VIEWER, Scope.ADMIN),
     "tokens.manage": (Role.ADMIN, Scope.ADMIN),
     "audit.view": (Role.ADMIN, Scope.ADMIN),
+    "sso.trust": (Role.OWNER, Scope.ADMIN),
     # documents and Q&A
     "documents.read": (Role.VIEWER, Scope.READ),
     "documents.upload": (Role.EDITOR, Scope.WRITE),

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from portal.middleware import client_ip
 from tenants.models import ApiToken
 
 SLOTS = 60
@@ -46,6 +47,14 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         self.THROTTLE_RATES = dict(api_settings.DEFAULT_THROTTLE_RATES)  # type: ignore[arg-type]
         super().__init__()
         self.slots: list[tuple[float, int]] = []
+
+    def get_ident(self, request: Request) -> str:
+        """The client address from the one function that decides it (portal.middleware.client_ip).
+
+        DRF's own get_ident uses the whole X-Forwarded-For header when NUM_PROXIES is unset, so
+        a client could pick a fresh bucket per request by sending a different header.
+        """
+        return client_ip(request) or ""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:

@@ -1,8 +1,8 @@
 """The one place where the environment is read (django-environ).
 
 Every setting has an embedded default that runs on a laptop with no servers, except secrets:
-DJANGO_SECRET_KEY and TOKEN_HMAC_KEY have no default so a misconfigured production start fails
-loudly. `make run` writes a .env with generated secrets on first start.
+DJANGO_SECRET_KEY, TOKEN_HMAC_KEY and AUDIT_HMAC_KEY have no default so a misconfigured
+production start fails loudly. `make run` writes them into .env (scripts/bootstrap_env.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 # Separate key for API token digests so rotating SECRET_KEY (sessions) does not void every token.
 TOKEN_HMAC_KEY = env.str("TOKEN_HMAC_KEY")
+# Key of the audit chain's HMACs (tenants/audit.py). Kept outside the database on purpose: someone
+# who can write the database but lacks this key cannot forge or rewrite audit history. Never
+# change it on a running installation (older events would no longer verify).
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -60,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.sso_session.SsoSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -113,13 +118,22 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://portal")}
 # ------------------------------------------------------------------------------------------------
 # Auth: password login (break-glass) + OIDC SSO when configured
 # ------------------------------------------------------------------------------------------------
+# ModelBackend first: a session that names PortalOIDCBackend is an SSO session, which
+# tenants/sso_session.py re-validates at the IdP; login(user) without a backend (force_login,
+# management code) must not create one by accident. Order is otherwise irrelevant: each backend
+# returns None for the other's credentials.
 AUTHENTICATION_BACKENDS = [
-    "tenants.sso.PortalOIDCBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "tenants.sso.PortalOIDCBackend",
 ]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "console:login"
+# Password-login lockout (tenants/login_guard.py): this many failures for one username, or from
+# one client address, within the window lock sign-in for that username/address for the window.
+LOGIN_MAX_FAILURES_PER_USERNAME = env.int("LOGIN_MAX_FAILURES_PER_USERNAME", default=5)
+LOGIN_MAX_FAILURES_PER_IP = env.int("LOGIN_MAX_FAILURES_PER_IP", default=20)
+LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=15 * 60)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -143,6 +157,21 @@ OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
 OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 USE_OIDC = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT)
+# The IdP's issuer identifier (`iss`). When set, ID tokens from any other issuer are refused and
+# tenants can only trust this issuer for group claims (tenants/services/sso.py).
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+# E-mail domains for which a first SSO login may link to an EXISTING account with the same address
+# (only when the IdP says email_verified: true). Empty = never link; such logins are refused.
+OIDC_LINK_EMAIL_DOMAINS = [d.lower() for d in env.list("OIDC_LINK_EMAIL_DOMAINS", default=[])]
+# Bound on how long an SSO session lives without the IdP vouching for it again: after this many
+# seconds the next request re-checks the user at the IdP's userinfo endpoint (and re-syncs group
+# memberships); a user removed or disabled at the IdP is signed out there.
+OIDC_REVALIDATE_S = env.int("OIDC_REVALIDATE_S", default=600)
+# API tokens of SSO users work only while the IdP vouched for the user (login or re-validation)
+# within this many seconds; integrations that must outlive that use a non-SSO account.
+SSO_TOKEN_IDP_MAX_AGE_S = env.int("SSO_TOKEN_IDP_MAX_AGE_S", default=24 * 3600)
+# Where a refused SSO login lands (mozilla-django-oidc); the page shows why.
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
 
 # ------------------------------------------------------------------------------------------------
 # Internationalisation and static files
@@ -202,8 +231,9 @@ SECURE_PROXY_SSL_HEADER = (
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-# Number of proxies in front of the app; used to pick the client IP from X-Forwarded-For.
-NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+# Networks of the reverse proxies in front of the app (CIDRs). X-Forwarded-For is believed only
+# from a direct peer in one of them (portal.middleware.client_ip); empty = never believed.
+TRUSTED_PROXY_NETWORKS = env.list("DJANGO_TRUSTED_PROXY_NETWORKS", default=[])
 
 # ------------------------------------------------------------------------------------------------
 # REST framework, OpenAPI
@@ -227,7 +257,6 @@ REST_FRAMEWORK = {
         "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/min"),
         "tenant": env.str("API_THROTTLE_TENANT_RATE", default="6000/min"),
     },
-    "NUM_PROXIES": NUM_PROXIES or None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -387,7 +416,7 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_ip)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },

@@ -12,6 +12,7 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("TOKEN_HMAC_KEY", "test-token-hmac-key-0123456789abcdef")
+os.environ.setdefault("AUDIT_HMAC_KEY", "test-audit-hmac-key-0123456789abcdef")
 os.environ.setdefault("PORTAL_VAR_DIR", tempfile.mkdtemp(prefix="portal-test-var-"))
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 

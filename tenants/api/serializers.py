@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from tenants.models import ApiToken, AuditEvent, Membership
+from tenants.models import ApiToken, AuditEvent, Membership, TrustedIssuer
 from tenants.permissions import Role, Scope
 
 
@@ -96,3 +96,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "prev_hash",
         ]
         read_only_fields = fields
+
+
+class TrustedIssuerSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.email", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = TrustedIssuer
+        fields = ["id", "issuer", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class TrustedIssuerCreateInputSerializer(serializers.Serializer):
+    issuer = serializers.CharField(max_length=255, help_text="The IdP's issuer URL, exactly as in its ID tokens")

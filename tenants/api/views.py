@@ -20,6 +20,8 @@ from tenants.api.serializers import (
     MembershipSerializer,
     MembershipUpdateInputSerializer,
     MeSerializer,
+    TrustedIssuerCreateInputSerializer,
+    TrustedIssuerSerializer,
 )
 from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.models import ApiToken
@@ -32,7 +34,14 @@ from tenants.services import (
     token_create,
     token_revoke,
 )
-from tenants.services.sso import sso_desired_roles, sso_map_claims
+from tenants.services.sso import (
+    sso_desired_roles,
+    sso_known_issuers,
+    sso_map_claims,
+    tenant_issuer_trust,
+    tenant_issuer_untrust,
+    trusted_issuer_list,
+)
 
 
 class MeView(TenantScopedAPIView):
@@ -165,10 +174,15 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
 class SsoPreviewInputSerializer(serializers.Serializer):
     claims = serializers.DictField(help_text='OIDC claims, e.g. {"groups": ["acme:admin"]}')
+    issuer = serializers.CharField(
+        max_length=255,
+        required=False,
+        help_text="The IdP's issuer; default the portal's configured IdP (OIDC_OP_ISSUER) or claims.iss",
+    )
 
 
 class SsoPreviewView(TenantScopedAPIView):
-    """Which role in *this* tenant a set of SSO claims would give (nothing is changed)."""
+    """Which role in *this* tenant a set of SSO claims from an issuer would give (nothing is changed)."""
 
     required_capability = {"post": "members.manage"}
     serializer_class = SsoPreviewInputSerializer
@@ -180,12 +194,43 @@ class SsoPreviewView(TenantScopedAPIView):
     def post(self, request: Request) -> Response:
         data = SsoPreviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        mappings = [m for m in sso_map_claims(data.validated_data["claims"]) if m.tenant_slug == self.tenant.slug]
+        claims = data.validated_data["claims"]
+        known = sso_known_issuers()
+        issuer = data.validated_data.get("issuer") or (known[0] if known else str(claims.get("iss") or ""))
+        mappings = [m for m in sso_map_claims(claims, issuer=issuer) if m.tenant_slug == self.tenant.slug]
         role = sso_desired_roles(mappings).get(self.tenant.slug)
         return Response(
             {
                 "tenant": self.tenant.slug,
+                "issuer": issuer,
                 "role": role,
                 "values": [{"value": m.value, "role": m.role, "status": m.status} for m in mappings],
             }
         )
+
+
+class TrustedIssuerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The IdP issuers whose group claims may grant memberships in this tenant (owners set them)."""
+
+    required_capability = {
+        "list": "members.view",
+        "retrieve": "members.view",
+        "create": "sso.trust",
+        "destroy": "sso.trust",
+    }
+    serializer_class = TrustedIssuerSerializer
+
+    def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
+        return trusted_issuer_list(tenant=self.tenant)
+
+    @extend_schema(request=TrustedIssuerCreateInputSerializer, responses={201: TrustedIssuerSerializer})
+    def create(self, request: Request) -> Response:
+        data = TrustedIssuerCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        trusted = tenant_issuer_trust(tenant=self.tenant, actor=self.actor, issuer=data.validated_data["issuer"])
+        return Response(TrustedIssuerSerializer(trusted).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        """Stop trusting the issuer; the SSO memberships it granted here end at once."""
+        tenant_issuer_untrust(tenant=self.tenant, actor=self.actor, trusted=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

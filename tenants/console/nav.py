@@ -16,6 +16,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Dashboard", "console:dashboard", "tenant.view", 0),
     NavItem("Members", "console:members", "members.view", 80),
+    NavItem("Single sign-on", "console:sso", "members.manage", 82),
     NavItem("API tokens", "console:tokens", "tokens.create", 85),
     NavItem("Audit log", "console:audit", "audit.view", 90),
 ]

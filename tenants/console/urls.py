@@ -13,6 +13,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/members/", views.MembersView.as_view(), name="members"),
     path("t/<slug:tenant_slug>/tokens/", views.TokensView.as_view(), name="tokens"),
     path("t/<slug:tenant_slug>/audit/", views.AuditView.as_view(), name="audit"),
+    path("t/<slug:tenant_slug>/sso/", views.SsoView.as_view(), name="sso"),
     re_path(
         r"^t/(?P<tenant_slug>[-\w]+)/audit/export\.(?P<fmt>csv|json)$",
         views.AuditExportView.as_view(),

@@ -1,4 +1,4 @@
-"""Console pages for the tenant: dashboard, members, API tokens, audit log."""
+"""Console pages for the tenant: dashboard, members, single sign-on, API tokens, audit log."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from portal.exceptions import ApplicationError
 from tenants.api.filters import AuditEventFilter
 from tenants.audit_export import EXPORT_LIMIT, audit_export_response
 from tenants.console.base import TenantConsoleView
+from tenants.forms import PortalAuthenticationForm
 from tenants.models import ApiToken
 from tenants.permissions import ROLE_RANK, Role, Scope, scopes_allowed_for_role
 from tenants.selectors import audit_event_list, membership_list, token_list, user_memberships
@@ -30,11 +31,27 @@ from tenants.services import (
     token_get,
     token_revoke,
 )
+from tenants.services.sso import (
+    sso_known_issuers,
+    tenant_issuer_trust,
+    tenant_issuer_untrust,
+    trusted_issuer_get,
+    trusted_issuer_list,
+)
 
 
 class LoginView(auth_views.LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
+    authentication_form = PortalAuthenticationForm
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        lockout = getattr(form, "lockout", None)
+        if lockout is not None:  # locked: 429 with the standard hint, the page says it in words
+            response.status_code = 429
+            response["Retry-After"] = str(lockout.retry_after_s)
+        return response
 
 
 @login_required
@@ -186,3 +203,43 @@ class AuditExportView(TenantConsoleView):
     def get(self, request: HttpRequest, tenant_slug: str, fmt: str) -> HttpResponse:
         filterset = AuditEventFilter(request.GET, queryset=audit_event_list(tenant=self.tenant))
         return audit_export_response(events=filterset.qs[:EXPORT_LIMIT], fmt=fmt, filename=f"audit-{tenant_slug}")
+
+
+class SsoView(TenantConsoleView):
+    """Which IdP issuers this tenant trusts for group-claim memberships (owners change it)."""
+
+    capability = "members.manage"
+    method_capability = {"post": "sso.trust"}
+
+    def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        return render(
+            request,
+            "console/sso.html",
+            {
+                "trusted": trusted_issuer_list(tenant=self.tenant),
+                "known_issuers": sso_known_issuers(),
+                "can_trust": self.can("sso.trust"),
+                "tenant_slug": tenant_slug,
+            },
+        )
+
+    def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        try:
+            if request.POST.get("op") == "untrust":
+                trusted = trusted_issuer_get(tenant=self.tenant, trusted_id=int(request.POST.get("trusted_id", 0)))
+                removed = tenant_issuer_untrust(tenant=self.tenant, actor=self.actor, trusted=trusted)
+                messages.success(
+                    request,
+                    f"{trusted.issuer} is no longer trusted"
+                    + (f"; removed {len(removed)} SSO member(s)." if removed else "."),
+                )
+            else:
+                trusted = tenant_issuer_trust(
+                    tenant=self.tenant, actor=self.actor, issuer=request.POST.get("issuer", "")
+                )
+                messages.success(request, f"{trusted.issuer} is now trusted for group claims.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        except ValueError:
+            messages.error(request, "Invalid issuer.")
+        return redirect("console:sso", tenant_slug=tenant_slug)

@@ -84,7 +84,8 @@ class OidcProvider:
             op.issuer, op.authorization_endpoint, op.token_endpoint, ...
 
     ``users`` maps username (the OIDC ``sub``) to ``{"password", "email", "name", "groups",
-    "email_verified"?}``.
+    "email_verified"?, "omit_claims"?}``; ``email_verified`` is sent as given (default ``true``),
+    ``omit_claims`` lists claims left out entirely.
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from tenants.actors import Actor
-from tenants.models import ApiToken, AuditEvent, Membership
+from tenants.models import ApiToken, AuditEvent, Membership, TrustedIssuer
 from tenants.services import audit_record
 from tests.factories.tenants import MembershipFactory, UserFactory
 from tests.support.api_mixins import CrossTenantAPITests
@@ -90,9 +90,11 @@ class TestSsoPreviewAPI(CrossTenantAPITests):
         assert resp.status_code == 404
 
     def test_list_never_shows_other_tenant(self, two_tenants, api):
+        for tenant in (two_tenants["ta"], two_tenants["tb"]):
+            TrustedIssuer.objects.create(tenant=tenant, issuer="https://idp.xt.test")
         resp = api(two_tenants["token_a"]).post(
             "/api/v1/sso/preview/",
-            {"claims": {"groups": ["xt-a:editor", "xt-b:owner", "nope:admin"]}},
+            {"claims": {"groups": ["xt-a:editor", "xt-b:owner", "nope:admin"]}, "issuer": "https://idp.xt.test"},
             format="json",
         )
         assert resp.status_code == 200, resp.content

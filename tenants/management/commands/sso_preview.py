@@ -5,14 +5,19 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.services.sso import sso_desired_roles, sso_map_claims
+from tenants.services.sso import sso_desired_roles, sso_known_issuers, sso_map_claims
 
 
 class Command(BaseCommand):
-    help = "Show which memberships a set of OIDC claims would yield (no changes are made)."
+    help = "Show which memberships a set of OIDC claims from an issuer would yield (no changes are made)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("claims", help='JSON claims, e.g. \'{"groups": ["acme:admin"]}\'')
+        parser.add_argument(
+            "--issuer",
+            default="",
+            help="the IdP issuer the claims come from (default: OIDC_OP_ISSUER, else the claims' iss)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
@@ -21,8 +26,11 @@ class Command(BaseCommand):
             raise CommandError(f"claims must be JSON: {exc}") from exc
         if not isinstance(claims, dict):
             raise CommandError("claims must be a JSON object")
-        mappings = sso_map_claims(claims)
+        known = sso_known_issuers()
+        issuer = opts.get("issuer") or (known[0] if known else str(claims.get("iss") or ""))
+        mappings = sso_map_claims(claims, issuer=issuer)
         out = {
+            "issuer": issuer,
             "memberships": sso_desired_roles(mappings),
             "values": [m.__dict__ for m in mappings],
         }

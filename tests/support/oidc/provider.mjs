@@ -13,8 +13,10 @@
 //   OIDC_CLIENT_AUTH_METHOD   token_endpoint_auth_method: client_secret_post (default, what
 //                             mozilla-django-oidc sends by default) or client_secret_basic
 //   OIDC_USERS_FILE           JSON {"alice": {"password", "email", "name", "groups": [...],
-//                             "email_verified"?: bool}} (required). Re-read on every login and
-//                             every claims lookup, so tests can change groups between logins.
+//                             "email_verified"?: any JSON value (default true),
+//                             "omit_claims"?: ["email_verified", ...]}} (required). Re-read on
+//                             every login and every claims lookup, so tests can change groups
+//                             (or delete the user) between logins.
 //   OIDC_EXIT_ON_STDIN_EOF    "1": exit when stdin closes, i.e. when the parent test process
 //                             dies without stopping us (no orphaned providers).
 //
@@ -242,13 +244,16 @@ server.listen(port, '127.0.0.1', () => {
         async claims() {
           // Looked up again here so claims reflect the users file at token/userinfo time.
           const user = findUser(sub) || {};
-          return {
+          const claims = {
             sub,
             email: user.email,
             email_verified: user.email_verified ?? true,
             name: user.name,
             groups: Array.isArray(user.groups) ? user.groups : [],
           };
+          // "omit_claims": ["email_verified"] leaves a claim out entirely (an IdP that never sends it).
+          for (const name of Array.isArray(user.omit_claims) ? user.omit_claims : []) delete claims[name];
+          return claims;
         },
       };
     },
