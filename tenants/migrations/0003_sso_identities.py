@@ -5,7 +5,7 @@ the old rows never recorded their issuer): users that SSO provisioned get their 
 from the `tenants.user.provisioned` audit event (which recorded the subject), and every tenant
 that already has SSO memberships trusts that issuer, so nobody loses access at the next login.
 Without OIDC_OP_ISSUER nothing is carried over: tenant owners add the issuer themselves, and
-first logins link by e-mail only under OIDC_LINK_EMAIL_DOMAINS (docs/security-sso-audit.md).
+first logins link by e-mail only under OIDC_LINK_EMAIL_DOMAINS (docs/security.md).
 """
 
 from typing import Any
