@@ -64,10 +64,7 @@ class Seg:
     bottom: float
     size: float
     row: int = 0  # index of the baseline cluster on the page
-
-    @property
-    def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+    text: str = ""  # the words joined by spaces (set once: words do not change afterwards)
 
     @property
     def cy(self) -> float:
@@ -226,8 +223,8 @@ def build_words(
             | (overlap < 0.5 * np.minimum(ha, hb))
             | (gap > 0.25 * hmax)
             | (gx0[1:] < gx0[:-1] - 0.3 * hmax)  # moved back (a ligature's parts share one box)
-            | (hb < 0.8 * ha)
-            | (hb > 1.25 * ha)
+            # a size change on another baseline (superscript); small caps share the baseline
+            | (((hb < 0.8 * ha) | (hb > 1.25 * ha)) & (np.abs(gb[1:] - gb[:-1]) > 0.15 * hmax))
         )
     # Rotated text (margin stamps, printer's slugs set vertically): glyphs stacked one below
     # the other with nothing between them. Dropped: it is not part of the reading flow.
@@ -350,16 +347,24 @@ def build_segments(words: list[Word], rules: Sequence[Rule]) -> list[Seg]:
 
 
 def _seg(words: list[Word], row: int) -> Seg:
-    sizes = sorted(w.size for w in words)
-    return Seg(
-        words,
-        min(w.x0 for w in words),
-        max(w.x1 for w in words),
-        min(w.top for w in words),
-        max(w.bottom for w in words),
-        sizes[len(sizes) // 2],
-        row,
-    )
+    x0 = words[0].x0
+    x1 = words[0].x1
+    top, bottom = words[0].top, words[0].bottom
+    for w in words:
+        if w.x0 < x0:
+            x0 = w.x0
+        if w.x1 > x1:
+            x1 = w.x1
+        if w.top < top:
+            top = w.top
+        if w.bottom > bottom:
+            bottom = w.bottom
+    if len(words) == 1:
+        size = words[0].size
+    else:
+        sizes = sorted(w.size for w in words)
+        size = sizes[len(sizes) // 2]
+    return Seg(words, x0, x1, top, bottom, size, row, " ".join(w.text for w in words))
 
 
 def lines_of(segs: Sequence[Seg]) -> list[Line]:
@@ -417,6 +422,14 @@ _BULLET = re.compile(r"^(?:[•◦▪▸►\-\u2013\u2014*]|\(?\d{1,2}[.)]|\(?[a
 _MARKER_START = re.compile(r"^(?:\^\S+|\d{1,3}|[*†‡§¶]+)(?:\s|$)")
 
 
+_LEADERS = re.compile(r"\s*(?:\.\s?){3,}\s*")
+
+
+def cell_text(text: str) -> str:
+    """A cell's text without dot leaders ("$85 ......" -> "$85")."""
+    return _LEADERS.sub(" ", text).strip() if "..." in text or ". . ." in text else text.strip()
+
+
 def is_numeric(text: str) -> bool:
     return bool(_NUMERIC.match(text.strip())) and any(ch.isdigit() for ch in text)
 
@@ -425,12 +438,14 @@ def _prose(segs: Sequence[Seg]) -> bool:
     """Does this side of a gutter read as running text (not a column of values)?"""
     total = 0
     wordy = 0
+    long_segs = 0
     for s in segs:
-        n = sum(len(w.text) for w in s.words)
+        n = len(s.text)
         total += n
         if len(s.words) >= 4:
             wordy += n
-    return total > 0 and wordy >= 0.6 * total and sum(1 for s in segs if len(s.words) >= 4) >= 2
+            long_segs += 1
+    return total > 0 and wordy >= 0.6 * total and long_segs >= 2
 
 
 def _rows_of(segs: Sequence[Seg]) -> int:
@@ -714,7 +729,7 @@ def lattice_items(lat: Lattice, segs: list[Seg], em: float, font: FontQuery) -> 
                 continue
             a = _col_of(xs, bounds[c])
             b = _col_of(xs, bounds[c + 1]) - 1
-            text = " ".join(s.text for s in cell_segs)
+            text = cell_text(" ".join(s.text for s in cell_segs))
             row.append(Cell(text, a, max(a, b), _bold(cell_segs, font), is_numeric(text)))
         if row:
             rows.append(row)
@@ -722,6 +737,9 @@ def lattice_items(lat: Lattice, segs: list[Seg], em: float, font: FontQuery) -> 
     if len(rows) < 2 or len(columns) < 2:
         return None
     rows, row_lines = _join_wrapped_rows(rows, row_lines, lat.hs)
+    texts = [c.text for r in rows for c in r if c.text]
+    if texts and sum(len(t) for t in texts) / len(texts) > 50:
+        return _boxes(lat, xs, segs, em, font)  # boxes of running text (a form), not a grid
     table = Table(columns, rows, x0=lat.x0, x1=lat.x1, top=lat.top, bottom=lat.bottom, ruled=True)
     return _finish_table(table, row_lines, lat.hs, em)
 
@@ -898,9 +916,10 @@ def _text_table(lines: list[Line], font: FontQuery, hs: Sequence[Rule], em: floa
             if row and row[-1].col1 >= c0:
                 if c1 > row[-1].col1 and len(ln.segs) > 1:
                     return None  # cells of one line overlapping: not a grid
-                row[-1].text = f"{row[-1].text} {s.text}"
+                row[-1].text = cell_text(f"{row[-1].text} {s.text}")
                 continue
-            row.append(Cell(s.text, c0, c1, _bold([s], font), is_numeric(s.text)))
+            text = cell_text(s.text)
+            row.append(Cell(text, c0, c1, _bold([s], font), is_numeric(text)))
         rows.append(row)
     table = Table(
         columns,
@@ -933,11 +952,25 @@ def _finish_table(table: Table, lines: list[Line], hs: Sequence[Rule], em: float
     if not rows:
         return items
     nh = _header_rows(rows, lines, hs, table.ruled)
+    if nh and _wordy_header(rows[:nh]):
+        nh = 0  # a form's boxes of text, not column labels
     table.header = rows[:nh]
     table.rows = rows[nh:]
     table.top = lines[0].top
     items.append(table)
     return items
+
+
+def _wordy_header(header: list[list[Cell]]) -> bool:
+    """Labels that would make every row long: a form's boxes of text, not column names."""
+    labels: dict[int, list[str]] = {}
+    for row in header:
+        for c in row:
+            if c.text:
+                for k in range(c.col0, c.col1 + 1):
+                    labels.setdefault(k, []).append(c.text)
+    lengths = [len(" ".join(v)) for v in labels.values()]
+    return bool(lengths) and (max(lengths) > 80 or sum(lengths) / len(lengths) > 35)
 
 
 def _header_rows(rows: list[list[Cell]], lines: list[Line], hs: Sequence[Rule], ruled: bool) -> int:
@@ -1171,7 +1204,7 @@ def body_size(segs: Sequence[Seg]) -> float:
     weights: dict[float, int] = {}
     for s in segs:
         key = round(s.size * 2) / 2
-        weights[key] = weights.get(key, 0) + sum(len(w.text) for w in s.words)
+        weights[key] = weights.get(key, 0) + len(s.text)
     if not weights:
         return 10.0
     total = sum(weights.values())

@@ -142,7 +142,9 @@ def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, fonts: dict[in
     base = rects.ctypes.data
     tp = _addr(raw)
     f = _LOOSE_BOX
-    for k in range(n):
+    # whitespace (generated or not) only separates words: its box is never needed
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    for k in np.flatnonzero((codes > 32) & (codes != 0xA0)).tolist():
         f(tp, k, base + 16 * k)
     xa, ya = fn(rects[:, 0], rects[:, 1])
     xb, yb = fn(rects[:, 2], rects[:, 3])

@@ -96,24 +96,20 @@ def find_furniture(pages: Sequence[PageContent]) -> list[tuple[set[int], set[int
 
 
 def column_parts(table: Table) -> list[list[str]]:
-    """Per column, its header texts from the top down; consecutive texts of cells over that
-    column alone are joined ("At" over "least" -> "At least")."""
-    parts: list[list[tuple[str, bool]]] = [[] for _ in table.columns]
+    """Per column, its labels: the group headers over it (cells spanning several columns) from
+    the top down, then its own header words joined ("At" over "least" -> "At least")."""
+    groups: list[list[str]] = [[] for _ in table.columns]
+    own: list[list[str]] = [[] for _ in table.columns]
     for row in table.header:
         for cell in row:
             text = _clean_inline(cell.text)
             if not text:
                 continue
-            group = cell.col1 > cell.col0
+            target = groups if cell.col1 > cell.col0 else own
             for c in range(cell.col0, cell.col1 + 1):
-                if not 0 <= c < len(parts):
-                    continue
-                col = parts[c]
-                if col and not group and not col[-1][1]:
-                    col[-1] = (f"{col[-1][0]} {text}", False)
-                elif text not in (t for t, _ in col):
-                    col.append((text, group))
-    return [[t for t, _ in col] for col in parts]
+                if 0 <= c < len(target) and text not in target[c]:
+                    target[c].append(text)
+    return [g + ([" ".join(o)] if o else []) for g, o in zip(groups, own, strict=True)]
 
 
 def column_labels(table: Table) -> list[str]:
@@ -331,8 +327,8 @@ def build_sections(
                 last_table = it
                 caption, rows = render_table(it)
                 body = "\n".join(([caption] if caption else []) + rows)
-                labels = [lab for lab in column_labels(it) if lab]
-                context = caption or (", ".join(labels) if labels else "")
+                # rows name their columns already: the context is the caption (if any)
+                context = caption
                 _add(
                     sections,
                     Section(normalize_text(body), pno, path, "table", f"table {table_no}", normalize_text(context)),
