@@ -51,6 +51,12 @@ class Word:
     char: int  # index of the first character (font queries)
     hyphen: bool = False  # ends with PDFium's end-of-line hyphen marker
     sup: bool = False
+    glued: bool = False  # follows the previous word with no space between ("km^2" + ")")
+    end: int = -1  # stream position of the last word merged into this one (a superscript)
+
+    def __post_init__(self) -> None:
+        if self.end < 0:
+            self.end = self.index
 
 
 @dataclass(slots=True)
@@ -255,6 +261,14 @@ def build_words(
     lx0, lx1, lt, lb, lh = wx0.tolist(), wx1.tolist(), wt.tolist(), wb.tolist(), wh.tolist()
     fc, lc = first_char.tolist(), last_char.tolist()
     vert = wvert.tolist()
+    # a word split off only by a size change (no whitespace, touching) is glued to the previous one
+    glued_at = np.zeros(len(g), dtype=bool)
+    if len(g) > 1:
+        # (PDFium may put a generated line break between a superscript and what follows it;
+        # only a real space separates words here)
+        spaces = np.cumsum((codes == 32) | (codes == 9) | (codes == 0xA0))
+        glued_at[1:] = (spaces[g[1:]] == spaces[g[:-1]]) & (gap < 0.15 * hmax) & (gap > -0.3 * hmax) & (overlap > 0)
+    wglued = glued_at[starts].tolist()
     for k in range(len(starts)):
         if vert[k]:
             continue
@@ -265,7 +279,7 @@ def build_words(
         hyphen = b + 1 < n and text[b + 1] in "\x02\ufffe"
         if hyphen:
             s += "-"
-        words.append(Word(lx0[k], lx1[k], lt[k], lb[k], s, lh[k], k, a, hyphen))
+        words.append(Word(lx0[k], lx1[k], lt[k], lb[k], s, lh[k], k, a, hyphen, False, wglued[k]))
     _mark_superscripts(words, raised)
     return [w for w in words if w.text]
 
@@ -296,6 +310,7 @@ def _mark_superscripts(words: list[Word], raised: Callable[[int, int], bool] | N
             if j < i:
                 h.text = f"{h.text}^{w.text}"
                 h.x1 = max(h.x1, w.x1)
+                h.end = w.index
                 w.text = ""
             else:
                 w.text = f"^{w.text}"
@@ -331,7 +346,7 @@ def build_segments(words: list[Word], rules: Sequence[Rule]) -> list[Seg]:
             gap = w.x0 - prev.x1
             small, large = sorted((prev.size, w.size))
             em = small if large > 1.3 * small else large  # a heading beside body text
-            split = gap > 1.0 * em or (gap > 0.4 * em and (w.index != prev.index + 1 or large > 1.3 * small))
+            split = gap > 1.0 * em or (gap > 0.4 * em and (w.index != prev.end + 1 or large > 1.3 * small))
             if not split and vrules and gap > -0.5:
                 mid_top, mid_bottom = min(prev.top, w.top), max(prev.bottom, w.bottom)
                 split = any(
@@ -364,7 +379,12 @@ def _seg(words: list[Word], row: int) -> Seg:
     else:
         sizes = sorted(w.size for w in words)
         size = sizes[len(sizes) // 2]
-    return Seg(words, x0, x1, top, bottom, size, row, " ".join(w.text for w in words))
+    parts = [words[0].text]
+    for prev, w in itertools.pairwise(words):
+        if not (w.glued and w.index == prev.end + 1):
+            parts.append(" ")
+        parts.append(w.text)
+    return Seg(words, x0, x1, top, bottom, size, row, "".join(parts))
 
 
 def lines_of(segs: Sequence[Seg]) -> list[Line]:
@@ -693,7 +713,8 @@ def lattice_items(lat: Lattice, segs: list[Seg], em: float, font: FontQuery) -> 
     of boxes: each box is laid out on its own. Otherwise text rows become table rows and the
     vertical rules that cross a row give its cell boundaries (merged cells span columns).
     """
-    xs = _cluster([v.x0 for v in lat.vs], 2.0)
+    # the grid's outer edges count as column lines even when only the rules across draw them
+    xs = _cluster([v.x0 for v in lat.vs] + [lat.x0, lat.x1], 2.0)
     if len(xs) < 2:
         return None
     lines = lines_of(segs)
@@ -1052,7 +1073,9 @@ def leaf_items(segs: list[Seg], em: float, font: FontQuery, hs: Sequence[Rule] =
                 k = 0
                 while k < 2 and k < len(pending):
                     above, below = pending[-1 - k], (pending[-k] if k else run[0])
-                    if not (_short_line(above) and len(above.segs) == 1 and below.top - above.bottom <= above.size):
+                    if _CAPTION.match(above.text) or not (
+                        _short_line(above) and len(above.segs) == 1 and below.top - above.bottom <= above.size
+                    ):
                         break
                     k += 1
                 table_items = _table_from_run(pending[len(pending) - k :] + run, font, hs, em) if k else None
