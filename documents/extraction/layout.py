@@ -991,7 +991,7 @@ def _wordy_header(header: list[list[Cell]]) -> bool:
                 for k in range(c.col0, c.col1 + 1):
                     labels.setdefault(k, []).append(c.text)
     lengths = [len(" ".join(v)) for v in labels.values()]
-    return bool(lengths) and (max(lengths) > 80 or sum(lengths) / len(lengths) > 35)
+    return bool(lengths) and (max(lengths) > 90 or sum(lengths) / len(lengths) > 50)
 
 
 def _header_rows(rows: list[list[Cell]], lines: list[Line], hs: Sequence[Rule], ruled: bool) -> int:
@@ -1239,7 +1239,7 @@ def body_size(segs: Sequence[Seg]) -> float:
 def _edge_row(row: list[Seg], em: float) -> bool:
     # At most three pieces (title, page number), or a line of small print in pieces (a
     # printer's slug); never a table row.
-    if max(s.size for s in row) > 1.3 * em:  # a title, not a running header
+    if max(s.size for s in row) > 1.6 * em:  # a title, not a running header
         return False
     if len(row) <= 3:
         return True
@@ -1258,8 +1258,11 @@ def edge_lines(segs: list[Seg], page_height: float, em: float) -> tuple[list[Seg
     for s in segs:
         rows.setdefault(s.row, []).append(s)
     ordered = sorted(rows.values(), key=lambda r: min(s.top for s in r))
-    if len(ordered) < 3:
-        return [], [], segs
+    if len(ordered) < 3:  # a page of images with a header and a footer: position decides
+        top_r = [r for r in ordered if _edge_row(r, em) and max(s.bottom for s in r) <= 0.2 * page_height]
+        bot_r = [r for r in ordered if _edge_row(r, em) and min(s.top for s in r) >= 0.8 * page_height]
+        taken = {id(s) for r in top_r + bot_r for s in r}
+        return [s for r in top_r for s in r], [s for r in bot_r for s in r], [s for s in segs if id(s) not in taken]
     tops = [min(s.top for s in r) for r in ordered]
     bottoms = [max(s.bottom for s in r) for r in ordered]
     gaps = sorted(tops[k + 1] - bottoms[k] for k in range(len(ordered) - 1))
@@ -1268,7 +1271,7 @@ def edge_lines(segs: list[Seg], page_height: float, em: float) -> tuple[list[Seg
 
     def big(k: int, edge: int) -> bool:  # the gap between row k and row k + 1 is clear
         size = max(s.size for s in ordered[edge])
-        return tops[k + 1] - bottoms[k] >= max(0.8 * size, 1.3 * usual)
+        return tops[k + 1] - bottoms[k] >= max(0.8 * size, min(1.3 * usual, 2.0 * size))
 
     top_rows: list[list[Seg]] = []
     for k in range(min(3, len(ordered) - 2)):

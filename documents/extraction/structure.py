@@ -42,6 +42,20 @@ def _key(text: str) -> str:
     return _SPACES.sub(" ", _DIGITS.sub("#", text.casefold())).strip()
 
 
+_EDGE_NUMBER = re.compile(
+    r"^(?:[-\u2013\u2014]?\s*#\s*[-\u2013\u2014]?\s+)|(?:\s+[-\u2013\u2014]?\s*#\s*[-\u2013\u2014]?)$"
+)
+
+
+def _row_key(text: str) -> str:
+    """A running header's identity: digits ignored, a page number at either end dropped
+    ("47704 Federal Register / ..." and "Federal Register / ... 47705" are the same line)."""
+    key = _key(text)
+    for _ in range(2):
+        key = _EDGE_NUMBER.sub("", key).strip()
+    return key
+
+
 def is_page_number(text: str) -> bool:
     return bool(_PAGE_NUMBER.match(_key(text)))
 
@@ -60,7 +74,8 @@ class PageContent:
 
 
 def find_furniture(pages: Sequence[PageContent]) -> list[tuple[set[int], set[int]]]:
-    """Per page: (indexes of top edge lines, indexes of bottom edge lines) that are furniture."""
+    """Per page: (indexes of top edge lines, indexes of bottom edge lines) that are furniture:
+    a bare page number, or a line (page number aside) that recurs at the same edge."""
     counts: Counter[tuple[str, str]] = Counter()
     layouts = [p.layout for p in pages]
     for lay in layouts:
@@ -69,8 +84,9 @@ def find_furniture(pages: Sequence[PageContent]) -> list[tuple[set[int], set[int
         seen: set[tuple[str, str]] = set()
         for where, lines in (("top", lay.edge_top), ("bottom", lay.edge_bottom)):
             for ln in lines:
+                seen.add((where, _row_key(ln.text)))
                 for s in ln.segs:
-                    seen.add((where, _key(s.text)))
+                    seen.add((where, _row_key(s.text)))
         counts.update(seen)
     n_pages = sum(1 for lay in layouts if lay is not None)
     need = 2 if n_pages <= 4 else 3
@@ -81,9 +97,13 @@ def find_furniture(pages: Sequence[PageContent]) -> list[tuple[set[int], set[int
         if lay is not None:
             for where, lines, dest in (("top", lay.edge_top, top), ("bottom", lay.edge_bottom, bottom)):
                 for i, ln in enumerate(lines):
-                    if all(
-                        is_page_number(s.text) or (n_pages > 1 and counts[(where, _key(s.text))] >= need)
-                        for s in ln.segs
+                    if (
+                        is_page_number(ln.text)
+                        or (n_pages > 1 and counts[(where, _row_key(ln.text))] >= need)
+                        or all(
+                            is_page_number(s.text) or (n_pages > 1 and counts[(where, _row_key(s.text))] >= need)
+                            for s in ln.segs
+                        )
                     ):
                         dest.add(i)
         out.append((top, bottom))
@@ -221,6 +241,9 @@ def join_lines(lines: Sequence[Line], vocab: Counter[str]) -> str:
             out = text
             continue
         last_word = ln_last_word(out)
+        if out.endswith(("-", "\u2013")) and len(out) > 1 and out[-2].isdigit() and text[:1].isdigit():
+            out = out + text  # a range or a number broken at its dash: "10-" + "12"
+            continue
         if out.endswith("-") and len(out) > 1 and out[-2].isalpha():
             first = text.split(" ", 1)[0]
             left = last_word.rstrip("-")
