@@ -487,15 +487,16 @@ def _find_column_cut(
     n = int(hi - lo) + 2
     if n < 4:
         return None
-    cov = np.zeros(n)
-    total = 0.0
-    for s in segs:
-        h = s.bottom - s.top
-        cov[int(s.x0 - lo) : int(s.x1 - lo) + 1] += h
-        total += h
-    min_width = max(0.6 * em, 3.0)
     xs0 = np.array([s.x0 for s in segs])
     xs1 = np.array([s.x1 for s in segs])
+    heights = np.array([s.bottom - s.top for s in segs])
+    # coverage of each 1pt column by text height (a difference array, summed up)
+    diff = np.zeros(n + 1)
+    np.add.at(diff, (xs0 - lo).astype(int), heights)
+    np.add.at(diff, (xs1 - lo).astype(int) + 1, -heights)
+    cov = np.cumsum(diff)[:n]
+    total = float(heights.sum())
+    min_width = max(0.6 * em, 3.0)
     rows_of = np.array([s.row for s in segs])
     small = np.array([s.size < 0.9 * em for s in segs])
     _, row_idx = np.unique(rows_of, return_inverse=True)

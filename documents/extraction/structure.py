@@ -222,15 +222,15 @@ def _clean_inline(text: str) -> str:
 
 def vocabulary(pages: Sequence[PageContent]) -> Counter[str]:
     """Word forms used inside lines (not at a line break), for the de-hyphenation decision."""
-    vocab: Counter[str] = Counter()
-    for page in pages:
-        if page.layout is None:
-            continue
-        for it in page.layout.items:
-            if isinstance(it, Block):
-                for ln in it.lines:
-                    vocab.update(m.group(0).casefold() for m in _WORD_RE.finditer(ln.text))
-    return vocab
+    text = "\n".join(
+        ln.text
+        for page in pages
+        if page.layout is not None
+        for it in page.layout.items
+        if isinstance(it, Block)
+        for ln in it.lines
+    )
+    return Counter(_WORD_RE.findall(text.casefold()))
 
 
 def join_lines(lines: Sequence[Line], vocab: Counter[str]) -> str:
