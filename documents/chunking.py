@@ -120,7 +120,14 @@ def _row_count(text: str, caption: str) -> int:
     return len(lines) - (1 if lines and caption and lines[0] == caption else 0)
 
 
-def _blocks(sections: list[Section]) -> list[_Block]:
+def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _blocks(sections: list[Section], small_chars: int = 0) -> list[_Block]:
     blocks: list[_Block] = []
     seen_furniture: set[str] = set()
     table_rows: dict[str, int] = {}
@@ -134,6 +141,20 @@ def _blocks(sections: list[Section]) -> list[_Block]:
                 continue
             seen_furniture.add(key)
         last = blocks[-1] if blocks else None
+        if (
+            last is not None
+            and s.kind in _TEXT_KINDS
+            and last.kind in _TEXT_KINDS
+            and s.page is not None  # PDF headings are guessed from fonts; DOCX/MD ones are authored
+            and last.page == s.page
+            and last.heading_path != s.heading_path
+            and len(last.text) < small_chars
+        ):
+            # a short section (a heading and a paragraph or two) shares its chunk with the next
+            # one on the page; the chunk keeps the heading path the two have in common
+            last.text += BLOCK_SEPARATOR + s.text
+            last.heading_path = _common_prefix(last.heading_path, s.heading_path)
+            continue
         if (
             last is not None
             and last.page == s.page
@@ -303,7 +324,8 @@ def chunk_document(
 
     chunks: list[Chunk] = []
     with _TOKENIZER_LOCK:  # semchunk memoises the counter in a shared dict; keep it simple
-        for block in _blocks(doc.sections):
+        # about max_tokens / 2 tokens of English (4 characters a token)
+        for block in _blocks(doc.sections, small_chars=2 * max_tokens):
             # the context takes at most a third of the budget; the text gets the rest
             prefix = _clip(_prefix(doc_title, block), max_tokens // 3)
             prefix_tokens = count_tokens(prefix) if prefix else 0  # a newline adds no token

@@ -1,4 +1,10 @@
-"""PDF text extraction with PDFium (pypdfium2).
+"""PDF text extraction with PDFium (pypdfium2) and a layout analysis of its character boxes.
+
+Reading order and structure come from ``layout.py`` (columns, tables, headings, footnotes,
+superscript markers) and ``structure.py`` (running headers/footers, table headers carried
+across pages, de-hyphenation, rendering into sections); ``pdf_page.py`` reads what they need
+from PDFium. A page whose text runs vertically, or on which the analysis raises, falls back to
+PDFium's own text order for that page (with a warning), so a layout bug never costs a page.
 
 Decisions (documented because they change what users see):
 - Encryption: a PDF that opens with the EMPTY user password (owner-only "permissions"

@@ -323,8 +323,8 @@ def build_sections(
                 o += 1
         if page.layout is None:
             text = normalize_text(page.plain)
-            if text:
-                sections.append(Section(text, pno, path, "paragraph"))
+            if text:  # PDFium's own text order (the layout analysis did not apply)
+                sections.append(Section(text, pno, path, "page"))
             continue
         lay = page.layout
         top_f, bottom_f = furniture[i]
