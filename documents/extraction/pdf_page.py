@@ -121,6 +121,24 @@ def _transform(rotation: int, box: tuple[float, float, float, float]):  # type: 
     return (lambda x, y: (x - left, top - y)), w, h
 
 
+def _reading_rotation(rects: np.ndarray, codes: np.ndarray) -> int:
+    """0 when characters advance along x in PDF space, else the quarter turn that makes them."""
+    glyph = np.flatnonzero((codes > 32) & (rects[:, 2] > rects[:, 0]))
+    if len(glyph) < 8:
+        return 0
+    cx = (rects[glyph, 0] + rects[glyph, 2]) / 2
+    cy = (rects[glyph, 1] + rects[glyph, 3]) / 2
+    dx, dy = np.diff(cx), np.diff(cy)
+    near = (np.abs(dx) + np.abs(dy)) < 3 * (rects[glyph[1:], 1] - rects[glyph[1:], 3]).clip(1)
+    if near.sum() < 4:
+        return 0
+    horizontal = np.abs(dx[near]) > np.abs(dy[near])
+    if horizontal.mean() >= 0.5:
+        return 0
+    # advancing up the page (dy > 0 in PDF space) reads left to right after a 90 degree turn
+    return 90 if float(np.median(dy[near & (np.abs(dy) > np.abs(dx))])) > 0 else 270
+
+
 def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, fonts: dict[int, bool] | None = None) -> PageData:
     raw = textpage.raw
     n = pdfium_c.FPDFText_CountChars(raw)
@@ -128,11 +146,11 @@ def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, fonts: dict[in
         box = page.get_cropbox()
     except Exception:  # a page without a usable box: fall back to the media box
         box = (0.0, 0.0, *page.get_size())
-    rot = page.get_rotation() % 360
-    fn, width, height = _transform(rot, box)
-    info = FontInfo(textpage, {} if fonts is None else fonts, fn)
     if n <= 0:
-        return PageData([], read_rules(page, fn), width, height, 0, info)
+        fn, width, height = _transform(0, box)
+        return PageData(
+            [], read_rules(page, fn), width, height, 0, FontInfo(textpage, {} if fonts is None else fonts, fn)
+        )
     buf = ctypes.create_string_buffer((n + 1) * 2)
     got = pdfium_c.FPDFText_GetText(raw, 0, n, ctypes.cast(buf, ctypes.POINTER(ctypes.c_ushort)))
     text = buf.raw[: max(0, got - 1) * 2].decode("utf-16-le", "replace")
@@ -146,6 +164,11 @@ def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, fonts: dict[in
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     for k in np.flatnonzero((codes > 32) & (codes != 0xA0)).tolist():
         f(tp, k, base + 16 * k)
+    # Read the text the way it runs: a page drawn upright and then turned by /Rotate is read
+    # as drawn; a page whose text is drawn sideways is turned so that its lines run across.
+    rot = _reading_rotation(rects, codes)
+    fn, width, height = _transform(rot, box)
+    info = FontInfo(textpage, {} if fonts is None else fonts, fn)
     xa, ya = fn(rects[:, 0], rects[:, 1])
     xb, yb = fn(rects[:, 2], rects[:, 3])
     x0, x1 = np.minimum(xa, xb), np.maximum(xa, xb)

@@ -243,3 +243,39 @@ def test_index_text_fits_the_budget_with_a_long_heading():
     for c in chunks:
         assert count_tokens(c.index_text) <= 100 and c.index_text.endswith(c.text)
         assert c.index_text.startswith("T\nHeading level 0")
+
+
+# --- rotation ------------------------------------------------------------------------------
+
+
+def _turned(angle: int, rotate: int) -> bytes:
+    """multicolumn.pdf page 1 with its content turned by ``angle`` and the page's /Rotate set."""
+    import io
+
+    import pypdf
+
+    from tests.documents.conftest import DOCS
+
+    writer = pypdf.PdfWriter(clone_from=DOCS / "good" / "multicolumn.pdf")
+    while len(writer.pages) > 1:
+        writer.remove_page(len(writer.pages) - 1)
+    page = writer.pages[0]
+    height, width = float(page.mediabox.height), float(page.mediabox.width)
+    if angle:
+        shift = {90: (height, 0.0), -90: (0.0, width)}[angle]
+        page.add_transformation(pypdf.Transformation().rotate(angle).translate(tx=shift[0], ty=shift[1]))
+        page.mediabox = page.cropbox = pypdf.generic.RectangleObject([0, 0, height, width])
+    if rotate:
+        page.rotate(rotate)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("angle", "rotate"), [(0, 90), (0, 180), (0, 270), (90, 0), (90, 270), (-90, 0), (-90, 90)])
+def test_turned_pages_still_read_column_by_column(angle, rotate):
+    from documents.extraction import extract
+
+    text = extract(_turned(angle, rotate), "turned.pdf").page_text(1)
+    assert "This is a sample document with two columns filled with Lorem Ipsum text." in text
+    assert "Maecenas lacinia. Nam ipsum ligula, eleifend at, accumsan nec, suscipit a, ipsum." in text
