@@ -149,6 +149,10 @@ class Table:
 
 PageItem = Block | Table
 
+# Bounds on the work per page (pathological but valid PDFs must not stall a worker).
+MAX_RULE_PAIRS = 400_000
+MAX_LAYOUT_SEGMENTS = 6000
+
 
 @dataclass(slots=True)
 class PageLayout:
@@ -570,11 +574,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _clean_bands(span: list[Seg], others: list[Seg]) -> bool:
-    for s in span:
-        for o in others:
-            if o.top < s.bottom - 0.5 and o.bottom > s.top + 0.5:
-                return False
-    return True
+    """No other text sits beside a spanner (vertically overlapping it)."""
+    if not span or not others:
+        return True
+    tops = np.array([o.top for o in others])
+    bottoms = np.array([o.bottom for o in others])
+    return not any(bool(np.any((tops < s.bottom - 0.5) & (bottoms > s.top + 0.5))) for s in span)
 
 
 def _bands(segs: list[Seg], span: list[Seg]) -> list[tuple[bool, list[Seg]]]:
@@ -604,8 +609,8 @@ def _bands(segs: list[Seg], span: list[Seg]) -> list[tuple[bool, list[Seg]]]:
 
 def split_columns(segs: list[Seg], em: float, depth: int = 0, hs: Sequence[Rule] = ()) -> list[list[Seg]]:
     """Recursive column cuts; returns leaf regions in reading order."""
-    if depth > 12:
-        return [segs]
+    if depth > 12 or len(segs) > MAX_LAYOUT_SEGMENTS:
+        return [segs]  # (a page of many thousand text runs is read row by row: bounded time)
     cut = _find_column_cut(segs, em, hs)
     if cut is None:
         return [segs]
@@ -661,8 +666,8 @@ def merge_rules(rules: Sequence[Rule]) -> list[Rule]:
 def find_lattices(rules: Sequence[Rule]) -> list[Lattice]:
     hs = [r for r in rules if r.horizontal]
     vs = [r for r in rules if not r.horizontal]
-    if len(hs) < 2 or len(vs) < 2:
-        return []
+    if len(hs) < 2 or len(vs) < 2 or len(hs) * len(vs) > MAX_RULE_PAIRS:
+        return []  # (a drawing of thousands of strokes is not a table grid worth the time)
     parent = list(range(len(hs) + len(vs)))
 
     def find(a: int) -> int:
