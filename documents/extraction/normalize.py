@@ -48,7 +48,7 @@ def normalize_text(text: str) -> str:
     s = _HARD_HYPHEN_BREAK.sub(_join_if_lower, s)
     s = unicodedata.normalize("NFKC", s)
     s = _CONTROL.sub("", s)
-    s = _H_SPACE.sub(_collapse_space, s)
+    s = _H_SPACE.sub(_collapse_space, s) if "\t" in s else _H_SPACE.sub(" ", s)
     s = "\n".join(line.strip(" ") for line in s.split("\n"))
     s = _MANY_NEWLINES.sub("\n\n", s)
     return s.strip()

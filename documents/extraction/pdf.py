@@ -1,4 +1,10 @@
-"""PDF text extraction with PDFium (pypdfium2).
+"""PDF text extraction with PDFium (pypdfium2) and a layout analysis of its character boxes.
+
+Reading order and structure come from ``layout.py`` (columns, tables, headings, footnotes,
+superscript markers) and ``structure.py`` (running headers/footers, table headers carried
+across pages, de-hyphenation, rendering into sections); ``pdf_page.py`` reads what they need
+from PDFium. A page whose text runs vertically, or on which the analysis raises, falls back to
+PDFium's own text order for that page (with a warning), so a layout bug never costs a page.
 
 Decisions (documented because they change what users see):
 - Encryption: a PDF that opens with the EMPTY user password (owner-only "permissions"
@@ -20,6 +26,7 @@ Decisions (documented because they change what users see):
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -34,8 +41,13 @@ from documents.extraction.errors import (
     NoTextLayer,
     TooManyPages,
 )
+from documents.extraction.layout import analyse_page
 from documents.extraction.normalize import normalize_text
-from documents.extraction.result import ExtractedDocument, Section
+from documents.extraction.pdf_page import PageData, read_page
+from documents.extraction.result import ExtractedDocument
+from documents.extraction.structure import PageContent, build_sections
+
+logger = logging.getLogger(__name__)
 
 _PDFIUM_LOCK = threading.Lock()
 MIN_TEXT_PAGE_FRACTION = 0.5
@@ -105,7 +117,7 @@ def _metadata_title(pdf: pdfium.PdfDocument) -> str | None:
 def extract_pdf(
     data: bytes, *, max_pages: int, deadline: float | None, time_budget_s: float | None
 ) -> ExtractedDocument:
-    """Extract per-page text; one ``Section(kind="page")`` per page that has text."""
+    """Extract pages in reading order with their structure (see ``structure.build_sections``)."""
     warnings: list[str] = []
     with _PDFIUM_LOCK:
         pdf = _open(data)
@@ -124,8 +136,10 @@ def extract_pdf(
             title = _metadata_title(pdf)
             outline = _outline_paths(pdf, warnings)
 
-            texts: list[str] = []
+            pages: list[PageContent] = []
             failed: list[int] = []
+            fallback: list[int] = []
+            fonts: dict[int, bool] = {}
             for i in range(page_count):
                 if deadline is not None and time.monotonic() > deadline:
                     raise ExtractionTimeout(time_budget_s or 0.0)
@@ -133,17 +147,17 @@ def extract_pdf(
                     page = pdf[i]
                 except pdfium.PdfiumError:
                     failed.append(i + 1)
-                    texts.append("")
+                    pages.append(PageContent(None, ""))
                     continue
                 try:
                     textpage = page.get_textpage()
                     try:
-                        texts.append(normalize_text(textpage.get_text_bounded()))
+                        pages.append(_read_page(page, textpage, fonts, fallback, i + 1))
                     finally:
                         textpage.close()
                 except pdfium.PdfiumError:
                     failed.append(i + 1)
-                    texts.append("")
+                    pages.append(PageContent(None, ""))
                 finally:
                     page.close()
         finally:
@@ -155,20 +169,47 @@ def extract_pdf(
         )
     if failed:
         warnings.append(f"pages {_page_ranges(failed)} could not be read and were skipped")
-    with_text = sum(1 for t in texts if t)
+    if fallback:
+        warnings.append(f"pages {_page_ranges(fallback)} were read without layout analysis")
+    sections = build_sections(pages, outline)
+    with_text = len({s.page for s in sections})
     if with_text == 0 or with_text < MIN_TEXT_PAGE_FRACTION * (page_count - len(failed)):
         raise NoTextLayer(detail=f"{with_text} of {page_count} pages have text")
-    empty = [i + 1 for i, t in enumerate(texts) if not t and (i + 1) not in failed]
+    have = {s.page for s in sections}
+    empty = [p for p in range(1, page_count + 1) if p not in have and p not in failed]
     if empty:
         warnings.append(f"pages {_page_ranges(empty)} have no extractable text (images only?)")
-
-    sections: list[Section] = []
-    o = 0
-    path: tuple[str, ...] = ()
-    for i, text in enumerate(texts):
-        while o < len(outline) and outline[o][0] <= i:
-            path = outline[o][1]
-            o += 1
-        if text:
-            sections.append(Section(text, i + 1, path, "page"))
     return ExtractedDocument(kind="pdf", sections=sections, page_count=page_count, title=title, warnings=warnings)
+
+
+def _read_page(
+    page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, fonts: dict[int, bool], fallback: list[int], pno: int
+) -> PageContent:
+    """Layout analysis of one page; PDFium's own text order if the analysis fails or does not apply."""
+    try:
+        data = read_page(page, textpage, fonts)
+        if not data.words:
+            return PageContent(None, "")
+        if not _horizontal(data):
+            fallback.append(pno)
+            return PageContent(None, textpage.get_text_bounded())
+        layout = analyse_page(data.words, data.rules, data.height, data.fonts)
+        return PageContent(layout)
+    except pdfium.PdfiumError:
+        raise
+    except (MemoryError, RecursionError):
+        raise
+    except Exception:  # a layout bug must not cost the page: keep PDFium's text for it
+        logger.exception("layout analysis failed on page %s; using plain text", pno)
+        fallback.append(pno)
+        return PageContent(None, textpage.get_text_bounded())
+
+
+def _horizontal(data: PageData) -> bool:
+    """Most words run left to right (rotated or vertical text is left to PDFium's order)."""
+    words = data.words
+    if len(words) < 5:
+        return True
+    wide = sum(1 for w in words if len(w.text) >= 3 and (w.x1 - w.x0) >= 0.8 * (w.bottom - w.top))
+    tall = sum(1 for w in words if len(w.text) >= 3 and (w.x1 - w.x0) < 0.8 * (w.bottom - w.top))
+    return wide >= tall

@@ -19,14 +19,25 @@ DocumentKind = Literal["pdf", "docx", "txt", "md"]
 class Section:
     """A run of text with one page and one heading path.
 
-    ``kind`` is one of: ``page`` (a whole PDF page), ``heading``, ``paragraph``, ``table``,
-    ``footnote``, ``endnote``, ``header``, ``footer``, ``textbox``.
+    ``kind`` is one of: ``page`` (a whole PDF page, when layout analysis was not possible),
+    ``heading``, ``paragraph``, ``table``, ``footnote``, ``endnote``, ``header``, ``footer``,
+    ``textbox``.
+
+    ``label`` names the place inside the document a reader can open when there is no heading
+    that does ("table 3", "footnote 2", "first-page header", "page footer"); empty otherwise.
+    ``context`` is text that describes the section without being part of it (a table's caption
+    or column labels); chunking adds it to the text that is indexed, never to the quoted text.
+
+    A ``table`` section holds one row per line, each row self-describing
+    ("Label: value | Label: value"), optionally preceded by the caption line.
     """
 
     text: str
     page: int | None
     heading_path: tuple[str, ...] = ()
     kind: str = "paragraph"
+    label: str = ""
+    context: str = ""
 
 
 @dataclass(slots=True)

@@ -40,8 +40,10 @@ from documents.extraction.errors import (
     ExtractionTimeout,
     UnsafeDocument,
 )
+from documents.extraction.layout import Cell, Table, _header_rows, is_numeric
 from documents.extraction.normalize import normalize_text
 from documents.extraction.result import ExtractedDocument, Section
+from documents.extraction.structure import render_table
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
@@ -111,6 +113,8 @@ class _Walker:
         self.path: list[tuple[int, str]] = []
         self.sections: list[Section] = []
         self._ticks = 0
+        self.tables = 0
+        self.label = ""  # where the walked part is, for non-body parts ("footnote 2", ...)
 
     def _tick(self) -> None:
         self._ticks += 1
@@ -180,9 +184,13 @@ class _Walker:
             self._tick()
             boxes: list[etree._Element] = []
             if block.tag == W_TBL:
-                text = normalize_text(self.table_text(block, boxes))
+                text, caption = self.table_section(block, boxes)
+                if text and not caption:
+                    caption = self._nearby_title()
                 if text:
-                    self.sections.append(Section(text, None, fixed_path or self._heading_path(), "table"))
+                    self.tables += 1
+                    path = fixed_path or self._heading_path()
+                    self.sections.append(Section(text, None, path, "table", f"table {self.tables}", caption))
             else:
                 text = normalize_text(self.inline_text(block, boxes))
                 level = self._level(block) if fixed_path is None else None
@@ -192,9 +200,69 @@ class _Walker:
                     self.path.append((level, text.replace("\n", " ")))
                     self.sections.append(Section(text, None, self._heading_path(), "heading"))
                 elif text:
-                    self.sections.append(Section(text, None, fixed_path or self._heading_path(), kind))
+                    label = self.label if kind != "paragraph" else ""
+                    self.sections.append(Section(text, None, fixed_path or self._heading_path(), kind, label))
             for box in boxes:
+                outer = self.label
+                self.label = "text box" if not outer else f"{outer}, text box"
                 self.walk(box, kind="textbox", fixed_path=fixed_path)
+                self.label = outer
+
+    def _nearby_title(self) -> str:
+        """A short paragraph just before a table names it ("Siobhan" above her figures)."""
+        for section in reversed(self.sections[-3:]):
+            if section.kind in ("paragraph", "heading") and len(section.text) <= 60 and "\n" not in section.text:
+                return section.text
+        return ""
+
+    def table_section(self, tbl: etree._Element, boxes: list[etree._Element]) -> tuple[str, str]:
+        """(text, caption) of a table: one self-describing row per line ("Label: value | ...")
+        when the table has a header row, else cells joined by " | "."""
+        grid: list[list[Cell]] = []
+        tbl_header = 0
+        for r, tr in enumerate(self._children(tbl, W_TR)):
+            trpr = tr.find(_w("trPr"))
+            if trpr is not None and trpr.find(_w("tblHeader")) is not None and r == tbl_header:
+                tbl_header += 1
+            cells: list[tuple[int, int, list[str], bool]] = []
+            col = 0
+            for tc in self._children(tr, W_TC):
+                tcpr = tc.find(_w("tcPr"))
+                span = 1
+                continued = False
+                if tcpr is not None:
+                    gs = tcpr.find(_w("gridSpan"))
+                    if gs is not None and (gs.get(W_VAL) or "").isdigit():
+                        span = max(1, min(64, int(gs.get(W_VAL) or "1")))
+                    vm = tcpr.find(_w("vMerge"))
+                    continued = vm is not None and vm.get(W_VAL) != "restart"
+                paras = [] if continued else list(self._cell_paragraphs(tc, boxes))
+                cells.append((col, col + span - 1, paras, _all_bold(tc)))
+                col += span
+            grid.extend(_expand_stacked(cells))
+        grid = [row for row in grid if any(c.text for c in row)]
+        if not grid:
+            return "", ""
+        ncols = max(c.col1 for row in grid for c in row) + 1
+        table = Table([(float(i), float(i + 1)) for i in range(ncols)], grid, ruled=True)
+        nh = tbl_header or _header_rows(grid, [], (), True)
+        if nh and len(grid) > nh:
+            table.header, table.rows = grid[:nh], grid[nh:]
+            caption, rows = render_table(table)
+            return normalize_text("\n".join(rows)), caption
+        rows = [" | ".join(c.text for c in row) for row in grid]
+        return normalize_text("\n".join(r for r in rows if r.replace("|", "").strip())), ""
+
+    def _cell_paragraphs(self, tc: etree._Element, boxes: list[etree._Element]) -> Iterator[str]:
+        """Each paragraph of a cell (empty ones too: stacked cells are zipped by position);
+        a nested table is one line, its rows joined by " ; "."""
+        for block in self._blocks(tc):
+            if block.tag == W_TBL:
+                nested = self.table_text(block, boxes)
+                yield nested.replace("\n", " ; ")
+            else:
+                for line in self.inline_text(block, boxes).split("\n"):  # w:br breaks lines too
+                    yield " ".join(line.split())
 
     def table_text(self, tbl: etree._Element, boxes: list[etree._Element]) -> str:
         rows: list[str] = []
@@ -224,6 +292,48 @@ class _Walker:
                 yield child
             elif child.tag in _WRAPPERS:
                 yield from self._children(child, tag)
+
+
+def _all_bold(tc: etree._Element) -> bool:
+    """Every run with text in the cell is bold (direct formatting)."""
+    runs = [r for r in tc.iter(_w("r")) if any((t.text or "").strip() for t in r.iter(W_T))]
+    if not runs:
+        return False
+    for r in runs:
+        b = r.find(f"{_w('rPr')}/{_w('b')}")
+        if b is None or b.get(W_VAL) in ("0", "false"):
+            return False
+    return True
+
+
+def _rstrip_empty(paras: list[str]) -> list[str]:
+    end = len(paras)
+    while end > 0 and not paras[end - 1]:
+        end -= 1
+    return paras[:end]
+
+
+def _expand_stacked(cells: list[tuple[int, int, list[str], bool]]) -> list[list[Cell]]:
+    """One table row, or several when its cells hold one value per paragraph side by side
+    (a column of labels beside columns of figures): those are zipped into rows."""
+    cells = [(c0, c1, _rstrip_empty(p), bold) for c0, c1, p, bold in cells]
+    multi = [p for _, _, p, _ in cells if len(p) > 1]
+    n = len(multi[0]) if multi else 0
+    if len(multi) >= 2 and all(len(p) == n for p in multi):
+        rows: list[list[Cell]] = []
+        for i in range(n):
+            row = []
+            for c0, c1, paras, bold in cells:
+                text = paras[i] if len(paras) == n else (" ".join(paras) if i == 0 else "")
+                row.append(Cell(text.strip(), c0, c1, bold, is_numeric(text)))
+            rows.append(row)
+        return rows
+    return [
+        [
+            Cell(" ".join(t for t in paras if t).strip(), c0, c1, bold, is_numeric(" ".join(paras)))
+            for c0, c1, paras, bold in cells
+        ]
+    ]
 
 
 def _heading_levels(styles_root: etree._Element | None) -> dict[str, int]:
@@ -314,7 +424,9 @@ def extract_docx(
         notes = [n for n in root.iter(_w(note_tag)) if n.get(_w("type")) in (None, "normal")]
         notes.sort(key=lambda n: order.get(n.get(_w("id")), 10**9))
         for n, note in enumerate(notes, start=1):
+            walker.label = f"{label} {n}"
             walker.walk(note, kind=label, fixed_path=(f"{label} {n}",))
+            walker.label = ""
 
     # Headers and footers, as referenced by the section properties.
     seen_parts: set[str] = set()
@@ -335,7 +447,9 @@ def extract_docx(
                 if root is None:
                     continue
                 before = len(walker.sections)
+                walker.label = label
                 walker.walk(root, kind=what, fixed_path=(label,))
+                walker.label = ""
                 # Identical header text in several sections is indexed once.
                 added = walker.sections[before:]
                 del walker.sections[before:]

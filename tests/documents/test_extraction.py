@@ -64,7 +64,7 @@ def test_good_file_extracts_with_text_and_page_count(rel, good_docs):
     if doc.kind == "pdf":
         assert doc.page_count == _manifest_pages(rel)
         assert all(s.page is not None and 1 <= s.page <= doc.page_count for s in doc.sections)
-        # one section per page with text, in page order
+        # sections (paragraphs, tables, headers, ...) come page by page, in page order
         pages = [s.page for s in doc.sections]
         assert pages == sorted(pages)
     else:
@@ -73,12 +73,18 @@ def test_good_file_extracts_with_text_and_page_count(rel, good_docs):
 
 
 def test_good_pdf_sizes_match_manifest_descriptions(good_docs):
-    # "about 300k characters" / "about 137k characters" in MANIFEST.md
-    assert 250_000 < len(good_docs["good/i1040nr.pdf"].text) < 350_000
-    assert 120_000 < len(good_docs["good/GeoTopo-komprimiert.pdf"].text) < 160_000
+    # "about 300k characters" / "about 137k characters" in MANIFEST.md (PDFium's plain text).
+    # Table rows now repeat their column labels, so only the running text is compared.
+    def prose(doc):
+        return sum(len(s.text) for s in doc.sections if s.kind != "table")
+
+    i1040nr = good_docs["good/i1040nr.pdf"]
+    assert 200_000 < prose(i1040nr) < 350_000
+    assert sum(1 for s in i1040nr.sections if s.kind == "table") >= 10  # the tax tables
+    assert 120_000 < len(good_docs["good/GeoTopo-komprimiert.pdf"].text) < 170_000
     # federal register: pages 7-13 are image checklists but still carry a little text
     fr = good_docs["good/federal-register-2020-17221.pdf"]
-    assert [s.page for s in fr.sections] == list(range(1, 16))
+    assert sorted({s.page for s in fr.sections}) == list(range(1, 16))
 
 
 def test_empty_user_password_pdf_is_accepted_with_warning(good_docs):
@@ -236,7 +242,12 @@ def test_long_pdf_extracts_with_raised_limit_and_pages_are_exact():
     doc = extract(data, "long.pdf", max_pages=5000)
     elapsed = time.monotonic() - started
     print(f"\n3000-page PDF extracted in {elapsed:.2f}s ({3000 / elapsed:.0f} pages/s)")
-    assert doc.page_count == 3000 and len(doc.sections) == 3000
+    assert doc.page_count == 3000
+    assert sorted({s.page for s in doc.sections}) == list(range(1, 3001))
+    # the generated "Page N of 3000" line is a running header, never part of the page's text
+    headers = [s for s in doc.sections if s.kind == "header"]
+    assert len(headers) == 3000 and headers[1499].text == "Page 1500 of 3000"
+    assert all("of 3000" not in s.text for s in doc.sections if s.kind != "header")
     assert elapsed < 30.0
     assert "the maintenance window code is MW-1500-KESTREL" in doc.page_text(1500)
     assert "the spare generator is stored in bay 27, rack 18" in doc.page_text(2718)
@@ -441,20 +452,41 @@ def test_normalize_text_rules():
 def test_qa_evidence_found_on_gold_pdf_page(qa_rows, good_docs):
     rows = [r for r in qa_rows if r["answerable"] and r["doc"].endswith(".pdf")]
     assert len(rows) >= 20
-    hits, misses = 0, []
+    hits, misses, in_rows = 0, [], []
     for row in rows:
         doc = good_docs[row["doc"]]
         evidence = normalize_for_match(row["evidence"])
-        if any(evidence in normalize_for_match(doc.page_text(p)) for p in row["pages"]):
+        pages = [normalize_for_match(doc.page_text(p)) for p in row["pages"]]
+        if any(evidence in page for page in pages):
             hits += 1
+        elif any(_in_one_table_row(row["evidence"], doc, p) for p in row["pages"]):
+            # a table row: its cells now carry their column labels ("City: Palo Alto | No. Of:
+            # 170"), so the evidence's words are found in order within one row line
+            hits += 1
+            in_rows.append(row["id"])
         else:
             misses.append(row["id"])
     rate = hits / len(rows)
-    print(f"\nQA evidence on gold page: {hits}/{len(rows)} = {rate:.0%}; misses: {misses}")
-    # Known misses: i1040nr.pdf (3-column layout; PDFium interleaves columns, so the
-    # sentence is split across lines of other columns). Everything else must hit.
-    assert set(misses) <= {"dev-011", "dev-012"}
-    assert rate >= 0.9
+    print(f"\nQA evidence on gold page: {hits}/{len(rows)} = {rate:.0%}; in table rows: {in_rows}; misses: {misses}")
+    # The i1040nr evidence (dev-011, dev-012) used to be missed: PDFium interleaved its columns.
+    assert not misses
+    assert {"dev-015", "dev-016", "dev-017", "dev-018", "dev-021"} <= set(in_rows)
+
+
+def _in_one_table_row(evidence: str, doc, page: int) -> bool:
+    words = normalize_for_match(evidence).split()
+    for section in doc.sections:
+        if section.page != page or section.kind != "table":
+            continue
+        for line in section.text.split("\n"):
+            tokens = normalize_for_match(line).replace("|", " ").split()
+            k = 0
+            for tok in tokens:
+                if k < len(words) and (tok == words[k] or tok.rstrip(";),") == words[k]):
+                    k += 1
+            if k == len(words):
+                return True
+    return False
 
 
 def test_qa_evidence_found_in_docx_and_txt(qa_rows, good_docs):
