@@ -137,9 +137,15 @@ ENCODERS = {
 }
 
 
-def hits(order: list[int], pages: list[tuple[str, int]], doc: str, gold: list[int]) -> tuple[bool, bool]:
-    ok = [pages[i][0] == doc and pages[i][1] in gold for i in order[:5]]
-    return ok[0], any(ok)
+def gold_rank(order: list[int], pages: list[tuple[str, int]], doc: str, gold: list[int]) -> int:
+    """1-based rank of the first passage on a gold page."""
+    return next(r for r, i in enumerate(order, start=1) if pages[i][0] == doc and pages[i][1] in gold)
+
+
+def summary(suite: str, ranks: list[int]) -> str:
+    n = len(ranks)
+    h1, h5 = sum(r == 1 for r in ranks), sum(r <= 5 for r in ranks)
+    return f"{suite} hit@1 {h1}/{n} hit@5 {h5}/{n} MRR {sum(1 / r for r in ranks) / n:.2f} ranks {ranks}"
 
 
 def main() -> None:
@@ -161,12 +167,11 @@ def main() -> None:
         bm = BM25(texts)
         res = []
         for suite, qs in suites.items():
-            h1 = h5 = 0
+            ranks = []
             for q, doc, gold in qs:
                 s = bm.scores(q)
-                a, b = hits(sorted(range(len(s)), key=lambda i: -s[i]), where, doc, gold)
-                h1, h5 = h1 + a, h5 + b
-            res.append(f"{suite} hit@1 {h1}/{len(qs)} hit@5 {h5}/{len(qs)}")
+                ranks.append(gold_rank(sorted(range(len(s)), key=lambda i: -s[i]), where, doc, gold))
+            res.append(summary(suite, ranks))
         print(f"{'bm25':8s} " + "; ".join(res))
 
     for name in ARGS.only:
@@ -179,14 +184,13 @@ def main() -> None:
             res = []
             for suite, qs in suites.items():
                 qe = encode([q for q, _, _ in qs], True)
-                h1 = h5 = 0
-                for (_, doc, gold), v in zip(qs, qe, strict=True):
-                    s = emb @ v
-                    a, b = hits(list(np.argsort(-s)), where, doc, gold)
-                    h1, h5 = h1 + a, h5 + b
-                res.append(f"{suite} hit@1 {h1}/{len(qs)} hit@5 {h5}/{len(qs)}")
+                ranks = [
+                    gold_rank(list(np.argsort(-(emb @ v))), where, doc, gold)
+                    for (_, doc, gold), v in zip(qs, qe, strict=True)
+                ]
+                res.append(summary(suite, ranks))
             line += "; " + "; ".join(res)
-        print(line)
+        print(line.replace("; ", "\n    "))
         sys.stdout.flush()
 
 

