@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> None:
     from documents.models import Chunk, Document
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
-    from documents.services.qa import qa_ask
     from documents.vectors import tenant_vector_key
     from models_registry.backends import get_embedder, get_vector_store
+    from qa.services.ask import qa_ask
 
     tenant, _membership, actor = bench_tenant()
     t0 = time.perf_counter()

@@ -85,13 +85,13 @@ def run(args: argparse.Namespace) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from documents.models import Document
-    from documents.qa.citations import MARKER
-    from documents.qa.grounding import ground_answer
-    from documents.qa.prompts import build_qa_messages, prompt_chunks
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
-    from documents.services.qa import EXTRACTIVE_MODEL, QA_DEFAULT_TOP_K, qa_prepare, qa_run
     from models_registry.backends import get_embedder, get_llm, get_vector_store
+    from qa.answering.citations import MARKER
+    from qa.answering.grounding import ground_answer
+    from qa.answering.prompts import build_qa_messages, prompt_chunks
+    from qa.services.ask import EXTRACTIVE_MODEL, QA_DEFAULT_TOP_K, qa_prepare, qa_run
 
     settings.QA_LLM_MAX_TOKENS = args.max_tokens
     names = args.docs.split(",")

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "tenants",
     "models_registry",
     "documents",
+    "qa",
     "recommendations",
     "deploy",
 ]

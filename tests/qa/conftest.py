@@ -1,5 +1,8 @@
 """Fixtures for the Q&A tests: a real Milvus Lite server, real MiniLM embeddings, real documents.
 
+The pure answering and guardrail tests need none of it; every module that asks through the
+service or the API lists ``pytest.mark.usefixtures("qa_settings")`` in its ``pytestmark``.
+
 ``index_document(tenant, title, pages)`` creates a ready Document with one Chunk per text (page
 numbers as given), embeds the texts with the query embedder (in-process MiniLM) and upserts the
 vectors under the tenant, exactly as the ingestion pipeline stores them. Vectors written by a
@@ -35,7 +38,7 @@ IndexFn = Callable[..., Document]
 _COLLECTION = f"qa_tests_{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]
     """Point the Q&A layer at the session's Milvus Lite; embedded default (no Triton, no LLM).
 
@@ -60,7 +63,7 @@ def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def index_document(db) -> IndexFn:  # type: ignore[no-untyped-def]
+def index_document(db, qa_settings) -> IndexFn:  # type: ignore[no-untyped-def]
 
     def make(
         tenant: Tenant,

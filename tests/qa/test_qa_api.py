@@ -7,13 +7,14 @@ import re
 
 import pytest
 
-from documents.models import Chunk, Conversation, Document, QaRecord
-from documents.qa.citations import MARKER, parse_marker
-from documents.qa.types import NOT_FOUND_TEXT
-from documents.services.qa import NO_DOCUMENTS_NOTICE, QA_MAX_QUESTION_CHARS
+from documents.models import Chunk, Document
+from qa.answering.citations import MARKER, parse_marker
+from qa.answering.types import NOT_FOUND_TEXT
+from qa.models import Conversation, QaRecord
+from qa.services.ask import NO_DOCUMENTS_NOTICE, QA_MAX_QUESTION_CHARS
 from tests.qa.conftest import DMCA_PAGES, RECIPES_PAGES
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 QA = "/api/v1/qa/"
 CANARY = "CANARY-ZEBRA-4417"

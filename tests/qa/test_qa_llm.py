@@ -14,20 +14,21 @@ import re
 
 import pytest
 
-from documents.qa.citations import MARKER, citations_from_markers, validate_citations
-from documents.qa.prompts import PROMPT_VERSION
-from documents.qa.types import NOT_FOUND_TEXT, RetrievedChunk
-from documents.services.qa import EXTRACTIVE_MODEL
+from documents.passages import RetrievedChunk
 from inference.llm import LlmUnavailable, TritonChatGenerator
 from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
 from inference.triton.client import TritonAdmin
+from qa.answering.citations import MARKER, citations_from_markers, validate_citations
+from qa.answering.prompts import PROMPT_VERSION
+from qa.answering.types import NOT_FOUND_TEXT
+from qa.services.ask import EXTRACTIVE_MODEL
 from tests.qa.conftest import DMCA_PAGES
 from tests.qa.test_qa_api import assert_cited, parse_sse, stream_body
 from tests.support.triton import SharedTriton, triton, triton_minilm
 
 __all__ = ["triton", "triton_minilm"]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
