@@ -28,19 +28,20 @@ class CitationSerializer(serializers.Serializer):
 
 
 class QaAnswerSerializer(serializers.Serializer):
-    """The response of POST /api/v1/qa/ (and the `final` event of the streamed form)."""
+    """A finished ``AnswerTrace`` as the response of POST /api/v1/qa/ and as the ``final`` event of
+    the streamed form (one renderer for both)."""
 
-    id = serializers.IntegerField()
-    answer = serializers.CharField()
-    citations = CitationSerializer(many=True)
-    conversation_id = serializers.IntegerField()
+    id = serializers.IntegerField(source="record.pk")
+    answer = serializers.CharField(source="shown_answer")
+    citations = CitationSerializer(many=True, source="shown_citations")
+    conversation_id = serializers.IntegerField(source="record.conversation_id")
     found = serializers.BooleanField()
     flagged = serializers.BooleanField()
     notice = serializers.CharField(allow_blank=True)
-    standalone_query = serializers.CharField(allow_blank=True)
-    guardrails = serializers.DictField()
-    usage = serializers.DictField()
-    latency_ms = serializers.DictField()
+    standalone_query = serializers.CharField(source="rewritten_query", allow_blank=True)
+    guardrails = serializers.DictField(source="guardrails_json")
+    usage = serializers.DictField(source="usage_json")
+    latency_ms = serializers.DictField(source="latency_json")
     model = serializers.CharField()
     prompt_version = serializers.CharField(allow_blank=True)
 

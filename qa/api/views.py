@@ -1,13 +1,12 @@
 """Q&A API: ask (plain or streamed as Server-Sent Events), the Q&A log, feedback, conversations.
 
 Views only authenticate (tenant base), validate input, call one service or selector and
-serialize; the visibility rules live in ``qa.selectors``.
+serialize; the visibility rules live in ``qa.selectors``, the SSE framing in ``qa.api.sse``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -28,6 +27,7 @@ from qa.api.serializers import (
     QaFeedbackSerializer,
     QaRecordSerializer,
 )
+from qa.api.sse import answer_event_stream
 from qa.selectors import (
     conversation_get,
     conversation_list,
@@ -36,43 +36,19 @@ from qa.selectors import (
     qa_record_get,
     qa_record_list,
 )
-from qa.services.ask import qa_prepare, qa_run
+from qa.services.ask import qa_answer, qa_prepare
 from qa.services.conversations import (
     conversation_delete,
     conversation_export,
     conversation_export_markdown,
     conversation_share,
-    qa_feedback_create,
 )
+from qa.services.feedback import qa_feedback_create
 from tenants.api.base import TenantScopedViewSet
-
-
-def sse(event: str, data: Any) -> bytes:
-    """One Server-Sent Event (``data`` as one line of JSON)."""
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
 
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def sse_response(events: Iterator[tuple[str, dict[str, Any]]]) -> StreamingHttpResponse:
-    """Stream ``events``; the first one is taken before the response starts, so errors raised
-    while retrieving (503, ...) are still plain HTTP errors."""
-    first = next(events)
-
-    def body() -> Iterator[bytes]:
-        yield sse(*first)
-        try:
-            for kind, data in events:
-                yield sse(kind, data)
-        except ApplicationError as exc:
-            yield sse("error", {"detail": exc.message, "code": exc.code})
-
-    resp = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
-    resp["Cache-Control"] = "no-cache"
-    resp["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return resp
 
 
 class QaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -100,7 +76,7 @@ class QaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedVi
         data = QaAskInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        plan = qa_prepare(
+        trace = qa_prepare(
             tenant=self.tenant,
             actor=self.actor,
             question=v["question"],
@@ -108,14 +84,9 @@ class QaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedVi
             top_k=v.get("top_k"),
             conversation_id=v.get("conversation_id"),
         )
-        events = qa_run(plan)
         if _truthy(request.query_params.get("stream")):
-            return sse_response(events)
-        final: dict[str, Any] = {}
-        for kind, payload in events:
-            if kind == "final":
-                final = payload
-        return Response(final, status=status.HTTP_200_OK)
+            return answer_event_stream(trace)
+        return Response(QaAnswerSerializer(qa_answer(trace)).data, status=status.HTTP_200_OK)
 
     @extend_schema(responses={200: QaFeedbackSerializer(many=True)})
     @action(detail=True, methods=["get"])

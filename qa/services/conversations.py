@@ -1,8 +1,8 @@
-"""Conversation sharing, deletion and export; feedback on answers.
+"""Conversation sharing, deletion and export.
 
-Invariants: the conversation/record is resolved by the caller through ``qa.selectors``
-(tenant-scoped, visibility-checked); only the creator may share, unshare or delete a
-conversation (others get 403 on a conversation they can see); every change writes an audit
+Invariants: the conversation is resolved by the caller through ``qa.selectors`` (tenant-scoped,
+visibility-checked); a change needs ``qa.ask`` and only the creator may share, unshare or delete
+a conversation (others get 403 on a conversation they can see); every change writes an audit
 event in the same transaction. Exports contain only what was stored (PII already redacted).
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 from django.db import transaction
 
 from portal.exceptions import PermissionDenied
-from qa.models import Conversation, QaFeedback, QaRecord
+from qa.models import Conversation, QaRecord
 from qa.selectors import conversation_turns
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record
+from tenants.services import audit_record, authorize
 
 __all__ = [
     "EXPORT_FORMAT_VERSION",
@@ -26,7 +26,6 @@ __all__ = [
     "conversation_export",
     "conversation_export_markdown",
     "conversation_share",
-    "qa_feedback_create",
 ]
 
 EXPORT_FORMAT_VERSION = "qa-export-v1"
@@ -37,15 +36,18 @@ def _require_creator(conversation: Conversation, actor: Actor, verb: str) -> Non
         raise PermissionDenied(f"Only the person who started this conversation can {verb} it.")
 
 
-@transaction.atomic
 def conversation_share(*, tenant: Tenant, actor: Actor, conversation: Conversation, shared: bool) -> Conversation:
     """Share with (or hide from) the tenant's other members. Idempotent; audited when it changes."""
+    authorize(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
     _require_creator(conversation, actor, "share")
-    if conversation.shared != shared:
-        before = conversation.shared
-        conversation.shared = shared
-        conversation.full_clean()
+    if conversation.shared == shared:
+        return conversation
+    before = conversation.shared
+    conversation.shared = shared
+    conversation.full_clean()
+    with transaction.atomic():
         conversation.save(update_fields=["shared", "updated_at"])
+        # The action names predate the qa app; audit queries filter on them, so they stay.
         audit_record(
             tenant=tenant,
             actor=actor,
@@ -56,34 +58,20 @@ def conversation_share(*, tenant: Tenant, actor: Actor, conversation: Conversati
     return conversation
 
 
-@transaction.atomic
 def conversation_delete(*, tenant: Tenant, actor: Actor, conversation: Conversation) -> None:
     """Delete the conversation with its Q&A records and their feedback (cascade). Audited."""
+    authorize(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
     _require_creator(conversation, actor, "delete")
-    turns = QaRecord.objects.for_tenant(tenant).filter(conversation=conversation).count()
-    audit_record(
-        tenant=tenant,
-        actor=actor,
-        action="documents.conversation.deleted",
-        target=conversation,
-        changes={"turns": [turns, 0]},
-    )
-    conversation.delete()
-
-
-@transaction.atomic
-def qa_feedback_create(*, tenant: Tenant, actor: Actor, record: QaRecord, rating: int, comment: str = "") -> QaFeedback:
-    """Store a thumbs up (1) or down (-1) with an optional comment on a visible Q&A record."""
-    fb = QaFeedback(
-        tenant=tenant,
-        record=record,
-        rating=rating,
-        comment=comment.strip(),
-        created_by=actor.user if getattr(actor.user, "pk", None) else None,
-    )
-    fb.full_clean()
-    fb.save()
-    return fb
+    with transaction.atomic():
+        turns = QaRecord.objects.for_tenant(tenant).filter(conversation=conversation).count()
+        audit_record(
+            tenant=tenant,
+            actor=actor,
+            action="documents.conversation.deleted",
+            target=conversation,
+            changes={"turns": [turns, 0]},
+        )
+        conversation.delete()
 
 
 def _turn_json(rec: QaRecord) -> dict[str, Any]:

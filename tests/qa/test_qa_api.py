@@ -11,7 +11,8 @@ from documents.models import Chunk, Document
 from qa.answering.citations import MARKER, parse_marker
 from qa.answering.types import NOT_FOUND_TEXT
 from qa.models import Conversation, QaRecord
-from qa.services.ask import NO_DOCUMENTS_NOTICE, QA_MAX_QUESTION_CHARS
+from qa.services.pipeline import NO_DOCUMENTS_NOTICE
+from qa.services.trace import QA_MAX_QUESTION_CHARS
 from tests.qa.conftest import DMCA_PAGES, RECIPES_PAGES
 
 pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]

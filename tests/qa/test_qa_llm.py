@@ -21,7 +21,7 @@ from inference.triton.client import TritonAdmin
 from qa.answering.citations import MARKER, citations_from_markers, validate_citations
 from qa.answering.prompts import PROMPT_VERSION
 from qa.answering.types import NOT_FOUND_TEXT
-from qa.services.ask import EXTRACTIVE_MODEL
+from qa.services.trace import EXTRACTIVE_MODEL
 from tests.qa.conftest import DMCA_PAGES
 from tests.qa.test_qa_api import assert_cited, parse_sse, stream_body
 from tests.support.triton import SharedTriton, triton, triton_minilm
