@@ -16,11 +16,10 @@ import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from documents.passages import RetrievedChunk
-from qa.answering.text import content_terms, split_units
+from qa.answering.text import split_units
 from qa.answering.types import NOT_FOUND_TEXT, Citation
 
-__all__ = ["ValidationResult", "citations_from_markers", "parse_marker", "validate_citations"]
+__all__ = ["MARKER", "ValidationResult", "parse_marker", "validate_citations"]
 
 # "[1]", "[1, 2]", "[1;2]", "[1-3]" (LLMs write all of these); "[1][2]" is two markers.
 MARKER = re.compile(r"\[(\s*\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*\s*)\]")
@@ -121,44 +120,3 @@ def _count_uncited(text: str) -> int:
         if not (inner or closed_by_next):
             count += 1
     return count
-
-
-def citations_from_markers(answer_text: str, chunks: Sequence[RetrievedChunk]) -> list[Citation]:
-    """Build citations for an LLM answer whose marker ``[n]`` names passage ``chunks[n - 1]``.
-
-    The quote is the sentence of that chunk sharing most content terms with the answer sentence
-    the marker closes (first sentence when nothing overlaps), so it is verbatim by construction.
-    Markers outside ``1..len(chunks)`` get no citation; :func:`validate_citations` then removes
-    them and flags the answer.
-    """
-    out: list[Citation] = []
-    done: set[int] = set()
-    units = split_units(answer_text)
-    for m in MARKER.finditer(answer_text):
-        # The answer sentence this marker closes: the last unit ending at or before the marker,
-        # or the unit containing it.
-        sentence = ""
-        for s, e in units:
-            if s < m.start():
-                sentence = MARKER.sub("", answer_text[s : min(e, m.start())])
-        wanted = set(content_terms(sentence))
-        for n in parse_marker(m.group(1)):
-            if n in done or not 1 <= n <= len(chunks):
-                continue
-            done.add(n)
-            chunk = chunks[n - 1]
-            spans = split_units(chunk.text) or [(0, len(chunk.text))]
-            best = max(spans, key=lambda se: (len(wanted & set(content_terms(chunk.text[se[0] : se[1]]))), -se[0]))
-            out.append(
-                Citation(
-                    n=n,
-                    chunk_id=chunk.chunk_id,
-                    document_id=chunk.document_id,
-                    document_title=chunk.document_title,
-                    page=chunk.page,
-                    quote=chunk.text[best[0] : best[1]],
-                    start=best[0],
-                    end=best[1],
-                )
-            )
-    return sorted(out, key=lambda c: c.n)

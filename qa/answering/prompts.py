@@ -18,8 +18,7 @@ Versions:
 
 Invariants:
 - Passage ``n`` in the rendered context is ``prompt_chunks(chunks, version)[n - 1]``; the model's
-  ``[n]`` markers map back through :func:`qa.answering.citations.citations_from_markers` called
-  with those chunks. A v2 passage shows only sentences of that chunk, so a sentence copied from
+  ``[n]`` markers name those chunks in :func:`qa.answering.grounding.ground_answer`. A v2 passage shows only sentences of that chunk, so a sentence copied from
   passage ``n`` has the words of a sentence of chunk ``n`` (whitespace aside).
 - Passage text is data: injected spans are replaced by inert quotes
   (:func:`qa.guardrails.injection.neutralize_chunk`), ``[n]``-like brackets become ``(n)`` and

@@ -23,7 +23,6 @@ __all__ = [
     "normalise_ws",
     "split_units",
     "stem",
-    "tokenize",
     "word_terms",
 ]
 
@@ -92,10 +91,6 @@ def stem(word: str) -> str:
             w = w[: len(w) - len(suf)] + rep
             break
     return w[:7]
-
-
-def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text)
 
 
 def word_terms(text: str) -> list[tuple[str, str]]:

@@ -1,29 +1,12 @@
-"""Guardrails facade: prompt-injection detection/neutralisation and PII redaction.
+"""Guardrails of the Q&A: prompt injection (:mod:`qa.guardrails.injection`: detect, neutralise)
+and PII (:mod:`qa.guardrails.pii`: find, redact). Pure Python, no Django.
 
-The implementations live in :mod:`qa.guardrails.injection` and :mod:`qa.guardrails.pii` (kept as
-two small modules); import from here.
-
-Typical use in the Q&A service:
-- ``detect_injection(question)``: refuse or log; never forward the raw finding to the user.
-- for each retrieved chunk: ``finding = detect_injection(chunk.text)``; either drop the chunk or
-  pass ``neutralize_chunk(chunk.text, finding)`` to the LLM (prompts.render_passages does this).
-- ``redact_pii(text)`` on what is logged or shown where the tenant's policy asks for it. Redacting
-  an answer's quote breaks its verbatim property, so redact for display after validation.
+How the pipeline (``qa.services.pipeline``) uses them:
+- ``detect_injection(question)``: a question with an injection is answered from document text
+  only (never sent to a language model); the finding is reported, never echoed.
+- for each retrieved chunk, ``detect_injection(chunk.text)``: the chunk is reported and passed
+  to the LLM as ``neutralize_chunk(chunk.text, finding)`` (``qa.answering.prompts`` does this);
+  the answerers never quote injected text.
+- ``redact_pii(text)`` on what is logged always, and on what is shown where the tenant's policy
+  asks for it. Redacting a quote breaks its verbatim property, so redaction runs after validation.
 """
-
-from __future__ import annotations
-
-from qa.guardrails.injection import InjectionFinding, InjectionSpan, detect_injection, neutralize_chunk
-from qa.guardrails.pii import PII_KINDS, PiiFinding, RedactionResult, find_pii, redact_pii
-
-__all__ = [
-    "PII_KINDS",
-    "InjectionFinding",
-    "InjectionSpan",
-    "PiiFinding",
-    "RedactionResult",
-    "detect_injection",
-    "find_pii",
-    "neutralize_chunk",
-    "redact_pii",
-]

@@ -144,11 +144,6 @@ def _en_override_guard(m: re.Match[str], text: str) -> bool:
     return True
 
 
-def _qualified_guard(m: re.Match[str], _text: str) -> bool:
-    """Require a quantifier ("all"), a possessive ("your") or a qualifier ("previous")."""
-    return bool(m.group("q") or m.group("a") or m.group("d"))
-
-
 _EN_OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass|discard|abandon|pay\s+no\s+attention\s+to|"
     r"do\s+not\s+follow|don'?t\s+follow|stop\s+following|no\s+longer\s+follow|"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from documents.passages import RetrievedChunk
-from qa.answering.citations import citations_from_markers, parse_marker, validate_citations
+from qa.answering.citations import parse_marker, validate_citations
 from qa.answering.types import Citation
 
 TEXTS = {"a": "Alpha is one. Beta is two.", "b": "Gamma is three."}
@@ -68,19 +67,3 @@ def test_parse_marker_forms() -> None:
     assert parse_marker("1, 2") == [1, 2]
     assert parse_marker("2-4") == [2, 3, 4]
     assert parse_marker("1; 3") == [1, 3]
-
-
-def test_llm_markers_to_verbatim_citations() -> None:
-    chunks = [
-        RetrievedChunk("a", "d1", "Doc A", 3, TEXTS["a"], 1.0),
-        RetrievedChunk("b", "d2", "Doc B", None, TEXTS["b"], 0.5),
-    ]
-    answer = "Beta equals two [1]. Gamma equals three [2]. Delta is four [9]."
-    cits = citations_from_markers(answer, chunks)
-    assert [(c.n, c.chunk_id, c.quote) for c in cits] == [
-        (1, "a", "Beta is two."),
-        (2, "b", "Gamma is three."),
-    ]
-    res = validate_citations(answer, cits, {"a", "b"}, chunk_texts={c.chunk_id: c.text for c in chunks})
-    assert res.flagged and res.removed_markers == [9]
-    assert res.text == "Beta equals two [1]. Gamma equals three [2]. Delta is four."

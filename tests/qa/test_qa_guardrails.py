@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from qa.guardrails import detect_injection, find_pii, neutralize_chunk, redact_pii
+from qa.guardrails.injection import detect_injection, neutralize_chunk
+from qa.guardrails.pii import find_pii, redact_pii
 
 
 def kinds_and_values(text: str) -> list[tuple[str, str]]:
