@@ -28,8 +28,9 @@ class CitationSerializer(serializers.Serializer):
 
 
 class QaAnswerSerializer(serializers.Serializer):
-    """A finished ``AnswerTrace`` as the response of POST /api/v1/qa/ and as the ``final`` event of
-    the streamed form (one renderer for both)."""
+    """The response of POST /api/v1/qa/ (and the `final` event of the streamed form)."""
+
+    # Renders a finished qa.services.trace.AnswerTrace: the one renderer of both forms.
 
     id = serializers.IntegerField(source="record.pk")
     answer = serializers.CharField(source="shown_answer")
