@@ -46,7 +46,7 @@ from models_registry.backends import get_llm
 from portal.exceptions import ApplicationError, NotFound, PermissionDenied
 from qa.models import QaRecord
 from qa.selectors import conversation_get
-from qa.services.pipeline import AnswerEvent, corrections, generate, ground, record, redact, retrieve
+from qa.services.pipeline import AnswerEvent, corrections, elapsed_ms, generate, ground, record, redact, retrieve
 from qa.services.trace import QA_MAX_QUESTION_CHARS, AnswerTrace
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -138,18 +138,21 @@ def qa_stream(trace: AnswerTrace) -> Iterator[AnswerEvent]:
 
     The ``QaRecord`` is written before ``final``. Backend outages (vector store, embedder) raise
     ``ServiceUnavailable`` before any event; an LLM outage falls back to the extractive answer.
+    A trace runs once.
     """
+    if trace.retrieval is not None:
+        raise RuntimeError("this trace has already run; prepare the question again")
     started = time.perf_counter()
     llm = get_llm()
     retrieve(trace, llm)
     t_generate = time.perf_counter()
     yield from generate(trace, llm)
     ground(trace)
-    trace.generate_ms = _ms(t_generate)
+    trace.generate_ms = elapsed_ms(t_generate)
     redact(trace)
     yield from corrections(trace)
     yield AnswerEvent("citations")
-    trace.total_ms = _ms(started)
+    trace.total_ms = elapsed_ms(started)
     record(trace)
     yield AnswerEvent("final")
 
@@ -158,7 +161,3 @@ def qa_answer(trace: AnswerTrace) -> AnswerTrace:
     """The same run as :func:`qa_stream`, for callers that want only the finished trace."""
     deque(qa_stream(trace), maxlen=0)
     return trace
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 2)

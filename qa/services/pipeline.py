@@ -66,6 +66,7 @@ __all__ = [
     "RESTRICTED_GONE_NOTICE",
     "AnswerEvent",
     "corrections",
+    "elapsed_ms",
     "generate",
     "ground",
     "record",
@@ -92,7 +93,8 @@ class AnswerEvent:
     text: str = ""
 
 
-def _ms(t0: float) -> float:
+def elapsed_ms(t0: float) -> float:
+    """Milliseconds since ``t0`` (a ``time.perf_counter()``), as the latencies are reported."""
     return round((time.perf_counter() - t0) * 1000, 2)
 
 
@@ -118,7 +120,7 @@ def retrieve(trace: AnswerTrace, llm: TritonChatGenerator | None) -> None:
         )
     except (VectorStoreError, InferenceUnavailable, InferenceError) as exc:
         raise ServiceUnavailable("Search is unavailable right now; try again in a moment.") from exc
-    trace.retrieve_ms = _ms(t0)
+    trace.retrieve_ms = elapsed_ms(t0)
     for c in trace.chunks:
         finding = detect_injection(c.text)
         if finding is not None:
@@ -235,13 +237,13 @@ def ground(trace: AnswerTrace) -> None:
     """Make the answer verified: ground the model's answer on the passages it was shown; when
     there is none (no model, outage) or nothing of it is supported, answer extractively and
     validate. Sets ``answer``, ``citations``, ``found``, ``flagged`` and the removals."""
-    if trace.llm_text is not None and trace.fallback is None:
-        if not trace.llm_text or trace.llm_text.startswith(NOT_FOUND_TEXT):
-            trace.answer = NOT_FOUND_TEXT
-            trace.notice = trace.notice or NOTHING_RELEVANT_NOTICE
-        else:
-            _ground_llm_answer(trace, trace.llm_text)
-    if trace.llm_text is None or trace.fallback is not None:
+    if trace.llm_text and not trace.llm_text.startswith(NOT_FOUND_TEXT):
+        _ground_llm_answer(trace, trace.llm_text)  # sets fallback when nothing is supported
+    elif trace.llm_text is not None:
+        # The model declined in the prompt's exact words (or said nothing): that answer stands.
+        trace.answer = NOT_FOUND_TEXT
+        trace.notice = trace.notice or NOTHING_RELEVANT_NOTICE
+    if trace.llm_text is None or trace.fallback is not None:  # no model, an outage, or unsupported
         _answer_extractively(trace)
     trace.found = trace.answer != NOT_FOUND_TEXT and bool(trace.citations)
     if not trace.found:
