@@ -25,7 +25,7 @@ from inference.vectorstore import ChunkVector
 from models_registry.backends import get_embedder, get_vector_store
 from tenants.models import Tenant
 from tests.support.browser import browser_context, page, pytest_runtest_makereport
-from tests.support.milvus import milvus_server
+from tests.support.milvus import milvus_server, wipe_vectors
 
 __all__ = ["browser_context", "milvus_server", "page", "pytest_runtest_makereport"]
 
@@ -51,15 +51,7 @@ def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-d
     settings.INFERENCE_TORCH_THREADS = 1
     settings.MEDIA_ROOT = str(tmp_path / "media")
     yield settings
-    from pymilvus import MilvusClient
-
-    client = MilvusClient(uri=milvus_server.uri, timeout=10)
-    try:
-        name = get_vector_store().collection_name
-        if client.has_collection(name):
-            client.delete(name, filter="chunk_id >= 0")
-    finally:
-        client.close()
+    wipe_vectors(milvus_server.uri, get_vector_store().collection_name)
 
 
 @pytest.fixture
