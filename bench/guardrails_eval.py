@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from documents.qa.guardrails import PII_KINDS, detect_injection, find_pii
+from qa.guardrails.injection import detect_injection
+from qa.guardrails.pii import PII_KINDS, find_pii
 
 DATA = Path(__file__).with_name("data") / "guardrails_labelled.jsonl"
 

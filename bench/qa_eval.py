@@ -12,7 +12,8 @@ into a bench tenant. Then, per question:
   recall@k = a relevant chunk in the top k, MRR over the top 10. A chunk is relevant when it
   belongs to the gold document and, for PDFs, lies on a gold page; for DOCX/TXT, when it
   contains >= 60% of the evidence's tokens;
-- answers: the product's ``qa_ask`` service (embedded default = extractive): citation accuracy
+- answers: the product's Q&A service (``qa_prepare`` + ``qa_answer``, rendered by the API's
+  ``QaAnswerSerializer``; embedded default = extractive): citation accuracy
   (share of citations whose chunk is relevant, i.e. the cited page holds the gold answer),
   answer-level citation hit, key fact in the answer, and the precision / recall of
   ``found: false`` on the unanswerable questions.
@@ -63,9 +64,10 @@ def run(args: argparse.Namespace) -> None:
     from documents.models import Chunk, Document
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
-    from documents.services.qa import qa_ask
     from documents.vectors import tenant_vector_key
     from models_registry.backends import get_embedder, get_vector_store
+    from qa.api.serializers import QaAnswerSerializer
+    from qa.services.ask import qa_answer, qa_prepare
 
     tenant, _membership, actor = bench_tenant()
     t0 = time.perf_counter()
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> None:
                 first = next((j for j, r in enumerate(rel) if r), None)
                 rr[s] += 0 if first is None else 1 / (first + 1)
         t = time.perf_counter()
-        body = qa_ask(tenant=tenant, actor=actor, question=row["question"])
+        body = QaAnswerSerializer(qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))).data
         total_ms.append((time.perf_counter() - t) * 1000)
         if not body["found"]:
             n_declined_total += 1
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
     )
     print(
         f"  latency ms (single client, in-process): retrieval p50 {statistics.median(ret_ms):.1f}, "
-        f"qa_ask p50 {statistics.median(total_ms):.1f} / max {max(total_ms):.1f}"
+        f"qa_answer p50 {statistics.median(total_ms):.1f} / max {max(total_ms):.1f}"
     )
 
 

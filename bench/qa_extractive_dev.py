@@ -31,8 +31,8 @@ import pypdfium2 as pdfium
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from documents.qa.extractive import answer_extractive
-from documents.qa.types import RetrievedChunk
+from documents.passages import RetrievedChunk
+from qa.answering.extractive import answer_extractive
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not DATA.exists():

@@ -8,7 +8,7 @@ and SmolLM2 both served by one local tritonserver, vectors in Milvus Lite); then
 
 - qa-v1 (the old prompt, all 8 retrieved chunks): the raw completion, whether it carries a
   ``[n]`` marker, and whether post-hoc grounding alone would keep any of it;
-- qa-v2 (current): the product's ``qa_ask``; the raw marker count comes from
+- qa-v2 (current): the product's ``qa_stream``; the raw marker count comes from
   ``guardrails.grounding.llm_markers``, "kept" means the answer is the LLM's grounded text
   (``model`` is the LLM), "fallback" means the extractive answer replaced it.
 
@@ -85,13 +85,15 @@ def run(args: argparse.Namespace) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from documents.models import Document
-    from documents.qa.citations import MARKER
-    from documents.qa.grounding import ground_answer
-    from documents.qa.prompts import build_qa_messages, prompt_chunks
     from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
-    from documents.services.qa import EXTRACTIVE_MODEL, QA_DEFAULT_TOP_K, qa_prepare, qa_run
     from models_registry.backends import get_embedder, get_llm, get_vector_store
+    from qa.answering.citations import MARKER
+    from qa.answering.grounding import ground_answer
+    from qa.answering.prompts import build_qa_messages, prompt_chunks
+    from qa.api.serializers import QaAnswerSerializer
+    from qa.services.ask import QA_DEFAULT_TOP_K, qa_prepare, qa_stream
+    from qa.services.trace import EXTRACTIVE_MODEL
 
     settings.QA_LLM_MAX_TOKENS = args.max_tokens
     names = args.docs.split(",")
@@ -130,12 +132,13 @@ def run(args: argparse.Namespace) -> None:
             v1_kept += bool(g.citations)
             v1 = f"v1 markers={bool(MARKER.search(raw))} grounded_kept={bool(g.citations)} raw={raw[:100]!r}"
         t = time.perf_counter()
-        events = list(qa_run(qa_prepare(tenant=tenant, actor=actor, question=q)))
+        trace = qa_prepare(tenant=tenant, actor=actor, question=q)
+        events = list(qa_stream(trace))
         gen_s.append(time.perf_counter() - t)
-        body = events[-1][1]
-        kinds = [k for k, _ in events]
+        body = QaAnswerSerializer(trace).data
+        kinds = [e.kind for e in events]
         cut = kinds.index("reset") if "reset" in kinds else len(events)
-        raw_v2 = "".join(d["text"] for k, d in events[:cut] if k == "delta")
+        raw_v2 = "".join(e.text for e in events[:cut] if e.kind == "delta")
         if args.dump:
             chunks = chunks_retrieve(
                 tenant=tenant,
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"qa-v2: raw answers with a [n] marker {v2_markers}/{n}; LLM answer kept (grounded) {v2_kept}/{n}, "
         f"extractive fallback {n - v2_kept}/{n}; found {v2_found}/{n}; "
-        f"qa_ask mean {sum(gen_s) / max(n, 1):.1f} s"
+        f"qa_stream mean {sum(gen_s) / max(n, 1):.1f} s"
     )
 
 

@@ -15,7 +15,3 @@ class DocumentsConfig(AppConfig):
         register_nav(NavItem("Documents", "documents:list", "documents.read", 10))
         if documents_dashboard_cards not in DASHBOARD_CARDS:
             DASHBOARD_CARDS.append(documents_dashboard_cards)
-
-        from documents.qa_console import register_qa_console
-
-        register_qa_console()

@@ -3,7 +3,7 @@
 Pipeline (``chunks_retrieve``):
 1. embed the query (the same model that embedded the chunks);
 2. ``VectorStore.hybrid_search`` (dense cosine + Milvus BM25, fused by Milvus' RRF ranker), or
-   ``search`` + ``search_text`` fused here with :func:`documents.qa.fusion.rrf` (``fusion="local"``);
+   ``search`` + ``search_text`` fused here with :func:`documents.fusion.rrf` (``fusion="local"``);
    the tenant and ``document_ids`` filters are built INSIDE the vector store;
 3. the database is the source of truth: hits are kept only if their chunk row exists in the
    tenant, belongs to the document's ACTIVE generation, and the document is ``ready``. The chunk
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F
 
+from documents.fusion import rrf
 from documents.models import Chunk, Document
-from documents.qa.fusion import rrf
-from documents.qa.types import RetrievedChunk
+from documents.passages import RetrievedChunk
 from documents.vectors import tenant_vector_key
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ api_v1 = [
     path("", include("deploy.api.urls")),
     path("", include("recommendations.api.urls")),
     path("", include("documents.api.urls")),
-    path("", include("documents.api.qa_urls")),
+    path("", include("qa.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,5 +29,5 @@ urlpatterns = [
     path("", include(("tenants.console.urls", "console"), namespace="console")),
     path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
     path("", include("documents.console.urls", namespace="documents")),
-    path("", include(("documents.qa_console_urls", "qa"), namespace="qa")),
+    path("", include(("qa.console.urls", "qa"), namespace="qa")),
 ]

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "tenants",
     "models_registry",
     "documents",
+    "qa",
     "recommendations",
     "deploy",
     "demo",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +48,7 @@ def qa_rows() -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 import uuid  # noqa: E402
 
-from tests.support.milvus import start_lite_server  # noqa: E402, F401
+from tests.support.milvus import start_lite_server, wipe_vectors  # noqa: E402, F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -71,30 +70,7 @@ def ingest_env(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-de
     settings.DOCUMENT_EMBED_BATCH = 16
     store = get_vector_store()
     yield store
-    _wipe(store)
+    wipe_vectors(store.uri, store.collection_name)
 
 
 _SESSION_COLLECTION = f"test_docs_{uuid.uuid4().hex[:8]}"
-
-
-def _wipe(store) -> None:  # type: ignore[no-untyped-def]
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
-
-    # On a loaded 2-core CI box the Lite server can take longer than a connect timeout to accept a
-    # new channel; the wipe must still happen (database ids are reused between tests), so retry.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            client = MilvusClient(uri=store.uri, timeout=10)
-        except MilvusException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2)
-            continue
-        try:
-            if client.has_collection(store.collection_name):
-                client.delete(store.collection_name, filter="chunk_id >= 0")
-            return
-        finally:
-            client.close()

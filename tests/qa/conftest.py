@@ -1,5 +1,8 @@
 """Fixtures for the Q&A tests: a real Milvus Lite server, real MiniLM embeddings, real documents.
 
+The pure answering and guardrail tests need none of it; every module that asks through the
+service or the API lists ``pytest.mark.usefixtures("qa_settings")`` in its ``pytestmark``.
+
 ``index_document(tenant, title, pages)`` creates a ready Document with one Chunk per text (page
 numbers as given), embeds the texts with the query embedder (in-process MiniLM) and upserts the
 vectors under the tenant, exactly as the ingestion pipeline stores them. Vectors written by a
@@ -22,7 +25,7 @@ from inference.vectorstore import ChunkVector
 from models_registry.backends import get_embedder, get_vector_store
 from tenants.models import Tenant
 from tests.support.browser import browser_context, page, pytest_runtest_makereport
-from tests.support.milvus import milvus_server
+from tests.support.milvus import milvus_server, wipe_vectors
 
 __all__ = ["browser_context", "milvus_server", "page", "pytest_runtest_makereport"]
 
@@ -35,7 +38,7 @@ IndexFn = Callable[..., Document]
 _COLLECTION = f"qa_tests_{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-def]
     """Point the Q&A layer at the session's Milvus Lite; embedded default (no Triton, no LLM).
 
@@ -48,19 +51,11 @@ def qa_settings(settings, milvus_server, tmp_path):  # type: ignore[no-untyped-d
     settings.INFERENCE_TORCH_THREADS = 1
     settings.MEDIA_ROOT = str(tmp_path / "media")
     yield settings
-    from pymilvus import MilvusClient
-
-    client = MilvusClient(uri=milvus_server.uri, timeout=10)
-    try:
-        name = get_vector_store().collection_name
-        if client.has_collection(name):
-            client.delete(name, filter="chunk_id >= 0")
-    finally:
-        client.close()
+    wipe_vectors(milvus_server.uri, get_vector_store().collection_name)
 
 
 @pytest.fixture
-def index_document(db) -> IndexFn:  # type: ignore[no-untyped-def]
+def index_document(db, qa_settings) -> IndexFn:  # type: ignore[no-untyped-def]
 
     def make(
         tenant: Tenant,

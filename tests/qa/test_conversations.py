@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from documents.models import Conversation, QaFeedback, QaRecord
+from qa.models import Conversation, QaFeedback, QaRecord
 from tenants.models import AuditEvent
 from tests.qa.conftest import DMCA_PAGES
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture

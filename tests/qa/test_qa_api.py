@@ -7,13 +7,15 @@ import re
 
 import pytest
 
-from documents.models import Chunk, Conversation, Document, QaRecord
-from documents.qa.citations import MARKER, parse_marker
-from documents.qa.types import NOT_FOUND_TEXT
-from documents.services.qa import NO_DOCUMENTS_NOTICE, QA_MAX_QUESTION_CHARS
+from documents.models import Chunk, Document
+from qa.answering.citations import MARKER, parse_marker
+from qa.answering.types import NOT_FOUND_TEXT
+from qa.models import Conversation, QaRecord
+from qa.services.pipeline import NO_DOCUMENTS_NOTICE
+from qa.services.trace import QA_MAX_QUESTION_CHARS
 from tests.qa.conftest import DMCA_PAGES, RECIPES_PAGES
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 QA = "/api/v1/qa/"
 CANARY = "CANARY-ZEBRA-4417"
@@ -239,6 +241,37 @@ def test_follow_up_uses_the_conversation(client_a, dmca, tenant_a):
     assert "$500,000" in follow["answer"]
     conv = Conversation.objects.for_tenant(tenant_a).get(pk=first["conversation_id"])
     assert conv.turns.count() == 2
+
+
+def test_guardrails_and_usage_shape_is_stable_and_stored_as_returned(client_a, dmca, tenant_a):
+    """Exports and auditors read these keys in this order; the log keeps what the API returned."""
+    first = client_a.post(QA, {"question": "Who signed the DMCA into law?"}, format="json").json()
+    follow = client_a.post(
+        QA, {"question": "And on what date?", "conversation_id": first["conversation_id"]}, format="json"
+    ).json()
+    base = ["question_injection", "chunk_injection", "citations", "pii", "fallback"]
+    assert list(first["guardrails"]) == base and list(follow["guardrails"]) == [*base, "rewrite"]
+    assert follow["guardrails"]["rewrite"] == {"method": "rules"}  # no LLM here
+    for body in (first, follow):
+        g = body["guardrails"]
+        assert list(g["question_injection"]) == ["detected", "rules", "action"]
+        assert list(g["citations"]) == ["validated", "flagged", "removed_markers", "uncited_sentences"]
+        assert list(g["pii"]) == ["answer_redaction", "redacted_in_answer", "redacted_in_log"]
+        assert list(body["usage"]) == ["prompt_tokens", "completion_tokens", "retrieved_chunks", "retrieval"]
+        assert list(body["usage"]["retrieval"]) == ["fusion", "top_k", "dropped_stale", "reranked", "timings_ms"]
+        assert list(body["citations"][0]) == [
+            "index",
+            "document_id",
+            "document_title",
+            "page",
+            "chunk_id",
+            "score",
+            "quote",
+        ]
+        rec = QaRecord.objects.for_tenant(tenant_a).get(pk=body["id"])
+        assert rec.guardrails == g and rec.usage == body["usage"] and rec.latency_ms == body["latency_ms"]
+        assert rec.citations == body["citations"]  # no PII here, so the stored quotes are the shown ones
+    assert follow["standalone_query"] and QaRecord.objects.for_tenant(tenant_a).get(pk=follow["id"]).standalone_query
 
 
 def test_pii_is_redacted_from_the_log_and_from_answers_when_asked(client_a, index_document, tenant_a):

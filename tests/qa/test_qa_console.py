@@ -9,11 +9,12 @@ import pytest
 from django.test import Client
 from playwright.sync_api import Browser, sync_playwright
 
-from documents.models import Chunk, Conversation
+from documents.models import Chunk
+from qa.models import Conversation
 from tests.qa.conftest import DMCA_PAGES
 from tests.support.browser import launch_chromium
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from documents.models import Conversation, QaFeedback, QaRecord
+import pytest
+
+from qa.models import Conversation, QaFeedback, QaRecord
 from tests.support.api_mixins import CrossTenantAPITests
+
+pytestmark = pytest.mark.usefixtures("qa_settings")
 
 
 def _record(tenant, membership, *, shared: bool = False) -> QaRecord:

@@ -6,14 +6,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents.models import Document
-from documents.qa.types import NOT_FOUND_TEXT
 from documents.services import document_delete, document_upload
 from documents.tasks import document_ingest_task
+from qa.answering.types import NOT_FOUND_TEXT
 from tenants.actors import Actor
 from tests.qa.conftest import SHARED_DATA
 from tests.qa.test_qa_api import assert_cited
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 
 def ingest(tenant, membership, rel: str) -> Document:  # type: ignore[no-untyped-def]

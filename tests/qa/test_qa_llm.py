@@ -14,20 +14,22 @@ import re
 
 import pytest
 
-from documents.qa.citations import MARKER, citations_from_markers, validate_citations
-from documents.qa.prompts import PROMPT_VERSION
-from documents.qa.types import NOT_FOUND_TEXT, RetrievedChunk
-from documents.services.qa import EXTRACTIVE_MODEL
+from documents.passages import RetrievedChunk
 from inference.llm import LlmUnavailable, TritonChatGenerator
 from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
 from inference.triton.client import TritonAdmin
+from qa.answering.citations import MARKER
+from qa.answering.grounding import ground_answer
+from qa.answering.prompts import PROMPT_VERSION
+from qa.answering.types import NOT_FOUND_TEXT
+from qa.services.trace import EXTRACTIVE_MODEL
 from tests.qa.conftest import DMCA_PAGES
 from tests.qa.test_qa_api import assert_cited, parse_sse, stream_body
 from tests.support.triton import SharedTriton, triton, triton_minilm
 
 __all__ = ["triton", "triton_minilm"]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("qa_settings"), pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
@@ -96,10 +98,11 @@ def assert_invariants(body: dict, tenant, raw: str | None = None) -> None:  # ty
             assert _core(sentence) in spoken, (sentence, raw)  # the words are the model's
 
 
-def test_generator_streams_tokens_and_the_validator_cleans_real_output(llm_settings):
+def test_generator_streams_tokens_and_grounding_cleans_real_output(llm_settings):
     gen = TritonChatGenerator(llm_settings.TRITON_URL, SMOLLM2_NAME, timeout_s=60)
     # A prompt this 135M model follows verbatim (checked by hand), so its output carries a marker
-    # [7] that names no retrieved passage: the validator must remove it and flag the answer.
+    # [7] that names no passage shown: grounding (which ends with the citation validator) must
+    # remove it and flag the answer, and keep the supported sentence cited to the real passage.
     messages = [{"role": "user", "content": 'Repeat after me: "The sky is blue [1]. Grass is green [7]."'}]
     deltas = list(gen.stream(messages, max_tokens=40))
     assert len(deltas) >= 5 and deltas[-1].prompt_tokens > 10
@@ -113,7 +116,7 @@ def test_generator_streams_tokens_and_the_validator_cleans_real_output(llm_setti
         page=2,
         text="On a clear day the sky is blue. Clouds make it grey.",
     )
-    result = validate_citations(raw, citations_from_markers(raw, [chunk]), {11}, chunk_texts={11: chunk.text})
+    result = ground_answer(raw, [chunk])
     assert "[7]" in raw, raw  # the model repeated the forged marker...
     assert result.flagged and 7 in result.removed_markers and "[7]" not in result.text  # ...which is removed
     assert [c.chunk_id for c in result.citations] == [11] and result.citations[0].quote in chunk.text

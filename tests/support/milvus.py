@@ -70,6 +70,33 @@ def wait_no_engine(db_path: Path, timeout: float = 10.0) -> list[int]:
     return left
 
 
+def wipe_vectors(uri: str, collection: str, *, patience_s: float = 60.0) -> None:
+    """Delete every vector of ``collection`` (the database is rolled back between tests and
+    reuses ids, so the wipe must happen).
+
+    On a loaded 2-core box the Lite server can take longer than a connect timeout to accept a new
+    channel, and a pooled channel left idle through a long fixture (SmolLM2 loading) is dropped
+    with GOAWAY "too_many_pings"; both are retried until ``patience_s``."""
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            client = MilvusClient(uri=uri, timeout=10)
+        except MilvusException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+            continue
+        try:
+            if client.has_collection(collection):
+                client.delete(collection, filter="chunk_id >= 0")
+            return
+        finally:
+            client.close()
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteServer]:
     """A real Milvus Lite 2.5.1 server on a free loopback port, stopped after the session."""
