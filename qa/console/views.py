@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views import View
 
 from documents.models import Chunk
 from portal.exceptions import NotFound
 from qa.api.views import export_response
 from qa.selectors import conversation_get, conversation_list
-from tenants.console.mixins import TenantConsoleMixin
+from tenants.console.base import TenantConsoleView
 
 __all__ = ["QaChatView", "QaExportView", "QaSourceView"]
 
 
-class QaChatView(TenantConsoleMixin, View):
+class QaChatView(TenantConsoleView):
     capability = "qa.ask"
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
@@ -32,7 +31,7 @@ class QaChatView(TenantConsoleMixin, View):
         )
 
 
-class QaSourceView(TenantConsoleMixin, View):
+class QaSourceView(TenantConsoleView):
     """JSON: the text of the cited chunk's page (all chunks of that page, same generation)."""
 
     capability = "qa.read"
@@ -56,7 +55,7 @@ class QaSourceView(TenantConsoleMixin, View):
         )
 
 
-class QaExportView(TenantConsoleMixin, View):
+class QaExportView(TenantConsoleView):
     capability = "qa.read"
 
     def get(self, request: HttpRequest, tenant_slug: str, pk: int, fmt: str) -> HttpResponse:

@@ -48,10 +48,10 @@ from qa.models import QaRecord
 from qa.selectors import conversation_get
 from qa.services.pipeline import AnswerEvent, corrections, elapsed_ms, generate, ground, record, redact, retrieve
 from qa.services.trace import QA_MAX_QUESTION_CHARS, AnswerTrace
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.selectors import tenant_setting
-from tenants.services import authorize
 
 __all__ = ["QA_DEFAULT_TOP_K", "QA_MAX_TOP_K", "QuestionInvalid", "qa_answer", "qa_prepare", "qa_stream"]
 
@@ -83,7 +83,7 @@ def qa_prepare(
     - ``conversation_id`` must be a conversation of ``tenant`` visible to the actor (404) that the
       actor created (403: shared conversations are read-only for the other members).
     """
-    authorize(tenant=tenant, actor=actor, capability="qa.ask")
+    access_require(tenant=tenant, actor=actor, capability="qa.ask")
     q = (question or "").strip()
     if not q:
         raise QuestionInvalid("The question is empty: ask something about your documents.")

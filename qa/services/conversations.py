@@ -16,9 +16,10 @@ from django.db import transaction
 from portal.exceptions import PermissionDenied
 from qa.models import Conversation, QaRecord
 from qa.selectors import conversation_turns
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import audit_record, authorize
+from tenants.services import audit_record
 
 __all__ = [
     "EXPORT_FORMAT_VERSION",
@@ -38,7 +39,7 @@ def _require_creator(conversation: Conversation, actor: Actor, verb: str) -> Non
 
 def conversation_share(*, tenant: Tenant, actor: Actor, conversation: Conversation, shared: bool) -> Conversation:
     """Share with (or hide from) the tenant's other members. Idempotent; audited when it changes."""
-    authorize(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
+    access_require(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
     _require_creator(conversation, actor, "share")
     if conversation.shared == shared:
         return conversation
@@ -60,7 +61,7 @@ def conversation_share(*, tenant: Tenant, actor: Actor, conversation: Conversati
 
 def conversation_delete(*, tenant: Tenant, actor: Actor, conversation: Conversation) -> None:
     """Delete the conversation with its Q&A records and their feedback (cascade). Audited."""
-    authorize(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
+    access_require(tenant=tenant, actor=actor, capability="qa.ask", target=conversation)
     _require_creator(conversation, actor, "delete")
     with transaction.atomic():
         turns = QaRecord.objects.for_tenant(tenant).filter(conversation=conversation).count()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from qa.models import QaFeedback, QaRecord
+from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
-from tenants.services import authorize
 
 __all__ = ["qa_feedback_create"]
 
@@ -13,7 +13,7 @@ __all__ = ["qa_feedback_create"]
 def qa_feedback_create(*, tenant: Tenant, actor: Actor, record: QaRecord, rating: int, comment: str = "") -> QaFeedback:
     """Store a rating (1 up, -1 down) on ``record``, which the caller resolved through
     ``qa.selectors.qa_record_get`` (tenant-scoped, visibility-checked). Needs ``qa.ask``."""
-    authorize(tenant=tenant, actor=actor, capability="qa.ask", target=record)
+    access_require(tenant=tenant, actor=actor, capability="qa.ask", target=record)
     fb = QaFeedback(
         tenant=tenant,
         record=record,
