@@ -19,6 +19,7 @@ from rest_framework.request import Request
 
 from tenants.access import access_deny, access_membership, access_require
 from tenants.actors import Actor
+from tenants.final import refuse_overrides
 from tenants.models import ApiToken, Membership, Tenant
 
 FINAL_METHODS = (
@@ -70,14 +71,7 @@ class TenantScopedMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for klass in cls.__mro__:
-            if klass is TenantScopedMixin:
-                break
-            for name in FINAL_METHODS:
-                if name in klass.__dict__:
-                    raise TypeError(
-                        f"{cls.__name__} may not override {name}() (in {klass.__name__}): the tenant base owns it"
-                    )
+        refuse_overrides(cls, base=TenantScopedMixin, names=FINAL_METHODS, owner="the tenant base")
 
     # -- hooks for subclasses ----------------------------------------------------------------
     def get_tenant_queryset(self) -> QuerySet:

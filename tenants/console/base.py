@@ -22,6 +22,7 @@ from django.views import View
 from portal.exceptions import NotFound, PermissionDenied
 from tenants.access import access_allowed, access_membership, access_require
 from tenants.actors import Actor
+from tenants.final import refuse_overrides
 from tenants.models import Membership, Tenant
 from tenants.permissions import CAPABILITIES
 
@@ -44,14 +45,7 @@ class TenantConsoleView(LoginRequiredMixin, View):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for klass in cls.__mro__:
-            if klass is TenantConsoleView:
-                break
-            for name in FINAL_METHODS:
-                if name in klass.__dict__:
-                    raise TypeError(
-                        f"{cls.__name__} may not override {name}() (in {klass.__name__}): the console base owns it"
-                    )
+        refuse_overrides(cls, base=TenantConsoleView, names=FINAL_METHODS, owner="the console base")
         for method in cls.http_method_names:
             if method not in SAFE_METHODS and hasattr(cls, method) and method not in cls.method_capability:
                 raise ImproperlyConfigured(
