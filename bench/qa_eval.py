@@ -60,15 +60,46 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=96, help="generative answer length")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--dump", type=Path, help="write every answer and score as JSON lines")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the database and Milvus Lite files here (outside the repository) and reuse an "
+        "ingestion made by an earlier run with the same --workdir; default: a fresh temporary directory",
+    )
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmpdir, contextlib.ExitStack() as stack:
-        tmp = Path(tmpdir)
+    with contextlib.ExitStack() as stack:
+        tmp = _workdir(stack, args.workdir)
         env: dict[str, str] = {}
         if args.generative_limit > 0:
             env = _start_triton(stack, tmp, args.max_tokens)
         setup_django(tmp, **env)
         start_milvus(stack, tmp)
         run(args)
+
+
+def _workdir(stack: contextlib.ExitStack, path: Path | None) -> Path:
+    if path is None:
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tenant_and_docs() -> tuple[Any, Any, dict[str, int]]:
+    """The bench tenant's owner actor and its ingested documents (ingested now if this work
+    directory has none yet)."""
+    from documents.models import Document
+    from tenants.actors import Actor
+    from tenants.models import Membership, Tenant
+
+    tenant = Tenant.objects.filter(slug="bench").first()
+    if tenant is None:
+        tenant, _membership, actor = bench_tenant()
+        return tenant, actor, _ingest(tenant, actor)
+    membership = Membership.objects.for_tenant(tenant).select_related("user").first()
+    actor = Actor.for_user(membership.user, membership)
+    docs = {f"good/{d.filename}": d.pk for d in Document.objects.for_tenant(tenant)}
+    print(f"reusing {len(docs)} ingested documents", flush=True)
+    return tenant, actor, docs
 
 
 def _start_triton(stack: contextlib.ExitStack, tmp: Path, max_tokens: int) -> dict[str, str]:
@@ -158,8 +189,7 @@ def run(args: argparse.Namespace) -> None:
     from qa.api.serializers import QaAnswerSerializer
     from qa.services.ask import qa_answer, qa_prepare
 
-    tenant, _membership, actor = bench_tenant()
-    docs = _ingest(tenant, actor)
+    tenant, actor, docs = tenant_and_docs()
     rows = load_questions(split=args.split)
     llm_name = os.environ.get("QA_EVAL_LLM_NAME", "")
     gen_n = min(args.generative_limit, len(rows)) if llm_name else 0
