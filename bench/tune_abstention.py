@@ -33,8 +33,6 @@ OUT = REPO / "qa" / "answering" / "abstention.json"
 GRID = {
     "min_support": [0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
     "type_floor": [0.3, 0.5, 0.7],
-    "require_type": [True, False],
-    "require_entities": [True, False],
     "entity_scope": ["document", "mixed", "local"],
 }
 
@@ -108,8 +106,8 @@ def run(args: argparse.Namespace) -> None:
     print("|---:|---:|---|---|---|---:|---:|---:|---:|")
     for params, agg in ranked[:12]:
         print(
-            f"| {params['min_support']} | {params['type_floor']} | {params['require_type']} | "
-            f"{params['require_entities']} | {params['entity_scope']} | {agg['overall_correct']:.1%} | "
+            f"| {params['min_support']} | {params['type_floor']} | {params['entity_scope']} | "
+            f"{agg['overall_correct']:.1%} | "
             f"{agg['answer_correct']:.1%} | {agg['abstention_precision'] or 0:.1%} | {agg['abstention_recall'] or 0:.1%} |"
         )
     best, agg = ranked[0]

@@ -196,7 +196,7 @@ def answer_extractive(
     idf = {t: (math.log(1 + (n_units - df[t] + 0.5) / (df[t] + 0.5)) if df[t] else max_idf) for t in q_terms}
     weight = {t: idf[t] * (cfg.key_boost if t in key_terms else 1.0) for t in q_terms}
 
-    title_terms = {t for c in chunks for t in content_terms(c.document_title.replace("_", " "))}
+    title_terms = {t for c in chunks for t in _title_terms(c.document_title)}
     missing_keys = sorted(k for k in key_terms if not df[k] and k not in title_terms)
     if missing_keys:
         return _not_found(f"key question terms absent from every passage: {', '.join(missing_keys)}")
@@ -237,7 +237,7 @@ def answer_extractive(
         return _not_found("no sentence shares a content word with the question")
 
     total = sum(weight.values())
-    chunk_title_terms = [set(content_terms(c.document_title.replace("_", " "))) for c in chunks]
+    chunk_title_terms = [_title_terms(c.document_title) for c in chunks]
 
     def unit_text(i: int) -> str:
         u = units[i]
@@ -246,8 +246,13 @@ def answer_extractive(
     def context_terms(i: int) -> set[str]:
         u = units[i]
         # The document title says what a bare table row is about ("nics-background-checks.pdf");
-        # neighbours often name the subject of a short answer sentence.
+        # neighbours often name the subject of a short answer sentence. A table row's
+        # neighbours are other rows (another state, another country): its context is the
+        # chunk's first line (caption or header) instead.
         have = {alias.get(t, t) for t in u.terms} | chunk_title_terms[u.chunk_index]
+        if is_row(unit_text(i)):
+            first = next((j for j in range(i, -1, -1) if j == 0 or units[j - 1].chunk_index != u.chunk_index), i)
+            return have | {alias.get(t, t) for t in units[first].terms}
         for j in (i - 1, i + 1):
             if 0 <= j < n_units and units[j].chunk_index == u.chunk_index:
                 have |= {alias.get(t, t) for t in units[j].terms}
@@ -281,6 +286,8 @@ def answer_extractive(
         text = unit_text(i)
         if is_quotable(text, is_row=is_row(text)):
             return True
+        if chunks[units[i].chunk_index].text.strip() == text and not is_code(text):
+            return True  # the whole passage (a DOCX text box, a footnote): nothing it could head
         # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
         # VOTERS") answers a "when / how many" question; a bare heading holds no value.
         return qtype in ("date", "number", "person") and has_value(qtype, text, question) and not is_code(text)
@@ -293,16 +300,19 @@ def answer_extractive(
     # enough to the best score, preferring one whose own context names the asked entities (the
     # right person, state, row); a neighbour holding the value may answer for it ("It is an
     # offense to ... . Penalties range up to $500,000 ..."). Otherwise decline.
-    best_score = units[order[0]].score
-    candidates = [i for i in order if units[i].score >= cfg.type_floor * best_score]
+    shaped = [i for i in order if units[i].score > 0 and answer_shaped(i)]
+    if not shaped:
+        return _not_found("no retrieved sentence can be quoted as an answer")
+    best_score = units[shaped[0]].score
+    candidates = [i for i in shaped if units[i].score >= cfg.type_floor * best_score]
     lead: int | None = None
     partner: int | None = None  # a sentence that must follow the lead (it found the lead)
     type_miss = False
     for local_first in (True, False):
-        for i in candidates:
+        # A unit whose own context names every asked entity (the Hawaii row, Siobhan's table)
+        # is preferred at any score; otherwise only units close to the best score compete.
+        for i in shaped if local_first and key_terms else candidates:
             if local_first and missing_entities(i, "local"):
-                continue
-            if not answer_shaped(i):
                 continue
             if typed(i):
                 lead = i
@@ -317,6 +327,18 @@ def answer_extractive(
             type_miss = True
         if lead is not None:
             break
+    if lead is None and qtype in ("date", "number", "person"):
+        # A heading that matches the question may sit right above the value ("Two-Column
+        # Document with Lorem Ipsum" / "Your Name January 3, 2024"): the value answers alone.
+        for i in order:
+            if units[i].score < cfg.type_floor * best_score:
+                break
+            if answer_shaped(i):
+                continue
+            j = i + 1
+            if j < n_units and units[j].chunk_index == units[i].chunk_index and answer_shaped(j) and typed(j):
+                lead = j
+                break
     if lead is None:
         if type_miss:
             return _not_found(f"no retrieved sentence states a {qtype} for this question")
@@ -372,7 +394,7 @@ def answer_extractive(
         # A document's own "[3]" would read as one of our markers: show it as "(3)" instead.
         sentence = _BRACKET_NUM.sub(r"(\1)", normalise_ws(quote).replace("\x02", ""))
         if n == 1:
-            direct = _direct_sentence(question, qtype, q_terms, sentence)
+            direct = _direct_sentence(question, qtype, content_terms(question), sentence)
             if direct:
                 parts.append(f"{direct} [{n}]")
         parts.append(f"{sentence} [{n}]")
@@ -416,6 +438,32 @@ _PERIOD_TERMS = frozenset(
         """
     )
 )
+
+
+_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_TITLE_PERIOD = re.compile(r"(?<!\d)(?:19|20)\d\d[-_.](0[1-9]|1[0-2])(?!\d)")
+
+
+def _title_terms(title: str) -> set[str]:
+    """Terms of a document title; a year-month in a file name ("...-2015-11.pdf") also names
+    its month, so "November 2015" is about that document."""
+    terms = set(content_terms(title.replace("_", " ")))
+    for m in _TITLE_PERIOD.finditer(title):
+        terms.add(stem(_MONTH_NAMES[int(m.group(1)) - 1]))
+    return terms
 
 
 def _not_found(reason: str) -> Answer:

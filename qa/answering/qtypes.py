@@ -41,7 +41,7 @@ _NUMBER_Q = re.compile(
     r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area)\b",
     re.IGNORECASE,
 )
-_PERSON_Q = re.compile(r"^\s*(?:who|whom|wer|quem|quién)\b|\bwhose\s+name\b", re.IGNORECASE)
+_PERSON_Q = re.compile(r"^\s*(?:who|whom|wer|quem|quién)\b|^\s*von\s+wem\b|\bwhose\s+name\b", re.IGNORECASE)
 
 _MONTHS = (
     r"jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|may|mai|june?|juni|july?|juli|"
