@@ -286,8 +286,9 @@ def answer_extractive(
         text = unit_text(i)
         if is_quotable(text, is_row=is_row(text)):
             return True
-        if chunks[units[i].chunk_index].text.strip() == text and not is_code(text):
-            return True  # the whole passage (a DOCX text box, a footnote): nothing it could head
+        chunk = chunks[units[i].chunk_index]
+        if chunk.page is None and chunk.text.strip() == text and not is_code(text):
+            return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
         # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
         # VOTERS") answers a "when / how many" question; a bare heading holds no value.
         return qtype in ("date", "number", "person") and has_value(qtype, text, question) and not is_code(text)

@@ -132,7 +132,9 @@ def is_quotable(sentence: str, *, is_row: bool) -> bool:
     fragment, not a fragment of a sentence cut from its start."""
     s = sentence.strip()
     if is_row:
-        return bool(_WORD.findall(s)) and (any(c.isdigit() for c in s) or " | " in s or ": " in s)
+        # At least two cells with content ("MICHAEL A. KNOWLES, | :" is a ruled line, not a row).
+        cells = [c for c in re.split(r"\s*\|\s*|\t|:\s", s) if any(ch.isalnum() for ch in c)]
+        return bool(_WORD.findall(s)) and len(cells) >= 2
     if _CODE.search(s) or s.count("`") >= 2 or s.startswith(("#", "|", "-- ", "//")):
         return False
     words = _WORD.findall(s)
