@@ -106,7 +106,8 @@ def _start_triton(stack: contextlib.ExitStack, tmp: Path, max_tokens: int) -> di
     """A local tritonserver with the embedded generative default (SmolLM2-135M builtin)."""
     from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
     from inference.triton.client import TritonAdmin
-    from inference.triton.server import TritonServer, free_port
+    from inference.triton.server import TritonServer
+    from tests.support.milvus import free_port
 
     repo = tmp / "repo"
     install_smollm2(repo)

@@ -50,7 +50,9 @@ _MONTHS = (
 )
 _DATE_VALUE = re.compile(
     rf"\b(?:{_MONTHS})\b\.?\s*\d{{1,4}}|\b\d{{1,2}}\.?\s*(?:{_MONTHS})\b|\b(?:1[5-9]|20)\d\d\b|"
-    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d\d-\d\d\b",
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d\d-\d\d\b|"
+    r"\b\d{1,2}(?::\d\d)?\s*(?:a\.?m\b\.?|p\.?m\b\.?|uhr\b|o'clock)|\b\d{1,2}:\d\d\b|"
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)s?\b",
     re.IGNORECASE,
 )
 _NUMBER_VALUE = re.compile(
