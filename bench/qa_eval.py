@@ -104,12 +104,14 @@ def tenant_and_docs() -> tuple[Any, Any, dict[str, int]]:
 
 def _start_triton(stack: contextlib.ExitStack, tmp: Path, max_tokens: int) -> dict[str, str]:
     """A local tritonserver with the embedded generative default (SmolLM2-135M builtin)."""
+    from inference.triton.builtin import MINILM_NAME, install_minilm
     from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
     from inference.triton.client import TritonAdmin
     from inference.triton.server import TritonServer
     from tests.support.milvus import free_port
 
     repo = tmp / "repo"
+    install_minilm(repo, version=1)
     install_smollm2(repo)
     server = TritonServer(
         repo,
@@ -125,11 +127,14 @@ def _start_triton(stack: contextlib.ExitStack, tmp: Path, max_tokens: int) -> di
     server.wait_ready(180)
     admin = TritonAdmin(server.http_url, timeout_s=300)
     stack.callback(admin.close)
-    admin.load_model(SMOLLM2_NAME)
-    # The LLM is switched on per question (settings.TRITON_LLM_MODEL); embeddings stay in-process.
+    for name in (MINILM_NAME, SMOLLM2_NAME):
+        admin.load_model(name)
+    # Triton is switched on per generative question (settings.TRITON_URL, TRITON_LLM_MODEL);
+    # the query is then embedded by the same MiniLM served by Triton. Extractive answers keep
+    # the embedded in-process default.
     return {
-        "TRITON_URL": server.grpc_url,
-        "TRITON_LLM_MODEL": "",
+        "TRITON_EMBED_MODEL": MINILM_NAME,
+        "QA_EVAL_TRITON_URL": server.grpc_url,
         "QA_LLM_MAX_TOKENS": str(max_tokens),
         "TRITON_LLM_TIMEOUT_S": "300",
         "QA_EVAL_LLM_NAME": SMOLLM2_NAME,
@@ -197,7 +202,7 @@ def run(args: argparse.Namespace) -> None:
     scores: dict[str, list[Any]] = {"old": [], "new": [], "generative": []}
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     for i, row in enumerate(rows):
-        settings.TRITON_LLM_MODEL = ""
+        settings.TRITON_URL, settings.TRITON_LLM_MODEL = "", ""
         trace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
         new = dict(QaAnswerSerializer(trace).data)
         scores["new"].append(score_row(row, new, doc_ids=docs, latency_ms=trace.total_ms))
@@ -205,7 +210,7 @@ def run(args: argparse.Namespace) -> None:
         scores["old"].append(score_row(row, old, doc_ids=docs, latency_ms=old_ms))
         out = {"id": row["id"], "question": row["question"], "expected": row["answer"], "new": new, "old": old}
         if i < gen_n:
-            settings.TRITON_LLM_MODEL = llm_name
+            settings.TRITON_URL, settings.TRITON_LLM_MODEL = os.environ["QA_EVAL_TRITON_URL"], llm_name
             gtrace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
             gen = dict(QaAnswerSerializer(gtrace).data)
             scores["generative"].append(score_row(row, gen, doc_ids=docs, latency_ms=gtrace.total_ms))
