@@ -65,6 +65,8 @@ class TenantScopedMixin:
     use the key "*" for a default. A missing entry is a configuration error (fail closed)."""
 
     required_capability: ClassVar[dict[str, str]] = {}
+    # No OPTIONS (DRF's metadata would need its own capability) and no TRACE: both answer 405.
+    http_method_names: ClassVar[list[str]] = ["get", "post", "put", "patch", "delete", "head"]
     tenant: Tenant
     membership: Membership
     actor: Actor
@@ -79,7 +81,12 @@ class TenantScopedMixin:
 
     # -- final -----------------------------------------------------------------------------------
     def capability_for_action(self) -> str:
-        action = getattr(self, "action", None) or (self.request.method or "get").lower()  # type: ignore[attr-defined]
+        method = (self.request.method or "get").lower()  # type: ignore[attr-defined]
+        if method not in self.http_method_names or getattr(self, method, None) is None:  # type: ignore[attr-defined]
+            # No handler (TRACE, OPTIONS, PUT on a read-only route): DRF would answer 405 only after
+            # the checks; answer it here, before the capability lookup (which has no entry: a 500).
+            raise exceptions.MethodNotAllowed(self.request.method)  # type: ignore[attr-defined]
+        action = getattr(self, "action", None) or method
         cap = self.required_capability.get(action) or self.required_capability.get("*")
         if cap is None:
             raise ImproperlyConfigured(f"{type(self).__name__}.required_capability has no entry for '{action}'")
