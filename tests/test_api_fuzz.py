@@ -24,6 +24,7 @@ from schemathesis.engine.events import (
     EngineFinished,
     FatalError,
     NonFatalError,
+    PhaseFinished,
     ScenarioFinished,
 )
 
@@ -149,9 +150,12 @@ def test_api_fuzz(settings, milvus_server, tmp_path, tenant_a, owner_a, make_tok
     errors: list[str] = []
     cases = 0
     per_check: Counter[str] = Counter()
+    per_phase: Counter[str] = Counter()
+    phases: dict[str, str] = {}
     for event in from_schema(schema).execute():
         if isinstance(event, ScenarioFinished):
             cases += len(event.recorder.cases)
+            per_phase[str(event.phase.value)] += len(event.recorder.cases)
             found = _describe(event)
             failures.extend(found)
             per_check.update(line.split("]")[0][1:] for line in found)
@@ -159,6 +163,9 @@ def test_api_fuzz(settings, milvus_server, tmp_path, tenant_a, owner_a, make_tok
             errors.append(f"{event.label}: {event.value!r}\n{event.info.code_sample}")
         elif isinstance(event, FatalError):
             raise event.exception
+        elif isinstance(event, PhaseFinished):
+            skipped = event.phase.skip_reason
+            phases[str(event.phase.name.value)] = skipped.value if skipped else str(event.status.value)
         elif isinstance(event, EngineFinished):
             break
     wipe_vectors(milvus_server.uri, "fuzz_tests")
@@ -166,6 +173,8 @@ def test_api_fuzz(settings, milvus_server, tmp_path, tenant_a, owner_a, make_tok
     if os.environ.get("FUZZ_REPORT"):
         with open(os.environ["FUZZ_REPORT"], "w") as fh:
             fh.write("\n".join(unique))
-    print(f"cases={cases} failures={len(failures)} unique={len(unique)} by check={dict(per_check)}")
+    print(f"cases={cases} by phase={dict(per_phase)} phases={phases}")
+    print(f"failures={len(failures)} unique={len(unique)} by check={dict(per_check)}")
+    assert per_phase["stateful"] > 0, f"the stateful phase generated nothing: {phases}"
     assert not errors, "\n".join(errors[:20])
     assert not unique, f"{len(unique)} distinct failures:\n" + "\n".join(unique[:60])
