@@ -47,7 +47,9 @@ class CatalogImportResultSerializer(serializers.Serializer):
 class CatalogUpsertInputSerializer(serializers.Serializer):
     """Documentation shape; the body may also be a bare list of items."""
 
-    items = serializers.ListField(child=serializers.DictField(), max_length=C.MAX_ROWS_PER_REQUEST)
+    # Rows are validated one by one: a bad row (even a non-object) is reported with its row
+    # number and the valid rows are kept, so the documented row type is "any JSON value".
+    items = serializers.ListField(child=serializers.JSONField(), max_length=C.MAX_ROWS_PER_REQUEST)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -62,7 +64,9 @@ class EventSerializer(serializers.ModelSerializer):
 class EventIngestInputSerializer(serializers.Serializer):
     """Documentation shape; the body may also be a bare list of events."""
 
-    events = serializers.ListField(child=serializers.DictField(), max_length=C.MAX_ROWS_PER_REQUEST)
+    # Rows are validated one by one: a bad row (even a non-object) is reported with its row
+    # number and the valid rows are kept, so the documented row type is "any JSON value".
+    events = serializers.ListField(child=serializers.JSONField(), max_length=C.MAX_ROWS_PER_REQUEST)
 
 
 class EventIngestResultSerializer(serializers.Serializer):
