@@ -116,5 +116,25 @@ def test_every_operation_documents_the_errors_it_can_answer(client) -> None:
             assert {"409", "413", "415"} <= set(op["responses"]), f"{method.upper()} {path}"
         error = op["responses"]["404"]["content"]["application/json"]["schema"]
         assert error == {"$ref": "#/components/schemas/ApiError"}
-    for name, key in (("CatalogUpsertInputRequest", "items"), ("EventIngestInputRequest", "events")):
-        assert schema["components"]["schemas"][name]["properties"][key]["items"] == {}
+    for path, key in (("/api/v1/catalog/items/", "items"), ("/api/v1/events/", "events")):
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        wrapped, bare = body["oneOf"]
+        assert wrapped["properties"][key]["items"] == {} and bare["type"] == "array" and bare["items"] == {}
+    rollouts = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/rollouts/"]["get"]["parameters"]}
+    assert rollouts["deployment"]["type"] == "integer"
+    export = schema["paths"]["/api/v1/audit-events/export/"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["type"] == "array" and "text/csv" in export
+
+
+@pytest.mark.parametrize("path,key", [("/api/v1/catalog/items/", "items"), ("/api/v1/events/", "events")])
+def test_bulk_routes_take_a_bare_list_too(client_a, path: str, key: str) -> None:
+    body = client_a.post(path, [None, {}], format="json").json()
+    assert body["received"] == 2 and body["rejected"] == 2
+    assert body["errors"][0] == {"row": 1, "message": "each row must be an object."}
+
+
+def test_audit_export_is_one_unpaginated_list(client_a) -> None:
+    response = client_a.get("/api/v1/audit-events/export/?action=&actor=")
+    assert response.status_code == 200
+    events = response.json()
+    assert isinstance(events, list) and len(events) >= 5

@@ -30,7 +30,8 @@ def test_rollout_filter_by_deployment_is_tenant_scoped(seeded, tenant_a, tenant_
     body = client.get(f"/api/v1/rollouts/?deployment={own.pk}").json()
     assert body["count"] == 1 and body["results"][0]["deployment"] == own.pk
     assert Rollout.objects.for_tenant(tenant_b).count() == 1  # the foreign one exists; it is not listed
-    assert client.get("/api/v1/rollouts/?deployment=abc").status_code == 400
+    for bad in ("abc", "0.75", "", "-1", str(10**30)):  # 10**30 was an OverflowError in the driver
+        assert client.get(f"/api/v1/rollouts/?deployment={bad}").status_code == 400, bad
     assert client.get("/api/v1/rollouts/?state=nonsense").status_code == 400
 
 
