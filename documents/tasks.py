@@ -37,12 +37,13 @@ def _failure_message(exc: BaseException, retries: int) -> tuple[str, str]:
     if isinstance(exc, VectorStoreUnavailable):
         return (
             f"the vector store (Milvus) stayed unavailable after {retries} retries; "
-            "re-ingest the document once it is back",
+            "the document is re-queued automatically once it is back",
             "vector_store_unavailable",
         )
     if isinstance(exc, InferenceUnavailable):
         return (
-            f"the embedding service stayed unavailable after {retries} retries; re-ingest the document once it is back",
+            f"the embedding service stayed unavailable after {retries} retries; "
+            "the document is re-queued automatically once it is back",
             "inference_unavailable",
         )
     if isinstance(exc, IndexIncomplete):

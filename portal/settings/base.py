@@ -399,6 +399,9 @@ DOCUMENT_STAGE_DEADLINE_S = {
 }
 DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
+# A document that failed because Milvus / the embedding service stayed down through every retry
+# is re-queued by the sweep once that backend answers again, if it failed less than this ago.
+DOCUMENT_OUTAGE_REQUEUE_WINDOW_S = env.int("DOCUMENT_OUTAGE_REQUEUE_WINDOW_S", default=7 * 24 * 3600)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
