@@ -319,6 +319,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
     "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
+    "models-reconcile-local-serving": {
+        "task": "models_registry.reconcile_local",
+        "schedule": env.float("LOCAL_SERVING_RECONCILE_S", default=30.0),
+    },
 }
 
 # ------------------------------------------------------------------------------------------------
