@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -80,8 +81,28 @@ def _detect(data: bytes, filename: str) -> str:
     return detect_kind(sample, filename)
 
 
+#: status_detail of a queued document whose ingest message could not be sent (broker down).
+#: documents.services.sweep re-sends those once its retry time has passed.
+NOT_QUEUED_DETAIL = "waiting for the task queue (broker unavailable); ingestion starts automatically once it is back"
+
+
+def _note_not_queued(document: Document, exc: Exception) -> None:
+    """The broker refused the ingest message: say so on the row and have the sweep re-send it
+    after ``DOCUMENT_UNQUEUED_RETRY_S`` (without spending the document's one stuck re-queue)."""
+    retry_at = timezone.now() + dt.timedelta(seconds=float(settings.DOCUMENT_UNQUEUED_RETRY_S))
+    Document.objects.for_tenant(document.tenant).filter(
+        pk=document.pk, status=Document.Status.QUEUED, lease_id=""
+    ).update(status_detail=NOT_QUEUED_DETAIL, stage_deadline=retry_at)
+    document.status_detail, document.stage_deadline = NOT_QUEUED_DETAIL, retry_at
+
+
 def _enqueue_ingest(document: Document) -> None:
-    enqueue("documents.ingest", tenant_id=document.tenant_id, document_id=document.pk)
+    enqueue(
+        "documents.ingest",
+        tenant_id=document.tenant_id,
+        document_id=document.pk,
+        on_send_error=partial(_note_not_queued, document),
+    )
 
 
 def _queued_deadline() -> dt.datetime:

@@ -15,6 +15,10 @@ answers again, so an outage longer than the task's retries needs no manual re-in
 Only failures younger than ``DOCUMENT_OUTAGE_REQUEUE_WINDOW_S`` are picked up, and only while
 the backend's readiness check passes, so a backend that stays down re-queues nothing.
 
+A ``queued`` document whose ingest message could not be sent at upload (broker down; see
+``documents.services.documents.NOT_QUEUED_DETAIL``) is sent again once its short retry time
+passes; the sweep itself only runs when the broker is back, so nothing is stuck "queued".
+
 It also finds ``ready``/``failed`` documents that still have rows of a superseded generation
 (their cleanup was interrupted, e.g. Milvus was down) and queues the ingest task, which on a
 terminal document only cleans up.
@@ -32,6 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from documents.models import Chunk, Document
+from documents.services.documents import NOT_QUEUED_DETAIL
 from models_registry.backends import check_milvus, check_triton, triton_probe_url
 from portal.celery import enqueue
 
@@ -55,6 +60,7 @@ class SweepResult:
     failed: list[int] = field(default_factory=list)
     cleanups: list[int] = field(default_factory=list)
     outage_requeued: list[int] = field(default_factory=list)
+    unsent: list[int] = field(default_factory=list)
 
 
 def _backend_back(code: str) -> bool:
@@ -124,14 +130,23 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
         Document.objects.all_tenants()
         .exclude(status__in=Document.TERMINAL)
         .filter(stage_deadline__lt=now)
-        .only("id", "tenant_id", "status", "lease_id", "requeues", "stage_started_at", "stage_deadline")
+        .only(
+            "id", "tenant_id", "status", "lease_id", "requeues", "stage_started_at", "stage_deadline", "status_detail"
+        )
     )
     for doc in stuck.iterator():
         same_state = Document.objects.all_tenants().filter(
             pk=doc.pk, status=doc.status, lease_id=doc.lease_id, stage_deadline=doc.stage_deadline
         )
         with transaction.atomic():
-            if doc.requeues < max_requeues:
+            if doc.status == Status.QUEUED and doc.status_detail == NOT_QUEUED_DETAIL:
+                # Its message never reached the broker (down at upload): send it now, without
+                # spending the document's re-queue; if sending fails again the row says so again.
+                n = same_state.update(status_detail="", stage_deadline=now + dt.timedelta(seconds=queued_s))
+                if n:
+                    result.unsent.append(doc.pk)
+                    enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
+            elif doc.requeues < max_requeues:
                 n = same_state.update(
                     status=Status.QUEUED,
                     lease_id="",
@@ -156,8 +171,13 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
                     result.failed.append(doc.pk)
                     # The ingest task on a terminal document removes the unfinished generation.
                     enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
-    if result.requeued or result.failed:
-        logger.warning("sweep: re-queued %s, failed %s", result.requeued, result.failed)
+    if result.requeued or result.failed or result.unsent:
+        logger.warning(
+            "sweep: re-queued %s, failed %s, sent after a broker outage %s",
+            result.requeued,
+            result.failed,
+            result.unsent,
+        )
     _requeue_after_outage(now, result)
 
     leftovers = (

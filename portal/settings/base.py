@@ -404,6 +404,8 @@ DOCUMENT_STAGE_DEADLINE_S = {
 }
 DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
+# An upload whose ingest message the broker refused is sent again by the sweep after this.
+DOCUMENT_UNQUEUED_RETRY_S = env.int("DOCUMENT_UNQUEUED_RETRY_S", default=60)
 # A document that failed because Milvus / the embedding service stayed down through every retry
 # is re-queued by the sweep once that backend answers again, if it failed less than this ago.
 DOCUMENT_OUTAGE_REQUEUE_WINDOW_S = env.int("DOCUMENT_OUTAGE_REQUEUE_WINDOW_S", default=7 * 24 * 3600)
