@@ -51,6 +51,7 @@ CLEANUP_BATCH = 200
 OUTAGE_CODES = {
     "vector_store_unavailable": "the vector store (Milvus)",
     "inference_unavailable": "the embedding service",
+    "database_unavailable": "the database",
 }
 
 
@@ -68,6 +69,8 @@ def _backend_back(code: str) -> bool:
     try:
         if code == "vector_store_unavailable":
             return check_milvus()[0]
+        if code == "database_unavailable":
+            return True  # the sweep itself just read it
         # In-process embeddings (no Triton configured) have no separate service to wait for.
         return check_triton()[0] if triton_probe_url() else True
     except Exception:  # a check that raises means "still down"
