@@ -319,6 +319,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
     "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    # No training run stays "running" after its worker died (recommendations/services/training.py).
+    "recommendations-sweep-stale-runs": {"task": "recommendations.sweep_stale_runs", "schedule": 300.0},
     # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
     "models-reconcile-local-serving": {
         "task": "models_registry.reconcile_local",
