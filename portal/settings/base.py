@@ -326,6 +326,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
     "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    # No training run stays "running" after its worker died (recommendations/services/training.py).
+    "recommendations-sweep-stale-runs": {"task": "recommendations.sweep_stale_runs", "schedule": 300.0},
+    # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
+    "models-reconcile-local-serving": {
+        "task": "models_registry.reconcile_local",
+        "schedule": env.float("LOCAL_SERVING_RECONCILE_S", default=30.0),
+    },
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -406,6 +413,11 @@ DOCUMENT_STAGE_DEADLINE_S = {
 }
 DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
+# An upload whose ingest message the broker refused is sent again by the sweep after this.
+DOCUMENT_UNQUEUED_RETRY_S = env.int("DOCUMENT_UNQUEUED_RETRY_S", default=60)
+# A document that failed because Milvus / the embedding service stayed down through every retry
+# is re-queued by the sweep once that backend answers again, if it failed less than this ago.
+DOCUMENT_OUTAGE_REQUEUE_WINDOW_S = env.int("DOCUMENT_OUTAGE_REQUEUE_WINDOW_S", default=7 * 24 * 3600)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
