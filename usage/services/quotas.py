@@ -176,7 +176,7 @@ def _parse(field: str, raw: Any) -> int | Decimal | None:
     if value < Decimal(str(low)) or value > Decimal(str(high)):
         raise ApplicationError(
             f"{field}: {label} must be between {_fmt(low)} and {_fmt(high)} (the platform's bounds); "
-            f"got {_fmt(float(value))}. Send null for the platform default.",
+            f"got {str(raw)[:40]}. Send null for the platform default.",
         )
     if field == "monthly_budget_usd":
         return value.quantize(Decimal("0.01"))
