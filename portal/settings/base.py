@@ -418,8 +418,8 @@ DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
 # Redis for the metering counters (production); empty = the database backend (embedded default).
 # Defaults to CACHE_URL when that is a Redis URL.
 _cache_url = env.str("CACHE_URL", default="")
-USAGE_REDIS_URL = env.str(
-    "USAGE_REDIS_URL", default=_cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
+USAGE_REDIS_URL = env.str("USAGE_REDIS_URL", default="") or (
+    _cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
 )
 USAGE_METERING_ENABLED = env.bool("USAGE_METERING_ENABLED", default=True)
 USAGE_FLUSH_LEDGER_DAYS = env.int("USAGE_FLUSH_LEDGER_DAYS", default=30)

@@ -158,3 +158,13 @@ def test_usage_of_a_deleted_tenant_is_dropped_not_stuck(usage_redis):
     result = meter.flush()
     assert result.keys == 1
     assert not list(usage_redis.scan_iter("usage:[bp]:*"))
+
+
+@pytest.mark.django_db
+def test_the_beat_task_flushes(usage_redis):
+    from usage.tasks import usage_flush_task
+
+    a = TenantFactory()
+    meter.record(a.pk, "rollouts", model="web", now=T0, rollouts=1)
+    usage_flush_task()
+    assert _totals(a) == {("rollouts", 0, "web", "rollouts"): 1}

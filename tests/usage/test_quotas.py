@@ -246,3 +246,15 @@ def test_window_keys_are_per_utc_day():
     a = datetime(2026, 5, 4, 23, 59, 59, tzinfo=UTC)
     assert meter.window_key(1, "q", "day", a) != meter.window_key(1, "q", "day", a.replace(day=5, hour=0, second=0))
     assert meter.window_retry_after("day", a) == 1
+
+
+def test_token_rate_set_through_the_api_and_bad_rates_are_400(viewer_a, api, settings):
+    client = api(user=viewer_a.user, tenant="acme")
+    resp = client.post("/api/v1/tokens/", {"name": "shop", "scopes": ["recommend"], "rate_limit_per_minute": 36000})
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["rate_limit_per_minute"] == 36000 and resp.json()["effective_rate_per_minute"] == 36000
+    (created,) = events("tenants.apitoken.created", viewer_a.tenant)
+    assert created.changes["rate_limit_per_minute"] == [None, 36000]
+    for bad in (0, -1, settings.API_TOKEN_RATE_MAX_PER_MIN + 1):
+        resp = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"], "rate_limit_per_minute": bad})
+        assert resp.status_code == 400 and "rate_limit_per_minute" in resp.json()["detail"], resp.content
