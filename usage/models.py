@@ -36,7 +36,8 @@ class UsageHour(models.Model):
                 fields=["tenant", "hour", "feature", "token_id", "model", "metric"], name="uniq_usage_hour_key"
             )
         ]
-        indexes = [models.Index(fields=["tenant", "hour"])]
+        # (tenant, hour): a tenant's period; (hour): the platform page's period over all tenants.
+        indexes = [models.Index(fields=["tenant", "hour"]), models.Index(fields=["hour"])]
         ordering = ["tenant_id", "hour"]
 
     def __str__(self) -> str:

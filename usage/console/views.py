@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,8 +23,6 @@ from usage.services.quotas import FEATURE_WINDOWS, LABELS
 
 def quota_alerts(tenant: Tenant) -> list[str]:
     """Sentences for every quota at or past the soft-alert ratio (the console banner)."""
-    from django.conf import settings
-
     ratio = float(settings.USAGE_SOFT_ALERT_RATIO)
     quota = quota_effective(tenant=tenant)
     now = timezone.now()

@@ -9,7 +9,6 @@ steps, so concurrent requests may pass a limit by at most the number in flight.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,10 +137,8 @@ def quota_check(*, tenant: Tenant, feature: str, add: int = 1, add_documents: in
             continue
         window = LABELS[field][1] or "day"
         used = meter.window_count(tenant.pk, field, window, now)
-        # An upload's chunks are not known yet: it is refused only once the day's are used up.
-        _check_limit(
-            tenant, field, used, add if feature != "embedding" else 0, limit, meter.window_retry_after(window, now)
-        )
+        # An upload's chunks are not known yet (add=1): it is refused once the day's are used up.
+        _check_limit(tenant, field, used, add, limit, meter.window_retry_after(window, now))
     if add_documents or add_bytes:
         stored = registry.storage_of(tenant)
         _check_limit(
@@ -150,13 +147,6 @@ def quota_check(*, tenant: Tenant, feature: str, add: int = 1, add_documents: in
         _check_limit(
             tenant, "max_storage_bytes", stored["bytes"], add_bytes, quota.values.get("max_storage_bytes"), 3600
         )
-
-
-@dataclass(frozen=True)
-class QuotaChange:
-    field: str
-    before: Any
-    after: Any
 
 
 def _parse(field: str, raw: Any) -> int | Decimal | None:
