@@ -258,3 +258,17 @@ def test_token_rate_set_through_the_api_and_bad_rates_are_400(viewer_a, api, set
     for bad in (0, -1, settings.API_TOKEN_RATE_MAX_PER_MIN + 1):
         resp = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"], "rate_limit_per_minute": bad})
         assert resp.status_code == 400 and "rate_limit_per_minute" in resp.json()["detail"], resp.content
+
+
+def test_console_quota_form_for_admins_only(client, admin_a, editor_a):
+    client.force_login(admin_a.user)
+    resp = client.post("/t/acme/usage/", {"qa_requests_per_day": "250", "max_documents": ""}, follow=True)
+    assert "Quotas saved." in resp.content.decode()
+    row = TenantQuota.objects.for_tenant(admin_a.tenant).get()
+    assert row.qa_requests_per_day == 250 and row.max_documents is None
+    resp = client.post("/t/acme/usage/", {"qa_requests_per_day": "0"}, follow=True)
+    assert "must be between 1 and" in resp.content.decode()
+    assert TenantQuota.objects.for_tenant(admin_a.tenant).get().qa_requests_per_day == 250
+    client.force_login(editor_a.user)
+    assert client.post("/t/acme/usage/", {"qa_requests_per_day": "5"}).status_code == 403
+    assert TenantQuota.objects.for_tenant(admin_a.tenant).get().qa_requests_per_day == 250

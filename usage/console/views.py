@@ -7,18 +7,20 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 
+from portal.exceptions import ApplicationError
 from tenants.console.base import TenantConsoleView
 from tenants.models import Tenant
 from usage import meter
-from usage.selectors import month_start, month_to_date, platform_usage, quota_effective, usage_summary
-from usage.services.quotas import FEATURE_WINDOWS, LABELS
+from usage.selectors import QUOTA_FIELDS, month_start, month_to_date, platform_usage, quota_effective, usage_summary
+from usage.services.quotas import FEATURE_WINDOWS, LABELS, quota_update
 
 
 def quota_alerts(tenant: Tenant) -> list[str]:
@@ -61,6 +63,17 @@ def usage_dashboard_cards(tenant: Tenant) -> list[dict[str, Any]]:
 
 class UsageSummaryView(TenantConsoleView):
     capability = "usage.view"
+    method_capability = {"post": "usage.quotas"}
+
+    def post(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
+        """The quota form: a blank field is the platform default; the service checks the bounds."""
+        changes = {f: (request.POST.get(f, "").strip() or None) for f in QUOTA_FIELDS if f in request.POST}
+        try:
+            quota_update(tenant=self.tenant, actor=self.actor, changes=changes)
+            messages.success(request, "Quotas saved.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("usage:summary", tenant_slug=tenant_slug)
 
     def get(self, request: HttpRequest, tenant_slug: str) -> HttpResponse:
         now = timezone.now()
