@@ -13,5 +13,9 @@ class DocumentsConfig(AppConfig):
         from tenants.console.views import DASHBOARD_CARDS
 
         register_nav(NavItem("Documents", "documents:list", "documents.read", 10))
+        from documents.selectors import document_storage
+        from usage.registry import register_storage
+
+        register_storage(document_storage)
         if documents_dashboard_cards not in DASHBOARD_CARDS:
             DASHBOARD_CARDS.append(documents_dashboard_cards)

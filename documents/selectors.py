@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet, Sum
 
 from documents.models import Chunk, Document
 from portal.exceptions import NotFound
@@ -40,3 +40,11 @@ def document_counts(*, tenant: Tenant) -> dict[str, int]:
     """{status: count} over the tenant's documents (dashboard card)."""
     rows = Document.objects.for_tenant(tenant).values("status").annotate(n=Count("id")).order_by()
     return {r["status"]: r["n"] for r in rows}
+
+
+def document_storage(tenant: Tenant) -> dict[str, int]:
+    """What the tenant stores (usage pricing and storage quotas): documents, file bytes, and
+    vectors (chunks of each document's searchable generation)."""
+    docs = Document.objects.for_tenant(tenant).aggregate(n=Count("id"), size=Sum("size_bytes"))
+    vectors = Chunk.objects.for_tenant(tenant).filter(generation=F("document__generation")).count()
+    return {"documents": int(docs["n"] or 0), "bytes": int(docs["size"] or 0), "vectors": int(vectors)}

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("recommendations.api.urls")),
     path("", include("documents.api.urls")),
     path("", include("qa.api.urls")),
+    path("", include("usage.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,4 +31,5 @@ urlpatterns = [
     path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
     path("", include("documents.console.urls", namespace="documents")),
     path("", include(("qa.console.urls", "qa"), namespace="qa")),
+    path("", include("usage.console.urls", namespace="usage")),
 ]

@@ -56,6 +56,7 @@ from inference.embedding import Embedder, InferenceError, InferenceUnavailable
 from inference.vectorstore import ChunkVector, VectorStore, VectorStoreError, VectorStoreUnavailable
 from models_registry.backends import get_embedder, get_vector_store
 from tenants.models import Tenant
+from usage import meter
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +370,15 @@ class _Run:
                     part = rows[i : i + batch]
                     started = time.perf_counter()
                     emb = self.embedder.embed([r.text for r in part])
-                    self.timings.embed_s += time.perf_counter() - started
+                    spent = time.perf_counter() - started
+                    self.timings.embed_s += spent
+                    meter.record(
+                        self.tenant.pk,
+                        "embedding",
+                        model=self.embedder.model_id[:200],
+                        chunks=len(part),
+                        inference_ms=spent * 1000,
+                    )
                     if emb.shape[0] != len(part):
                         raise InferenceError(f"embedder returned {emb.shape[0]} vectors for {len(part)} texts")
                     vectors = [

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "mozilla_django_oidc",
     "tenants",
+    "usage",
     "models_registry",
     "documents",
     "qa",
@@ -258,8 +259,11 @@ REST_FRAMEWORK = {
         "tenants.throttling.TenantRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/min"),
-        "tenant": env.str("API_THROTTLE_TENANT_RATE", default="6000/min"),
+        # Defaults for tokens without their own rate (ApiToken.rate_limit_per_minute) and for
+        # console sessions: generous enough for a shop backend calling recommendations at
+        # 600 requests/s (issue 13). Tenant-level limits are quotas (usage/, docs/usage.md).
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="60000/min"),
+        "tenant": env.str("API_THROTTLE_TENANT_RATE", default="120000/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -333,6 +337,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "models_registry.reconcile_local",
         "schedule": env.float("LOCAL_SERVING_RECONCILE_S", default=30.0),
     },
+    # Metered counters: Redis buckets -> UsageHour rows (usage/meter.py); budgets re-checked.
+    "usage-flush": {"task": "usage.flush", "schedule": env.float("USAGE_FLUSH_INTERVAL_S", default=60.0)},
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -424,6 +430,61 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # public https addresses (deploy/k8s/egress.py): e.g. "10.20.0.0/16,k8s.internal.example".
 # Plain http:// is allowed only to allow-listed loopback addresses. Empty: public https only.
 DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
+
+# ------------------------------------------------------------------------------------------------
+# Usage metering, prices and quotas (usage/, docs/usage.md)
+# ------------------------------------------------------------------------------------------------
+# Redis for the metering counters (production); empty = the database backend (embedded default).
+# Defaults to CACHE_URL when that is a Redis URL.
+_cache_url = env.str("CACHE_URL", default="")
+USAGE_REDIS_URL = env.str("USAGE_REDIS_URL", default="") or (
+    _cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
+)
+USAGE_METERING_ENABLED = env.bool("USAGE_METERING_ENABLED", default=True)
+USAGE_FLUSH_LEDGER_DAYS = env.int("USAGE_FLUSH_LEDGER_DAYS", default=30)
+# Unit prices in USD, merged over these defaults from the JSON in USAGE_PRICES. Inference and
+# training seconds are priced per GPU-second of USAGE_SERVING_GPU from the capacity planner's
+# GPU catalog (deploy/capacity/data/gpus-v1.yaml); "gpu_second" here overrides the catalog.
+USAGE_PRICES: dict[str, float] = {
+    "qa.requests": 0.0005,
+    "qa.prompt_tokens": 0.0000002,
+    "qa.completion_tokens": 0.0000008,
+    "recommendations.requests": 0.00001,
+    "embedding.chunks": 0.000005,
+    "training.runs": 0.01,
+    "rollouts.rollouts": 0.0,
+    "storage.gb_month": 0.10,
+    "storage.million_vectors_month": 0.50,
+    **env.json("USAGE_PRICES", default={}),
+}
+USAGE_SERVING_GPU = env.str("USAGE_SERVING_GPU", default="L4")
+# Longest since..until range the usage API answers (days).
+USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=400)
+# Platform defaults for a tenant's quotas (None = unlimited) and the operator's bounds: a tenant's
+# owners/admins may set a value in [min, max] (docs/usage.md). Override with JSON.
+USAGE_QUOTA_DEFAULTS: dict[str, float | None] = {
+    "qa_requests_per_day": 10_000,
+    "recs_requests_per_minute": 60_000,
+    "embedding_chunks_per_day": 500_000,
+    "max_documents": 10_000,
+    "max_storage_bytes": 10 * 1024**3,
+    "monthly_budget_usd": None,
+    **env.json("USAGE_QUOTA_DEFAULTS", default={}),
+}
+USAGE_QUOTA_BOUNDS: dict[str, tuple[float, float]] = {
+    "qa_requests_per_day": (1, 1_000_000),
+    "recs_requests_per_minute": (1, 600_000),
+    "embedding_chunks_per_day": (1, 50_000_000),
+    "max_documents": (1, 1_000_000),
+    "max_storage_bytes": (1024**2, 10 * 1024**4),
+    "monthly_budget_usd": (1, 1_000_000),
+    **{k: tuple(v) for k, v in env.json("USAGE_QUOTA_BOUNDS", default={}).items()},
+}
+# Share of a quota at which the tenant is warned once per period (audit event, console banner).
+USAGE_SOFT_ALERT_RATIO = env.float("USAGE_SOFT_ALERT_RATIO", default=0.8)
+# API tokens: requests per minute of a token without its own rate, and the most a token may set.
+API_TOKEN_RATE_DEFAULT_PER_MIN = env.int("API_TOKEN_RATE_DEFAULT_PER_MIN", default=60_000)
+API_TOKEN_RATE_MAX_PER_MIN = env.int("API_TOKEN_RATE_MAX_PER_MIN", default=600_000)
 
 # ------------------------------------------------------------------------------------------------
 # Logging: JSON lines with the request id

@@ -167,6 +167,9 @@ class TokensView(TenantConsoleView):
                     scopes=request.POST.getlist("scopes"),
                     expires_at=expires_at,
                     allowed_ips=ips,
+                    rate_limit_per_minute=int(rate)
+                    if (rate := request.POST.get("rate_limit_per_minute", "").strip())
+                    else None,
                 )
                 # Shown once, on the next page load only (never stored server-side beyond that).
                 request.session["new_token"] = {"name": issued.token.name, "value": issued.plaintext}
