@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.FeatureMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -430,3 +431,8 @@ LOGGING = {
         "pymilvus": {"level": "WARNING"},
     },
 }
+
+# /metrics (portal/metrics.py): which API paths count as which feature, and how many distinct
+# tenant labels one process exports before the rest are counted as "other".
+METRICS_FEATURE_PATHS = {"/api/v1/qa/": "qa", "/api/v1/recommendations/": "recommendations"}
+METRICS_MAX_TENANT_LABELS = env.int("METRICS_MAX_TENANT_LABELS", default=200)
