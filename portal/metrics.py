@@ -1,6 +1,6 @@
 """Every Prometheus metric the portal exports beyond django-prometheus' own, in one module.
 
-``/metrics`` (django_prometheus.urls) serves the default registry, so defining a metric here is
+``/metrics`` (portal.metrics_view) serves the default registry, so defining a metric here is
 enough to export it. Label cardinality is bounded by construction, because one unbounded label
 (a user id, a document name) multiplies every series and takes Prometheus down:
 

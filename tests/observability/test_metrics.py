@@ -107,3 +107,13 @@ def test_backend_health_gauges_follow_the_readiness_checks():
     assert up == {"database": 1.0, "triton": 0.0}
     exported = {s.labels["backend"]: s.value for s in scrape()["portal_backend_up"]}
     assert exported["database"] == 1.0
+
+
+@pytest.mark.django_db
+def test_metrics_only_for_allowed_networks(settings):
+    assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
+    public = Client(REMOTE_ADDR="203.0.113.9").get("/metrics")
+    assert public.status_code == 404 and b"portal_" not in public.content
+    settings.METRICS_ALLOWED_NETWORKS = ["203.0.113.0/24"]
+    assert Client(REMOTE_ADDR="203.0.113.9").get("/metrics").status_code == 200
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 404
