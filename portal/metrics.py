@@ -15,9 +15,11 @@ Lower layers (documents, qa, recommendations) import this module; it imports not
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -35,6 +37,8 @@ QUOTAS = (
     "storage_bytes",
     "monthly_budget_usd",
 )
+logger = logging.getLogger(__name__)
+
 OTHER = "other"
 UNKNOWN = "unknown"
 
@@ -99,12 +103,50 @@ def outcome_for_status(status: int) -> str:
     return "ok"
 
 
-def observe_feature_request(*, tenant_slug: str | None, feature: str, status: int, seconds: float) -> None:
+@dataclass(frozen=True)
+class RequestObservation:
+    """One finished feature request, for observers that keep their own (database) series."""
+
+    tenant_id: int
+    token_id: int  # 0 for a session (console) request
+    feature: str
+    outcome: str
+    seconds: float
+
+
+RequestObserver = Callable[[RequestObservation], None]
+_observers: list[RequestObserver] = []
+
+
+def register_request_observer(observer: RequestObserver) -> None:
+    """Called from an app's ready() (e.g. usage: hourly outcome and latency rows); idempotent."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def observe_feature_request(
+    *,
+    tenant_slug: str | None,
+    feature: str,
+    status: int,
+    seconds: float,
+    tenant_id: int | None = None,
+    token_id: int | None = None,
+) -> None:
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}")
     tenant = tenant_label(tenant_slug)
-    FEATURE_REQUESTS.labels(tenant=tenant, feature=feature, outcome=outcome_for_status(status)).inc()
+    outcome = outcome_for_status(status)
+    FEATURE_REQUESTS.labels(tenant=tenant, feature=feature, outcome=outcome).inc()
     FEATURE_LATENCY.labels(tenant=tenant, feature=feature).observe(seconds)
+    if tenant_id is None:
+        return  # never resolved to a tenant: nothing to attribute
+    observation = RequestObservation(tenant_id, token_id or 0, feature, outcome, seconds)
+    for observer in _observers:
+        try:
+            observer(observation)
+        except Exception:  # an observer never turns a served request into an error
+            logger.exception("request observer %r failed", observer)
 
 
 def observe_ingest_stages(stage_seconds: dict[str, float], *, result: str) -> None:

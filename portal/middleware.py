@@ -124,6 +124,8 @@ class FeatureMetricsMiddleware:
         finally:
             metrics.observe_feature_request(
                 tenant_slug=getattr(request, "metrics_tenant_slug", None),
+                tenant_id=getattr(request, "metrics_tenant_id", None),
+                token_id=getattr(request, "metrics_token_id", None),
                 feature=feature,
                 status=status,
                 seconds=time.perf_counter() - started,

@@ -117,3 +117,24 @@ def test_metrics_only_for_allowed_networks(settings):
     settings.METRICS_ALLOWED_NETWORKS = ["203.0.113.0/24"]
     assert Client(REMOTE_ADDR="203.0.113.9").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 404
+
+
+@pytest.mark.django_db
+def test_request_observers_get_resolved_requests_only(api, admin_a, make_token, owner_b, monkeypatch):
+    seen: list[metrics.RequestObservation] = []
+    monkeypatch.setattr(metrics, "_observers", [])
+
+    def broken(observation: metrics.RequestObservation) -> None:
+        raise RuntimeError("observer down")
+
+    metrics.register_request_observer(broken)
+    metrics.register_request_observer(seen.append)
+    metrics.register_request_observer(seen.append)  # idempotent
+    token = make_token(admin_a, ["recommend"])
+    response = api(token).post("/api/v1/recommendations/", {"user_id": "u1"}, format="json")
+    assert response.status_code == 409  # a failing observer does not change the response
+    api(user=owner_b.user, tenant="no-such-tenant").post("/api/v1/qa/", {"question": "hi"})  # 404, unattributed
+    assert len(seen) == 1
+    obs = seen[0]
+    assert (obs.tenant_id, obs.feature, obs.outcome) == (admin_a.tenant_id, "recommendations", "client_error")
+    assert obs.token_id > 0 and 0 < obs.seconds < 30
