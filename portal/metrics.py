@@ -29,12 +29,13 @@ from prometheus_client.registry import Collector
 FEATURES = ("qa", "recommendations")
 OUTCOMES = ("ok", "client_error", "rate_limited", "server_error")
 INGEST_STAGES = ("read", "extract", "chunk", "embed", "index", "db", "total")
+# The quota fields of usage.models.TenantQuota (the usage app sets the gauge).
 QUOTAS = (
     "qa_requests_per_day",
-    "recommendation_requests_per_minute",
+    "recs_requests_per_minute",
     "embedding_chunks_per_day",
-    "documents",
-    "storage_bytes",
+    "max_documents",
+    "max_storage_bytes",
     "monthly_budget_usd",
 )
 logger = logging.getLogger(__name__)
