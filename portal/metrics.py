@@ -26,6 +26,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+logger = logging.getLogger(__name__)
+
 FEATURES = ("qa", "recommendations")
 OUTCOMES = ("ok", "client_error", "rate_limited", "server_error")
 INGEST_STAGES = ("read", "extract", "chunk", "embed", "index", "db", "total")
@@ -38,8 +40,6 @@ QUOTAS = (
     "max_storage_bytes",
     "monthly_budget_usd",
 )
-logger = logging.getLogger(__name__)
-
 OTHER = "other"
 UNKNOWN = "unknown"
 
