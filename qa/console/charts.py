@@ -23,7 +23,7 @@ def qa_dashboard_charts(tenant: Tenant) -> list[Chart]:
     return [
         line_chart(
             chart_id="chart-qa-latency",
-            title="Q&A latency p50 / p95 per hour (last 48 h)",
+            title="Q&A answer pipeline time p50 / p95 per hour, from the Q&A log (last 48 h)",
             series=[Series("p50", p50), Series("p95", p95)],
             y_label="answer time",
             unit="ms",

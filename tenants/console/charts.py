@@ -20,8 +20,8 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 640, 260
-MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 64, 16, 16, 56
+WIDTH, HEIGHT = 640, 276
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 64, 16, 16, 72
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies; dashes tell series apart too.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
@@ -123,15 +123,18 @@ def _y_axis(top: float, unit: str, y_label: str, plot_h: float) -> str:
 
 
 def _legend(names: Sequence[tuple[str, str, str]]) -> str:
-    parts, x = [], MARGIN_L
-    y = HEIGHT - 10
+    """One or two rows under the x-axis label; an entry that would overflow starts the next row."""
+    parts, x, y = [], MARGIN_L, HEIGHT - 24
     for name, colour, dash in names:
+        width = 30 + 6.5 * len(name)
+        if x + width > WIDTH - MARGIN_R and x > MARGIN_L:
+            x, y = MARGIN_L, y + 15
         parts.append(
             f'<g class="legend-item"><line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
             f'stroke-width="2.5" stroke-dasharray="{dash}"/><text x="{x + 22}" y="{y}" font-size="11" '
             f'fill="#333">{escape(name)}</text></g>'
         )
-        x += 30 + 7 * len(name)
+        x += width
     return "".join(parts)
 
 
