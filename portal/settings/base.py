@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.FeatureMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -510,3 +511,14 @@ LOGGING = {
         "pymilvus": {"level": "WARNING"},
     },
 }
+
+# /metrics (portal/metrics.py): which API paths count as which feature, and how many distinct
+# tenant labels one process exports before the rest are counted as "other".
+METRICS_FEATURE_PATHS = {"/api/v1/qa/": "qa", "/api/v1/recommendations/": "recommendations"}
+METRICS_MAX_TENANT_LABELS = env.int("METRICS_MAX_TENANT_LABELS", default=200)
+# Who may scrape /metrics (it names tenant slugs): loopback and private networks by default,
+# where an in-cluster Prometheus scrapes from; anyone else gets a 404.
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
