@@ -12,7 +12,10 @@ Every process is started in its own session and stopped in ``finally``. Not prod
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -290,3 +293,80 @@ def summary(name: str, values: list[float], fmt: str = "{:.1f}") -> str:
         return f"{name}: -"
     med = statistics.median(values)
     return f"{name}: {fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+async def upload_files(
+    base: str, token: str, files: list[tuple[str, bytes]], *, concurrency: int, statuses: Any, latencies_ms: list[float]
+) -> list[int]:
+    """POST each file to /api/v1/documents/ (one file per request, ``concurrency`` at a time);
+    returns the ids of accepted documents. Counts statuses and records request latencies."""
+    import aiohttp
+
+    accepted: list[int] = []
+    sem = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+
+        async def one(name: str, data: bytes) -> None:
+            form = aiohttp.FormData()
+            form.add_field("files", data, filename=name, content_type="application/octet-stream")
+            async with sem:
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(f"{base}/api/v1/documents/", data=form, headers=headers) as resp:
+                        body = await resp.read()
+                        status = str(resp.status)
+                        if resp.status == 202:
+                            accepted.extend(d["id"] for d in json.loads(body)["documents"])
+                        elif resp.status == 429 and "Retry-After" not in resp.headers:
+                            status = "429-no-retry-after"
+                except TimeoutError:
+                    status = "timeout"
+                except aiohttp.ClientError as exc:
+                    status = type(exc).__name__
+                latencies_ms.append((time.perf_counter() - t0) * 1000)
+                statuses[status] += 1
+                if status not in ("202", "429"):
+                    print(f"  upload {name}: {status} {body[:300]!r}" if status.isdigit() else f"  {name}: {status}")
+
+        await asyncio.gather(*(one(n, d) for n, d in files))
+    return accepted
+
+
+def wait_terminal(doc_ids: list[int], *, timeout_s: float, progress_every_s: float = 15.0) -> dict[str, Any]:
+    """Poll the database until every document is ready or failed (or the timeout passes).
+
+    Returns counts: ready, failed (with their errors), failed without a reason, still pending
+    (by status), missing (no row at all) and the seconds it took.
+    """
+    from django.db import close_old_connections
+
+    from documents.models import Document
+
+    t0 = time.perf_counter()
+    last = 0.0
+    while True:
+        close_old_connections()
+        rows = dict(Document.objects.all_tenants().filter(pk__in=doc_ids).values_list("pk", "status"))
+        pending = collections.Counter(s for s in rows.values() if s not in ("ready", "failed"))
+        elapsed = time.perf_counter() - t0
+        if not pending or elapsed > timeout_s:
+            break
+        if elapsed - last >= progress_every_s:
+            last = elapsed
+            done = sum(1 for s in rows.values() if s in ("ready", "failed"))
+            print(
+                f"  ingestion: {done}/{len(doc_ids)} terminal after {elapsed:.0f} s; pending {dict(pending)}; load {loadavg()}",
+                flush=True,
+            )
+        time.sleep(2)
+    failed = list(Document.objects.all_tenants().filter(pk__in=doc_ids, status="failed").values_list("pk", "error"))
+    return {
+        "ready": sum(1 for s in rows.values() if s == "ready"),
+        "failed": len(failed),
+        "failed_errors": collections.Counter(e for _, e in failed),
+        "failed_without_reason": sum(1 for _, e in failed if not e.strip()),
+        "pending": dict(pending),
+        "missing": len(set(doc_ids) - set(rows)),
+        "seconds": time.perf_counter() - t0,
+    }
