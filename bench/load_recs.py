@@ -5,7 +5,9 @@
 Stack (bench/load_support.py): ``portal.settings.base`` (default throttles on; metering on when
 the code has it), PostgreSQL, Redis cache, gunicorn ``-w 2 --threads 4``. Each of ``--tenants``
 tenants gets a synthetic catalog and event history (same generator as bench/recs_latency.py) and
-a model trained through the real training service, plus ``--tokens`` API tokens. The default
+a model trained through the real training service (defaults 3k items, 100k events, 10k users
+per tenant, so that seeding three tenants stays within minutes on 2 shared cores; the engine is
+~0.2 ms of a request, bench/recs_engine_latency.py), plus ``--tokens`` API tokens. The default
 3 x 6 keeps every token and tenant under the default throttle rates at 200 requests/s, as a shop
 backend spreading traffic over keys would; ``--tenants 1 --tokens 1`` shows the throttle at work.
 
@@ -130,9 +132,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tenants", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=6, help="API tokens per tenant; requests rotate over all")
-    ap.add_argument("--items", type=int, default=10_000)
-    ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--items", type=int, default=3_000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--connections", type=int, default=64, help="client keep-alive connections")
     ap.add_argument("--server", default="2x4", help="gunicorn workers x threads")
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")

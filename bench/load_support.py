@@ -91,6 +91,8 @@ def production_stack(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start everything, set up Django in this process against the same database, yield."""
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the finally below stops what was started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="load-bench-"))
     db_name = f"load_{uuid.uuid4().hex[:10]}"
     procs: dict[str, subprocess.Popen[bytes]] = {}
