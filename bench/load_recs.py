@@ -113,7 +113,7 @@ def seed_tenants(args: argparse.Namespace) -> list[str]:
         t0 = time.perf_counter()
         tenant, plain = make_tenant(f"shop{t}", ["recommend"], tokens=args.tokens)
         seed(tenant, args.items, args.events, args.users)
-        run = training_run_start(tenant=tenant, actor=Actor.system(label="load-bench"), params={})
+        run = training_run_start(tenant=tenant, actor=Actor.system(label="load-bench"), params={"content": False})
         training_run_execute(tenant=tenant, run_id=run.pk)
         run = TrainingRun.objects.for_tenant(tenant).get(pk=run.pk)
         if run.status != "ready":
