@@ -155,14 +155,18 @@ def main() -> None:
         # Let the warm-up's requests leave nothing queued; the throttle windows are per minute.
         results = []
         for r in range(args.runs):
+            cpu0 = stack.cpu_seconds("gunicorn")
             res = asyncio.run(open_loop(stack.base, tokens, rate=args.rate, duration=args.duration, **kw))
+            cpu = stack.cpu_seconds("gunicorn") - cpu0
             results.append(res)
             print(
                 f"run {r + 1}: {sum(res.statuses.values())} requests, statuses {dict(res.statuses)}; "
                 f"p50 {pct(res.latencies_ms, 50):.1f} ms, p95 {pct(res.latencies_ms, 95):.1f} ms, "
                 f"p99 {pct(res.latencies_ms, 99):.1f} ms, max {max(res.latencies_ms, default=0):.0f} ms; "
                 f"achieved {res.ok / res.wall_s:.1f} ok/s of {args.rate:.0f} offered; "
-                f"client send lag p99 {res.late_ms_p99:.1f} ms; load {res.load_before} -> {res.load_after}",
+                f"client send lag p99 {res.late_ms_p99:.1f} ms; gunicorn CPU {cpu:.1f} s "
+                f"({cpu / res.wall_s:.2f} cores, {1000 * cpu / max(1, sum(res.statuses.values())):.2f} ms/request sent); "
+                f"load {res.load_before} -> {res.load_after}",
                 flush=True,
             )
         dead = [name for name, up in stack.alive().items() if not up]

@@ -77,6 +77,22 @@ class Stack:
     def log(self, name: str) -> Path:
         return self.tmp / f"{name}.log"
 
+    def cpu_seconds(self, name: str) -> float:
+        """User + system CPU of every live process in that part's process group (Linux /proc)."""
+        pgid = self.procs[name].pid
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def alive(self) -> dict[str, bool]:
         return {name: proc.poll() is None for name, proc in self.procs.items()}
 
