@@ -31,6 +31,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
+from usage.services import quota_check
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ def document_upload(
     ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``).
     """
     access_require(tenant=tenant, actor=actor, capability="documents.upload")
+    quota_check(tenant=tenant, feature="embedding", add_documents=1, add_bytes=file.size or 0)
     display = sanitize_filename(filename if filename is not None else getattr(file, "name", ""))
     limit = tenant_max_upload_bytes(tenant)
     size = file.size if file.size is not None else 0

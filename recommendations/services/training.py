@@ -52,6 +52,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
+from usage import meter
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +341,13 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: st
         action="recommendations.trainingrun.completed",
         target=run,
         changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats},
+    )
+    meter.record(
+        tenant.pk,
+        "training",
+        model=f"recommender-v{run.version}",
+        runs=1,
+        seconds=(run.finished_at - run.started_at).total_seconds() if run.started_at else 0,
     )
     if training_run_get_active(tenant=tenant) is None:
         # The first ready model serves right away; later ones wait for an explicit activation.
