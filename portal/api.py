@@ -35,6 +35,15 @@ def _query_int(request: Any, name: str, *, minimum: int, maximum: int | None = N
     return value
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx/5xx (for OpenAPI ``responses={400: ErrorSerializer, ...}``)."""
+
+    detail = serializers.CharField(help_text="A sentence a person can read.")
+    code = serializers.CharField(help_text="A stable slug, e.g. invalid, permission_denied, quota_exceeded.")
+    request_id = serializers.CharField(required=False)
+    retry_after_s = serializers.IntegerField(required=False, help_text="On 429, also sent as Retry-After.")
+
+
 class DefaultPagination(LimitOffsetPagination):
     """`?limit=&offset=`: a malformed or negative value is a 400 (DRF would silently fall back to
     the default page, so a client's bug would look like a short list); `limit` above
@@ -76,7 +85,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     request_id = current_request.get().request_id
     if isinstance(exc, ApplicationError):
         body = {"detail": exc.message, "code": exc.code, **exc.extra, "request_id": request_id}
-        return Response(body, status=exc.status_code)
+        retry_after = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(body, status=exc.status_code, headers=headers)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

@@ -95,6 +95,10 @@ class TenantScopedMixin:
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # type: ignore[misc]  # IsAuthenticated
         self.tenant, self.membership, self.actor = resolve_api_tenant(request)
+        # The tenant label of portal.metrics: set only once the tenant is resolved (it exists).
+        request._request.metrics_tenant_slug = self.tenant.slug  # type: ignore[attr-defined]
+        request._request.metrics_tenant_id = self.tenant.pk  # type: ignore[attr-defined]
+        request._request.metrics_token_id = self.actor.token.pk if self.actor.token else None  # type: ignore[attr-defined]
         access_require(
             tenant=self.tenant,
             actor=self.actor,
