@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from portal.metrics import RequestObservation
 from usage import meter
@@ -27,13 +28,11 @@ def latency_metric(ms: float) -> str:
 
 
 def observe_request(observation: RequestObservation) -> None:
-    meter.record(
-        observation.tenant_id,
-        observation.feature,
-        observation.token_id or None,
-        None,
-        **{f"{OUTCOME_PREFIX}{observation.outcome}": 1, latency_metric(observation.seconds * 1000): 1},
-    )
+    counts: dict[str, Any] = {
+        f"{OUTCOME_PREFIX}{observation.outcome}": 1,
+        latency_metric(observation.seconds * 1000): 1,
+    }
+    meter.record(observation.tenant_id, observation.feature, observation.token_id or None, None, **counts)
 
 
 def bucket_counts(metrics: Mapping[str, int]) -> list[int]:
