@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from portal import metrics
 from portal.exceptions import ApplicationError, QuotaExceeded
 from tenants.access import access_require
 from tenants.actors import Actor
@@ -91,6 +92,8 @@ def _soft_alert(tenant: Tenant, field: str, used: float, limit: float, period: s
 def _check_limit(tenant: Tenant, field: str, used: float, add: float, limit: float | None, retry_after: int) -> None:
     if limit is None:
         return
+    # /metrics: portal_tenant_quota_usage_ratio (the "tenant near quota" alert reads it).
+    metrics.set_quota_usage(tenant_slug=tenant.slug, quota=field, ratio=(used + add) / limit if limit else 1.0)
     if used + add > limit:
         label = LABELS[field][0]
         raise QuotaExceeded(
