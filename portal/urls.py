@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health
+from portal.metrics_view import metrics_view
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -19,7 +20,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),

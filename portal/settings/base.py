@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.FeatureMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -248,7 +249,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.DefaultPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON bodies only; the upload routes declare multipart themselves. (Form bodies carry HTML
+    # semantics DRF applies to them, e.g. "" means null, which the OpenAPI contract does not.)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -274,6 +278,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Security schemes come from the OpenApiAuthenticationExtensions in tenants/authentication.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.openapi.add_error_responses",  # every 4xx/503 the API answers, with its error body
+    ],
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -323,6 +331,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
     "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    # No training run stays "running" after its worker died (recommendations/services/training.py).
+    "recommendations-sweep-stale-runs": {"task": "recommendations.sweep_stale_runs", "schedule": 300.0},
+    # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
+    "models-reconcile-local-serving": {
+        "task": "models_registry.reconcile_local",
+        "schedule": env.float("LOCAL_SERVING_RECONCILE_S", default=30.0),
+    },
     # Metered counters: Redis buckets -> UsageHour rows (usage/meter.py); budgets re-checked.
     "usage-flush": {"task": "usage.flush", "schedule": env.float("USAGE_FLUSH_INTERVAL_S", default=60.0)},
 }
@@ -405,6 +420,11 @@ DOCUMENT_STAGE_DEADLINE_S = {
 }
 DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
+# An upload whose ingest message the broker refused is sent again by the sweep after this.
+DOCUMENT_UNQUEUED_RETRY_S = env.int("DOCUMENT_UNQUEUED_RETRY_S", default=60)
+# A document that failed because Milvus / the embedding service stayed down through every retry
+# is re-queued by the sweep once that backend answers again, if it failed less than this ago.
+DOCUMENT_OUTAGE_REQUEUE_WINDOW_S = env.int("DOCUMENT_OUTAGE_REQUEUE_WINDOW_S", default=7 * 24 * 3600)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
@@ -491,3 +511,14 @@ LOGGING = {
         "pymilvus": {"level": "WARNING"},
     },
 }
+
+# /metrics (portal/metrics.py): which API paths count as which feature, and how many distinct
+# tenant labels one process exports before the rest are counted as "other".
+METRICS_FEATURE_PATHS = {"/api/v1/qa/": "qa", "/api/v1/recommendations/": "recommendations"}
+METRICS_MAX_TENANT_LABELS = env.int("METRICS_MAX_TENANT_LABELS", default=200)
+# Who may scrape /metrics (it names tenant slugs): loopback and private networks by default,
+# where an in-cluster Prometheus scrapes from; anyone else gets a 404.
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)

@@ -268,7 +268,7 @@ def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a
         assert result.failed()
         other.refresh_from_db()
         assert other.status == Status.FAILED and other.error_code == "vector_store_unavailable"
-        assert "Milvus" in other.error and "re-ingest" in other.error
+        assert "Milvus" in other.error and "re-queued automatically" in other.error
 
         # Same data file; a fresh port avoids racing the old socket's teardown on a busy machine.
         server = start_lite_server(tmp_path, "down.db")
