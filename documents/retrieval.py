@@ -130,7 +130,19 @@ def chunks_retrieve(
             generation=F("document__generation"),
         )
         .select_related("document")
-        .only("id", "text", "page", "generation", "document__id", "document__title", "document__generation")
+        .only(
+            "id",
+            "text",
+            "index_text",
+            "location",
+            "kind",
+            "heading_path",
+            "page",
+            "generation",
+            "document__id",
+            "document__title",
+            "document__generation",
+        )
     }
     if document_ids is not None:
         allowed = {int(d) for d in document_ids}
@@ -148,6 +160,10 @@ def chunks_retrieve(
                 page=row.page,
                 text=row.text,
                 score=float(score),
+                location=row.location,
+                kind=row.kind or "paragraph",
+                heading_path=tuple(str(h) for h in (row.heading_path or [])),
+                index_text=row.index_text,
             )
         )
     dropped = len(fused) - len(chunks)
