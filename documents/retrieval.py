@@ -27,6 +27,7 @@ from documents.fusion import rrf
 from documents.models import Chunk, Document
 from documents.passages import RetrievedChunk
 from documents.vectors import tenant_vector_key
+from inference.embedding import embed_queries
 
 if TYPE_CHECKING:
     from inference.embedding import Embedder
@@ -105,7 +106,7 @@ def chunks_retrieve(
         return RetrievalResult(chunks=[], timings_ms=timings)
 
     t0 = time.perf_counter()
-    vector = embedder.embed([query])[0]
+    vector = embed_queries(embedder, [query])[0]
     t1 = time.perf_counter()
     timings["embed"] = (t1 - t0) * 1000
     fused = _fused_hits(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents.chunking import chunk_document
@@ -105,3 +106,20 @@ def test_reindex_queues_documents_of_another_model_only(ingest_env, tenant_a, ed
     document_ingest_task(tenant_id=tenant_a.pk, document_id=doc.pk)
     doc.refresh_from_db()
     assert doc.status == Document.Status.READY and doc.generation == 2
+
+
+def test_each_embedding_model_gets_its_own_collection(settings):  # type: ignore[no-untyped-def]
+    from models_registry.backends import embedder_config, vector_collection
+
+    settings.TRITON_URL = ""
+    settings.MILVUS_COLLECTION = "portal_chunks"
+    settings.EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+    assert vector_collection() == "portal_chunks"  # existing MiniLM deployments keep theirs
+    settings.EMBEDDING_MODEL = "multilingual-e5-small"
+    assert vector_collection() == "portal_chunks_e5s"
+    assert embedder_config().inprocess_model == "multilingual-e5-small"
+    settings.EMBEDDING_MODEL = "bert-base"
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="EMBEDDING_MODEL"):
+        embedder_config()
