@@ -123,3 +123,28 @@ def test_each_embedding_model_gets_its_own_collection(settings):  # type: ignore
 
     with pytest.raises(ImproperlyConfigured, match="EMBEDDING_MODEL"):
         embedder_config()
+
+
+def test_german_document_is_found_from_an_english_and_a_german_question(ingest_env, tenant_a, editor_a):
+    german = (
+        "# Kompaktheit\n\n"
+        "Ein topologischer Raum heißt kompakt, wenn jede offene Überdeckung eine endliche Teilüberdeckung "
+        "besitzt. Das Intervall [0, 1] ist kompakt, die reelle Gerade dagegen nicht.\n\n"
+        "# Zusammenhang\n\n"
+        "Ein Raum heißt zusammenhängend, wenn er sich nicht als Vereinigung zweier disjunkter, nichtleerer, "
+        "offener Mengen schreiben lässt.\n"
+    )
+    english = (
+        "# Fleet maintenance\n\n"
+        "Each aircraft is inspected every 400 flight hours. Open findings are closed before the next "
+        "departure and recorded in the maintenance log.\n"
+    )
+    de = _ingest(tenant_a, editor_a, "skript.md", german.encode(), title="Topologie Skript")
+    _ingest(tenant_a, editor_a, "fleet.md", english.encode(), title="Fleet handbook")
+    for question in (
+        "When is a topological space called compact?",
+        "Wann heißt ein topologischer Raum kompakt?",
+    ):
+        res = chunks_retrieve(tenant=tenant_a, query=question, store=ingest_env, embedder=get_embedder())
+        top = res.chunks[0]
+        assert top.document_id == de.pk and "endliche Teilüberdeckung" in top.text, (question, top)
