@@ -28,6 +28,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared_data import shared_dir
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -98,7 +100,7 @@ def _start_triton(stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=Path, default=REPO.parent / "shared" / "data" / "docs" / "good")
+    parser.add_argument("--docs", type=Path, default=shared_dir() / "data" / "docs" / "good")
     parser.add_argument("--no-triton", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in-process (default 1)")
     parser.add_argument("--batch", type=int, default=64, help="chunks per embed call (DOCUMENT_EMBED_BATCH)")

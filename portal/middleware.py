@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -94,3 +95,38 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class FeatureMetricsMiddleware:
+    """Counts and times the tenant-facing feature endpoints for /metrics (portal.metrics).
+
+    The feature comes from the path (``settings.METRICS_FEATURE_PATHS``, a fixed map), the tenant
+    from ``request.metrics_tenant_slug``, which the tenant API base sets once it has resolved the
+    tenant (so a request for a tenant that does not exist never becomes a label).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.prefixes = tuple(getattr(settings, "METRICS_FEATURE_PATHS", {}).items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        feature = next((f for prefix, f in self.prefixes if request.path.startswith(prefix)), None)
+        if feature is None:
+            return self.get_response(request)
+        from portal import metrics
+
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.observe_feature_request(
+                tenant_slug=getattr(request, "metrics_tenant_slug", None),
+                tenant_id=getattr(request, "metrics_tenant_id", None),
+                token_id=getattr(request, "metrics_token_id", None),
+                feature=feature,
+                status=status,
+                seconds=time.perf_counter() - started,
+            )

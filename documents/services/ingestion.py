@@ -55,7 +55,9 @@ from documents.vectors import tenant_vector_key
 from inference.embedding import Embedder, InferenceError, InferenceUnavailable
 from inference.vectorstore import ChunkVector, VectorStore, VectorStoreError, VectorStoreUnavailable
 from models_registry.backends import get_embedder, get_vector_store
+from portal import metrics
 from tenants.models import Tenant
+from usage import meter
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +377,15 @@ class _Run:
                     part = rows[i : i + batch]
                     started = time.perf_counter()
                     emb = self.embedder.embed([r.text for r in part])
-                    self.timings.embed_s += time.perf_counter() - started
+                    spent = time.perf_counter() - started
+                    self.timings.embed_s += spent
+                    meter.record(
+                        self.tenant.pk,
+                        "embedding",
+                        model=self.embedder.model_id[:200],
+                        chunks=len(part),
+                        inference_ms=spent * 1000,
+                    )
                     if emb.shape[0] != len(part):
                         raise InferenceError(f"embedder returned {emb.shape[0]} vectors for {len(part)} texts")
                     vectors = [
@@ -553,6 +563,7 @@ def document_ingest(
     store = store or get_vector_store()
     timings = timings if timings is not None else IngestTimings()
     started = time.perf_counter()
+    result: str | None = None  # for /metrics: "ready", "failed" or "unfinished" once a run did work
     try:
         doc = _claim(tenant=tenant, document_id=document_id, lease_id=lease_id, config=config)
         if doc is None:
@@ -564,6 +575,7 @@ def document_ingest(
         run = _Run(
             doc, tenant=tenant, lease_id=lease_id, store=store, embedder=embedder, config=config, timings=timings
         )
+        result = "unfinished"
         try:
             run.execute()
         except LeaseLost:
@@ -581,9 +593,29 @@ def document_ingest(
             run.fail(f"the embedding model could not process this document: {exc}", "inference_error")
         except VectorStoreError as exc:
             run.fail(f"the vector store refused the document's vectors: {exc}", "vector_store_error")
-        return Document.objects.for_tenant(tenant).filter(pk=document_id).first()
+        after = Document.objects.for_tenant(tenant).filter(pk=document_id).first()
+        result = after.status if after is not None and after.status in (Status.READY, Status.FAILED) else result
+        return after
     finally:
         timings.total_s += time.perf_counter() - started
+        if result is not None:
+            _observe(timings, result=str(result))
+
+
+def _observe(timings: IngestTimings, *, result: str) -> None:
+    """Stage durations of one run to /metrics (portal.metrics); embedding includes upsert waits."""
+    metrics.observe_ingest_stages(
+        {
+            "read": timings.read_s,
+            "extract": timings.extract_s,
+            "chunk": timings.chunk_s,
+            "embed": timings.embed_s + timings.upsert_wait_s,
+            "index": timings.index_s,
+            "db": timings.db_s,
+            "total": timings.total_s,
+        },
+        result=result,
+    )
 
 
 def document_mark_failed(*, tenant: Tenant, document_id: int, lease_id: str, message: str, code: str) -> bool:
