@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import F
 
 from documents.fusion import rrf
@@ -54,7 +55,7 @@ class RetrievalConfig:
     # Second stage (documents/rerank.py): rerank the best ``rerank_pool`` fused candidates with
     # the fitted feature model; needs both legs' scores, so it runs the two searches here
     # (``fusion`` is then "local"). Skipped when no weights file ships.
-    rerank: bool = True
+    rerank: bool | None = None  # None: settings.RETRIEVAL_RERANK
     rerank_pool: int = 30
 
 
@@ -238,7 +239,8 @@ def chunks_retrieve(
     unchanged: the caller maps them to 503.
     """
     cfg = config or RetrievalConfig()
-    model = load_model() if cfg.rerank else None
+    use_rerank = cfg.rerank if cfg.rerank is not None else bool(getattr(settings, "RETRIEVAL_RERANK", True))
+    model = load_model() if use_rerank else None
     cands, result = chunks_candidates(
         tenant=tenant,
         query=query,

@@ -363,6 +363,9 @@ EMBEDDING_DIM = env.int("EMBEDDING_DIM", default=384)
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="multilingual-e5-small")
 # e5 precision: "auto" (bf16 where the CPU has AMX/AVX512-BF16, else fp32), "bf16" or "fp32".
 EMBEDDING_PRECISION = env.str("EMBEDDING_PRECISION", default="auto")
+# Second-stage feature reranker over the fused candidates (documents/rerank.py; weights fitted on
+# the tune half by bench/train_reranker.py). bench/qa_retrieval_eval.py compares both settings.
+RETRIEVAL_RERANK = env.bool("RETRIEVAL_RERANK", default=True)
 # Empty TRITON_URL = in-process inference on CPU; else grpc://host:8001 or http://host:8000.
 TRITON_URL = env.str("TRITON_URL", default="")
 TRITON_METRICS_URL = env.str("TRITON_METRICS_URL", default="")

@@ -148,3 +148,15 @@ def test_german_document_is_found_from_an_english_and_a_german_question(ingest_e
         res = chunks_retrieve(tenant=tenant_a, query=question, store=ingest_env, embedder=get_embedder())
         top = res.chunks[0]
         assert top.document_id == de.pk and "endliche Teilüberdeckung" in top.text, (question, top)
+
+
+def test_rerank_stage_follows_the_setting_and_keeps_the_tenant(ingest_env, tenant_a, editor_a, settings):  # type: ignore[no-untyped-def]
+    doc = _ingest(tenant_a, editor_a, "pump.md", b"# Pumps\n\nThe pump station moves 1,200 litres a minute.\n")
+    kw = {"tenant": tenant_a, "query": "How many litres a minute does the pump move?", "store": ingest_env}
+    settings.RETRIEVAL_RERANK = False
+    plain = chunks_retrieve(embedder=get_embedder(), **kw)
+    settings.RETRIEVAL_RERANK = True
+    reranked = chunks_retrieve(embedder=get_embedder(), **kw)
+    assert not plain.reranked and reranked.reranked and "rerank" in reranked.timings_ms
+    assert reranked.chunks[0].document_id == doc.pk and "1,200 litres" in reranked.chunks[0].text
+    assert 0.0 < reranked.chunks[0].score < 1.0  # the reranker's probability
