@@ -160,3 +160,20 @@ def test_rerank_stage_follows_the_setting_and_keeps_the_tenant(ingest_env, tenan
     assert not plain.reranked and reranked.reranked and "rerank" in reranked.timings_ms
     assert reranked.chunks[0].document_id == doc.pk and "1,200 litres" in reranked.chunks[0].text
     assert 0.0 < reranked.chunks[0].score < 1.0  # the reranker's probability
+
+
+def test_reindex_command(ingest_env, tenant_a, editor_a):  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    doc = _ingest(tenant_a, editor_a, "memo.txt", b"The memo lists 12 depots.")
+    out = StringIO()
+    call_command("reindex_documents", "--tenant", tenant_a.slug, stdout=out)
+    assert "Queued 0 document(s)" in out.getvalue()  # already indexed by the configured model
+    call_command("reindex_documents", "--tenant", tenant_a.slug, "--all", stdout=out)
+    assert "Queued 1 document(s)" in out.getvalue()
+    doc.refresh_from_db()
+    assert doc.status == Document.Status.QUEUED
+    with pytest.raises(CommandError, match="no tenant"):
+        call_command("reindex_documents", "--tenant", "no-such-tenant", stdout=out)
