@@ -35,15 +35,6 @@ def _query_int(request: Any, name: str, *, minimum: int, maximum: int | None = N
     return value
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The body of every 4xx/5xx (for OpenAPI ``responses={400: ErrorSerializer, ...}``)."""
-
-    detail = serializers.CharField(help_text="A sentence a person can read.")
-    code = serializers.CharField(help_text="A stable slug, e.g. invalid, permission_denied, quota_exceeded.")
-    request_id = serializers.CharField(required=False)
-    retry_after_s = serializers.IntegerField(required=False, help_text="On 429, also sent as Retry-After.")
-
-
 class DefaultPagination(LimitOffsetPagination):
     """`?limit=&offset=`: a malformed or negative value is a 400 (DRF would silently fall back to
     the default page, so a client's bug would look like a short list); `limit` above

@@ -1,7 +1,8 @@
 """Usage API: the priced summary, time series (JSON and CSV), and the tenant's quotas.
 
 Thin views: parameters are parsed here into a period, reads come from ``usage.selectors`` and
-quota changes go through ``usage.services.quota_update``. Every 4xx is documented in the schema.
+quota changes go through ``usage.services.quota_update``. Every 4xx is documented in the schema
+(by ``portal.openapi.add_error_responses``, the same ``ApiError`` body everywhere).
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api import ErrorSerializer
 from portal.csv_export import csv_dict_writer
 from portal.exceptions import ApplicationError
 from tenants.api.base import TenantScopedAPIView
@@ -37,13 +37,6 @@ from usage.services import quota_update
 
 MAX_HOURLY_RANGE_DAYS = 93
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad parameter: the detail names it."),
-    401: OpenApiResponse(ErrorSerializer, description="No or bad credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Role or token scope does not allow this."),
-    404: OpenApiResponse(ErrorSerializer, description="Tenant not found for these credentials."),
-    429: OpenApiResponse(ErrorSerializer, description="Rate limit exceeded; Retry-After says when to retry."),
-}
 PERIOD_PARAMS = [
     OpenApiParameter(
         "since", OpenApiTypes.STR, description="ISO 8601 date or datetime (UTC if naive); default: start of this month."
@@ -114,7 +107,7 @@ class _UsageBase(TenantScopedAPIView):
 class UsageSummaryView(_UsageBase):
     """Metered usage and its cost per feature over a period, month to date and projected."""
 
-    @extend_schema(parameters=PERIOD_PARAMS, responses={200: UsageSummarySerializer, **ERRORS})
+    @extend_schema(parameters=PERIOD_PARAMS, responses={200: UsageSummarySerializer})
     def get(self, request: Request) -> Response:
         since, until = parse_period(request)
         return Response(UsageSummarySerializer(usage_summary(tenant=self.tenant, since=since, until=until)).data)
@@ -123,7 +116,7 @@ class UsageSummaryView(_UsageBase):
 class UsageSeriesView(_UsageBase):
     """Usage per hour or per day, per feature and metric (inference time in milliseconds)."""
 
-    @extend_schema(parameters=SERIES_PARAMS, responses={200: UsageSeriesSerializer, **ERRORS})
+    @extend_schema(parameters=SERIES_PARAMS, responses={200: UsageSeriesSerializer})
     def get(self, request: Request) -> Response:
         args = _series_args(request)
         points = usage_series(tenant=self.tenant, **args)
@@ -138,7 +131,7 @@ class UsageSeriesView(_UsageBase):
 class UsageExportView(_UsageBase):
     """The same series as CSV (one row per period, feature and metric)."""
 
-    @extend_schema(parameters=SERIES_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR, **ERRORS})
+    @extend_schema(parameters=SERIES_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
         args = _series_args(request)
         buf = io.StringIO()
@@ -171,11 +164,11 @@ class QuotaView(TenantScopedAPIView):
             "budget_exhausted": quota.budget_exhausted_month == f"{timezone.now():%Y-%m}",
         }
 
-    @extend_schema(responses={200: QuotaSerializer, **ERRORS})
+    @extend_schema(responses={200: QuotaSerializer})
     def get(self, request: Request) -> Response:
         return Response(QuotaSerializer(self._body()).data)
 
-    @extend_schema(request=QuotaValuesSerializer, responses={200: QuotaSerializer, **ERRORS})
+    @extend_schema(request=QuotaValuesSerializer, responses={200: QuotaSerializer})
     def patch(self, request: Request) -> Response:
         # Values are validated by the service (bounds, whole numbers), which names the field.
         quota_update(
