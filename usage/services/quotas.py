@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from portal import metrics
 from portal.exceptions import ApplicationError, QuotaExceeded
 from tenants.access import access_require
 from tenants.actors import Actor
@@ -91,6 +92,8 @@ def _soft_alert(tenant: Tenant, field: str, used: float, limit: float, period: s
 def _check_limit(tenant: Tenant, field: str, used: float, add: float, limit: float | None, retry_after: int) -> None:
     if limit is None:
         return
+    # The /metrics gauge behind the "tenant near quota" alert (deploy/observability/).
+    metrics.set_quota_usage(tenant_slug=tenant.slug, quota=field, ratio=used / limit if limit else 1.0)
     if used + add > limit:
         label = LABELS[field][0]
         raise QuotaExceeded(
@@ -220,6 +223,7 @@ def budgets_refresh(*, now: datetime | None = None) -> int:
             continue
         checked += 1
         spent = month_to_date(tenant=tenant, now=now)["month_to_date_usd"]
+        metrics.set_quota_usage(tenant_slug=tenant.slug, quota="monthly_budget_usd", ratio=spent / float(budget))
         exhausted = month if spent >= float(budget) else ""
         with transaction.atomic():
             row, _ = TenantQuota.objects.select_for_update().get_or_create(tenant=tenant)
