@@ -4,7 +4,8 @@
 
 Runs ``documents.services.document_ingest`` (exactly what the ``documents.ingest`` Celery task
 runs) for every file, against a throw-away SQLite database, a real Milvus Lite server and, in
-turn, the in-process MiniLM and a real ``tritonserver`` serving the built-in ``minilm`` model.
+turn, the in-process default embedder (``EMBEDDING_MODEL``: multilingual-e5-small unless set)
+and a real ``tritonserver`` serving the built-in ``minilm`` model.
 Each document goes through ``document_upload`` first (type detection, storage, hashing) and is
 then ingested in the foreground, so "wall" excludes queueing but includes extraction, chunking,
 database writes, embedding and Milvus upserts.

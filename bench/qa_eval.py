@@ -1,22 +1,25 @@
-"""Cited Q&A quality on ``shared/data/qa/dev.jsonl`` through the real product path.
+"""Cited Q&A quality on the held-out set ``bench/data/qa_eval/`` through the real product path.
 
-    python bench/qa_eval.py [--k 5] [--verbose]
+    python bench/qa_eval.py [--split test|tune] [--generative-limit N] [--verbose] [--dump FILE]
 
-Every file of ``docs/good`` is uploaded and ingested with the real services
-(``document_upload`` + ``document_ingest``: extraction, chunking, in-process MiniLM, Milvus Lite)
-into a bench tenant. Then, per question:
+All 19 files of ``shared/data/docs/good`` are uploaded and ingested once with the real services
+(``document_upload`` + ``document_ingest``: extraction, chunking, the embedded embedder, Milvus
+Lite) into a throw-away bench tenant (temporary directory; nothing is cached in the repository).
+Then, for every question of the chosen half (``test`` by default: report figures on it only;
+``tune`` is for choosing thresholds), three answerers are scored with ``bench/qa_eval_lib.py``:
 
-- retrieval: the product's hybrid retrieval (``documents.retrieval.chunks_retrieve``: dense +
-  Milvus BM25 fused by RRF, DB post-filter), its two legs alone (dense; Milvus BM25), and a
-  plain BM25 baseline (``bm25s`` over the same chunk texts from the database);
-  recall@k = a relevant chunk in the top k, MRR over the top 10. A chunk is relevant when it
-  belongs to the gold document and, for PDFs, lies on a gold page; for DOCX/TXT, when it
-  contains >= 60% of the evidence's tokens;
-- answers: the product's Q&A service (``qa_prepare`` + ``qa_answer``, rendered by the API's
-  ``QaAnswerSerializer``; embedded default = extractive): citation accuracy
-  (share of citations whose chunk is relevant, i.e. the cited page holds the gold answer),
-  answer-level citation hit, key fact in the answer, and the precision / recall of
-  ``found: false`` on the unanswerable questions.
+- **old**: the extractive answerer as it was before issue 11 (``bench/answer_extractive_v1.py``)
+  on the chunks the product retrieved for the question, citations validated as the product does;
+  latency = the product's retrieval time + this answerer's time;
+- **new**: the product's Q&A service (``qa_prepare`` + ``qa_answer`` rendered by the API's
+  ``QaAnswerSerializer``), embedded default (no LLM); latency = the trace's server-side total;
+- **generative**: the same service with the embedded generative default (SmolLM2-135M served by
+  a local tritonserver, as ``bench/qa_llm_citations.py`` does) on the first ``N`` questions of
+  the half (``--generative-limit``, 0 skips it; on this 2-core machine an answer takes seconds).
+  Its table says N; compare it with the extractive rows of the same N questions printed beside it.
+
+Printed per answerer: answer correctness, right document, right page, abstention precision and
+recall, latency p50/p95; then per tag (table, multicolumn, docx, non-English, near-miss ...).
 """
 
 from __future__ import annotations
@@ -24,52 +27,121 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from answer_extractive_v1 import answer_extractive_v1
 from qa_common import DATA, bench_tenant, setup_django, start_milvus
-from qa_extractive_dev import _tokens, answer_correct
+from qa_eval_lib import aggregate, aggregate_by, load_questions, score_row
 
-
-def relevant(row: dict, doc_id: int, page: int | None, text: str, gold_doc_id: int) -> bool:
-    if doc_id != gold_doc_id:
-        return False
-    if row["pages"]:
-        return page in row["pages"]
-    ev = _tokens(row["evidence"])
-    have = set(_tokens(text))
-    return bool(ev) and sum(t in have for t in ev) / len(ev) >= 0.6
+TAGS = (
+    "table",
+    "multicolumn",
+    "docx",
+    "non_english_doc",
+    "question_in_german",
+    "near_miss",
+    "footnote",
+    "ocr",
+    "txt",
+    "fixed_width",
+    "form",
+)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--k", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("test", "tune"), default="test")
+    ap.add_argument("--generative-limit", type=int, default=0, help="questions for the generative answerer")
+    ap.add_argument("--max-tokens", type=int, default=96, help="generative answer length")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--dump", type=Path, help="write every answer and score as JSON lines")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep the database and Milvus Lite files here (outside the repository) and reuse an "
+        "ingestion made by an earlier run with the same --workdir; default: a fresh temporary directory",
+    )
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmpdir, contextlib.ExitStack() as stack:
-        tmp = Path(tmpdir)
-        setup_django(tmp)
+    with contextlib.ExitStack() as stack:
+        tmp = _workdir(stack, args.workdir)
+        env: dict[str, str] = {}
+        if args.generative_limit > 0:
+            env = _start_triton(stack, tmp, args.max_tokens)
+        setup_django(tmp, **env)
         start_milvus(stack, tmp)
         run(args)
 
 
-def run(args: argparse.Namespace) -> None:
-    import bm25s
+def _workdir(stack: contextlib.ExitStack, path: Path | None) -> Path:
+    if path is None:
+        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qa-eval-")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tenant_and_docs() -> tuple[Any, Any, dict[str, int]]:
+    """The bench tenant's owner actor and its ingested documents (ingested now if this work
+    directory has none yet)."""
+    from documents.models import Document
+    from tenants.actors import Actor
+    from tenants.models import Membership, Tenant
+
+    tenant = Tenant.objects.filter(slug="bench").first()
+    if tenant is None:
+        tenant, _membership, actor = bench_tenant()
+        return tenant, actor, _ingest(tenant, actor)
+    membership = Membership.objects.for_tenant(tenant).select_related("user").first()
+    actor = Actor.for_user(membership.user, membership)
+    docs = {f"good/{d.filename}": d.pk for d in Document.objects.for_tenant(tenant)}
+    print(f"reusing {len(docs)} ingested documents", flush=True)
+    return tenant, actor, docs
+
+
+def _start_triton(stack: contextlib.ExitStack, tmp: Path, max_tokens: int) -> dict[str, str]:
+    """A local tritonserver with the embedded generative default (SmolLM2-135M builtin)."""
+    from inference.triton.builtin.smollm2 import SMOLLM2_NAME, install_smollm2
+    from inference.triton.client import TritonAdmin
+    from inference.triton.server import TritonServer
+    from tests.support.milvus import free_port
+
+    repo = tmp / "repo"
+    install_smollm2(repo)
+    server = TritonServer(
+        repo,
+        workdir=tmp / "work",
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        python_executable=sys.executable,
+        exit_timeout_s=1,
+    )
+    server.start()
+    stack.callback(server.stop)
+    server.wait_ready(180)
+    admin = TritonAdmin(server.http_url, timeout_s=300)
+    stack.callback(admin.close)
+    admin.load_model(SMOLLM2_NAME)
+    # The LLM is switched on per question (settings.TRITON_LLM_MODEL); embeddings stay in-process.
+    return {
+        "TRITON_URL": server.grpc_url,
+        "TRITON_LLM_MODEL": "",
+        "QA_LLM_MAX_TOKENS": str(max_tokens),
+        "TRITON_LLM_TIMEOUT_S": "300",
+        "QA_EVAL_LLM_NAME": SMOLLM2_NAME,
+    }
+
+
+def _ingest(tenant: Any, actor: Any) -> dict[str, int]:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from documents.models import Chunk, Document
-    from documents.retrieval import RetrievalConfig, chunks_retrieve
     from documents.services import document_ingest, document_upload
-    from documents.vectors import tenant_vector_key
-    from models_registry.backends import get_embedder, get_vector_store
-    from qa.api.serializers import QaAnswerSerializer
-    from qa.services.ask import qa_answer, qa_prepare
 
-    tenant, _membership, actor = bench_tenant()
     t0 = time.perf_counter()
     docs: dict[str, int] = {}
     for path in sorted((DATA / "docs" / "good").iterdir()):
@@ -79,95 +151,110 @@ def run(args: argparse.Namespace) -> None:
         if doc.status != Document.Status.READY:
             print(f"  {path.name}: {doc.status} {doc.error}")
         docs[f"good/{path.name}"] = doc.pk
-    chunks = list(
-        Chunk.objects.for_tenant(tenant).filter(generation=1).values_list("id", "document_id", "page", "text")
-    )
-    print(f"ingested {len(docs)} files -> {len(chunks)} chunks in {time.perf_counter() - t0:.1f} s")
+    n_chunks = Chunk.objects.for_tenant(tenant).count()
+    print(f"ingested {len(docs)} files -> {n_chunks} chunks in {time.perf_counter() - t0:.1f} s", flush=True)
+    return docs
 
-    # Plain BM25 baseline over exactly the same chunk texts.
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([c[3] for c in chunks], show_progress=False), show_progress=False)
-    info = {c[0]: c for c in chunks}
-    store, embedder, key = get_vector_store(), get_embedder(), tenant_vector_key(tenant.pk)
 
-    rows = [json.loads(line) for line in (DATA / "qa" / "dev.jsonl").read_text().splitlines() if line.strip()]
-    systems = ["hybrid (product)", "dense (Milvus)", "BM25 (Milvus)", "BM25 (bm25s baseline)"]
-    hits = dict.fromkeys(systems, 0)
-    rr = dict.fromkeys(systems, 0.0)
-    n_ans = 0
-    n_cit = n_cit_ok = n_ans_found = n_ans_hit = n_correct = 0
-    n_unans = n_unans_declined = n_declined_total = 0
-    ret_ms: list[float] = []
-    total_ms: list[float] = []
-    for row in rows:
-        gold = docs[row["doc"]]
-        if row["answerable"]:
-            n_ans += 1
-            vec = [float(x) for x in embedder.embed([row["question"]])[0]]
-            t = time.perf_counter()
-            hyb = chunks_retrieve(
-                tenant=tenant, query=row["question"], store=store, embedder=embedder, config=RetrievalConfig(top_k=10)
-            )
-            ret_ms.append((time.perf_counter() - t) * 1000)
-            ranked = {
-                "hybrid (product)": [c.chunk_id for c in hyb.chunks],
-                "dense (Milvus)": [h.chunk_id for h in store.search(tenant=key, vector=vec, top_k=10)],
-                "BM25 (Milvus)": [h.chunk_id for h in store.search_text(tenant=key, query=row["question"], top_k=10)],
-            }
-            res, _ = retriever.retrieve(
-                bm25s.tokenize([row["question"]], show_progress=False), k=10, show_progress=False
-            )
-            ranked["BM25 (bm25s baseline)"] = [chunks[int(i)][0] for i in res[0]]
-            for s, ids in ranked.items():
-                rel = [relevant(row, info[i][1], info[i][2], info[i][3], gold) for i in ids if i in info]
-                if any(rel[: args.k]):
-                    hits[s] += 1
-                first = next((j for j, r in enumerate(rel) if r), None)
-                rr[s] += 0 if first is None else 1 / (first + 1)
-        t = time.perf_counter()
-        body = QaAnswerSerializer(qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))).data
-        total_ms.append((time.perf_counter() - t) * 1000)
-        if not body["found"]:
-            n_declined_total += 1
-        if row["answerable"]:
-            if body["found"]:
-                n_ans_found += 1
-                ok = [
-                    relevant(row, c["document_id"], c["page"], info[c["chunk_id"]][3], gold) for c in body["citations"]
-                ]
-                n_cit += len(ok)
-                n_cit_ok += sum(ok)
-                n_ans_hit += any(ok)
-                n_correct += answer_correct(body["answer"], row["answer"])
-        else:
-            n_unans += 1
-            n_unans_declined += not body["found"]
+def _old_answer(trace: Any) -> tuple[dict[str, Any], float]:
+    """The pre-issue-11 extractive answer on the product's retrieved chunks, validated as the
+    product validates, rendered like the API."""
+    from qa.answering.citations import validate_citations
+
+    t0 = time.perf_counter()
+    chunks = trace.chunks
+    found, text, cits = False, "", []
+    if chunks:
+        ans = answer_extractive_v1(trace.question, chunks)
+        if ans.found:
+            texts = {c.chunk_id: c.text for c in chunks}
+            v = validate_citations(ans.text, ans.citations, set(texts), chunk_texts=texts)
+            text, cits, found = v.text, v.citations, bool(v.citations)
+    ms = (time.perf_counter() - t0) * 1000 + trace.retrieve_ms
+    body = {
+        "answer": text,
+        "found": found,
+        "citations": [
+            {"document_id": c.document_id, "document_title": c.document_title, "page": c.page, "quote": c.quote}
+            for c in cits
+        ],
+    }
+    return body, ms
+
+
+def run(args: argparse.Namespace) -> None:
+    import os
+
+    from django.conf import settings
+
+    from qa.api.serializers import QaAnswerSerializer
+    from qa.services.ask import qa_answer, qa_prepare
+
+    tenant, actor, docs = tenant_and_docs()
+    rows = load_questions(split=args.split)
+    llm_name = os.environ.get("QA_EVAL_LLM_NAME", "")
+    gen_n = min(args.generative_limit, len(rows)) if llm_name else 0
+    scores: dict[str, list[Any]] = {"old": [], "new": [], "generative": []}
+    dump = args.dump.open("w", encoding="utf-8") if args.dump else None
+    for i, row in enumerate(rows):
+        settings.TRITON_LLM_MODEL = ""
+        trace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
+        new = dict(QaAnswerSerializer(trace).data)
+        scores["new"].append(score_row(row, new, doc_ids=docs, latency_ms=trace.total_ms))
+        old, old_ms = _old_answer(trace)
+        scores["old"].append(score_row(row, old, doc_ids=docs, latency_ms=old_ms))
+        out = {"id": row["id"], "question": row["question"], "expected": row["answer"], "new": new, "old": old}
+        if i < gen_n:
+            settings.TRITON_LLM_MODEL = llm_name
+            gtrace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
+            gen = dict(QaAnswerSerializer(gtrace).data)
+            scores["generative"].append(score_row(row, gen, doc_ids=docs, latency_ms=gtrace.total_ms))
+            out["generative"] = gen
+            out["generative_model"] = gtrace.model
         if args.verbose:
-            flat = " ".join(body["answer"].split())[:200]
-            print(f"{row['id']} found={body['found']} | {row['question']}")
-            print(f"   -> {flat}")
+            s = scores["new"][-1]
+            flag = "ok " if (s.answer_correct or (not s.answerable and s.abstained)) else "BAD"
+            print(f"{flag} {row['id']} [{','.join(row['tags'])}] {row['question']}  (expected {row['answer']!r})")
+            print(f"     new: {' '.join(new['answer'].split())[:220]}")
+        if dump:
+            dump.write(json.dumps(out, default=str) + "\n")
+    if dump:
+        dump.close()
 
-    print(f"\nquestions={len(rows)} (answerable {n_ans}, unanswerable {n_unans}); k={args.k}")
-    print(f"{'retrieval':26s} recall@{args.k}   MRR@10")
-    for s in systems:
-        print(f"{s:26s} {hits[s] / n_ans:8.1%}   {rr[s] / n_ans:.3f}")
-    print("\nanswers (embedded default: extractive)")
-    print(
-        f"  citation accuracy (cited chunk holds the gold answer): {n_cit_ok}/{n_cit} = {n_cit_ok / max(1, n_cit):.1%}"
+    n_ans = sum(r["answerable"] for r in rows)
+    print(f"\nsplit={args.split}: {len(rows)} questions ({n_ans} answerable, {len(rows) - n_ans} unanswerable)")
+    print(_table({k: aggregate(v) for k, v in scores.items() if v}, gen_n, len(rows)))
+    if gen_n:
+        same = {"old": scores["old"][:gen_n], "new": scores["new"][:gen_n], "generative": scores["generative"]}
+        print(f"\nsame {gen_n} questions for all three (first {gen_n} of the {args.split} half):")
+        print(_table({k: aggregate(v) for k, v in same.items()}, gen_n, gen_n))
+    for name in ("old", "new"):
+        by = aggregate_by(scores[name], lambda s: [t for t in s.tags if t in TAGS])
+        print(f"\nper tag, {name}:")
+        print(_table(by, 0, 0, first="tag"))
+
+
+def _pct(x: float | None) -> str:
+    return "   -  " if x is None else f"{x:6.1%}"
+
+
+def _table(aggs: dict[str, dict[str, Any]], gen_n: int, n_rows: int, *, first: str = "answerer") -> str:
+    head = (
+        f"| {first:19s} |   n | correct | right doc | right page | abst. P | abst. R | p50 ms | p95 ms |\n"
+        f"|{'-' * 21}|----:|--------:|----------:|-----------:|--------:|--------:|-------:|-------:|"
     )
-    print(
-        f"  answers with >= 1 correct citation: {n_ans_hit}/{n_ans_found} found ({n_ans_found}/{n_ans} answerable found)"
-    )
-    print(f"  key fact in the answer: {n_correct}/{n_ans} = {n_correct / n_ans:.1%}")
-    prec = n_unans_declined / max(1, n_declined_total)
-    print(
-        f"  found:false precision on unanswerable: {n_unans_declined}/{n_declined_total} = {prec:.1%}; "
-        f"recall {n_unans_declined}/{n_unans} = {n_unans_declined / max(1, n_unans):.1%}"
-    )
-    print(
-        f"  latency ms (single client, in-process): retrieval p50 {statistics.median(ret_ms):.1f}, "
-        f"qa_answer p50 {statistics.median(total_ms):.1f} / max {max(total_ms):.1f}"
-    )
+    lines = [head]
+    for name, a in aggs.items():
+        c = a["counts"]
+        label = f"{name} (N={gen_n})" if name == "generative" and gen_n != n_rows else name
+        p50 = a["latency_p50_ms"] or 0.0
+        p95 = a["latency_p95_ms"] or 0.0
+        lines.append(
+            f"| {label:19s} | {c['questions']:3d} | {_pct(a['answer_correct'])}  |   {_pct(a['right_doc'])}  |"
+            f"    {_pct(a['right_page'])}  | {_pct(a['abstention_precision'])}  | {_pct(a['abstention_recall'])}  |"
+            f" {p50:6.0f} | {p95:6.0f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

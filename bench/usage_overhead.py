@@ -102,15 +102,24 @@ def main() -> None:
                 )
 
         with_db = sum(len(x.latencies_ms) for x in results["db"]) + 200 * args.rounds
-        before_flush = UsageHour.objects.for_tenant(bt.tenant).filter(feature="recommendations")
+        before_flush = UsageHour.objects.for_tenant(bt.tenant).filter(feature="recommendations", metric="requests")
         db_counted = sum(before_flush.values_list("value", flat=True))
         flushed = meter.flush(redis.Redis.from_url(args.redis, decode_responses=True))
         total = sum(
-            UsageHour.objects.for_tenant(bt.tenant).filter(feature="recommendations").values_list("value", flat=True)
+            UsageHour.objects.for_tenant(bt.tenant)
+            .filter(feature="recommendations", metric="requests")
+            .values_list("value", flat=True)
+        )
+        # Every request also records its outcome (and latency bucket) for the dashboard charts.
+        outcomes = sum(
+            UsageHour.objects.for_tenant(bt.tenant)
+            .filter(feature="recommendations", metric__startswith="outcome_")
+            .values_list("value", flat=True)
         )
         print(
             f"\ncounted: db backend {db_counted:,} of {with_db:,} served; redis backend "
-            f"{total - db_counted:,} of {served_with_redis:,} served (flushed {flushed.keys} bucket(s))"
+            f"{total - db_counted:,} of {served_with_redis:,} served (flushed {flushed.keys} bucket(s)); "
+            f"outcomes recorded for {outcomes:,} of {with_db + served_with_redis:,}"
         )
 
         print(

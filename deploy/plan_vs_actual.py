@@ -4,8 +4,10 @@ Read-only and pure over ``Deployment.predicted`` (copied from the plan) and
 ``Deployment.measurement`` (``deploy.services.measure``). The plan predicts one percentile
 (``predicted.percentile``); p50 and p95 are derived from it with the planner's own tail factors
 (``deploy.capacity.estimate.to_percentile``), so the console compares like with like and says so.
-Throughput is requests/s per replica at the planned concurrency. Cost per request needs metered
-usage; until a metering source is wired in, the row says "not metered yet" rather than a number.
+Throughput is requests/s per replica at the planned concurrency. Cost per request is the plan's
+(monthly cost / planned requests) beside the metered one (``usage``: priced units of the
+deployment's models over their metered requests); with no metered request the row says
+"not metered yet" rather than a number.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def predicted_latency(predicted: dict[str, Any], percentile: int) -> tuple[float
     return round(value, 2), f"from the plan's p{base_pct} with the planner's tail factors"
 
 
-def plan_vs_actual(deployment: Deployment, *, metered_cost_per_request: float | None = None) -> list[Row]:
-    """Rows for the console; empty when the deployment has not been measured."""
+def plan_vs_actual(deployment: Deployment, *, metered: tuple[float, int] | None = None) -> list[Row]:
+    """Rows for the console; empty when the deployment has not been measured. ``metered``:
+    (USD per request, requests) from the usage rows of the deployment's models."""
     m = deployment.measurement or {}
     if not m:
         return []
@@ -74,13 +77,11 @@ def plan_vs_actual(deployment: Deployment, *, metered_cost_per_request: float | 
     rows.append(Row("Throughput", "req/s", per_replica, _figure(m.get("throughput_rps")), note))
     monthly = _figure(predicted.get("monthly_usd"))
     predicted_cost = monthly / (total_rps * SECONDS_PER_MONTH) if monthly is not None and total_rps else None
-    rows.append(
-        Row(
-            "Cost per request",
-            "USD",
-            predicted_cost,
-            metered_cost_per_request,
-            "" if metered_cost_per_request is not None else "not metered yet",
+    if metered is None:
+        rows.append(Row("Cost per request", "USD", predicted_cost, None, "not metered yet"))
+    else:
+        usd, requests = metered
+        rows.append(
+            Row("Cost per request", "USD", predicted_cost, usd, f"metered over {requests:,} requests, last 30 days")
         )
-    )
     return rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -215,3 +216,62 @@ def platform_usage(*, since: datetime, until: datetime) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# dashboard charts (usage/console/charts.py)
+# ------------------------------------------------------------------------------------------------
+
+
+def usage_hourly(*, tenant: Tenant, since: datetime, until: datetime) -> dict[tuple[str, str], dict[datetime, int]]:
+    """(feature, metric) -> {UTC hour: total}: one GROUP BY for every hourly chart."""
+    out: dict[tuple[str, str], dict[datetime, int]] = defaultdict(dict)
+    rows = (
+        usage_rows(tenant=tenant, since=since, until=until)
+        .values_list("hour", "feature", "metric")
+        .annotate(total=Sum("value"))
+        .order_by()
+    )
+    for hour, feature, metric, total in rows:
+        out[(feature, metric)][hour] = int(total or 0)
+    return dict(out)
+
+
+def metered_cost_daily(*, tenant: Tenant, since: datetime, until: datetime) -> list[tuple[datetime, float]]:
+    """Priced billable units per UTC day (storage not included), oldest first."""
+    prices = current_prices()
+    days: dict[datetime, float] = defaultdict(float)
+    # Grouped by the stored hour and folded into days here (no SQL date truncation; see usage_series).
+    rows = (
+        usage_rows(tenant=tenant, since=since, until=until)
+        .values_list("hour", "feature", "metric")
+        .annotate(total=Sum("value"))
+        .order_by()
+    )
+    for hour, feature, metric, total in rows:
+        if metric in FEATURES.get(feature, {}):
+            day = hour.astimezone(UTC).replace(hour=0)
+            days[day] += int(total or 0) * prices.unit(feature, metric)
+    return sorted(days.items())
+
+
+def metered_cost_per_request(
+    *, tenant: Tenant, models: Sequence[str], since: datetime, until: datetime
+) -> tuple[float, int] | None:
+    """(USD per request, requests) of the metered usage recorded for any of ``models`` (plan vs
+    actual on a deployment's page), or None when no request of those models was metered."""
+    prices = current_prices()
+    rows = (
+        usage_rows(tenant=tenant, since=since, until=until)
+        .filter(model__in=list(models))
+        .values_list("feature", "metric")
+        .annotate(total=Sum("value"))
+        .order_by()
+    )
+    cost, requests = 0.0, 0
+    for feature, metric, total in rows:
+        if metric == "requests":
+            requests += int(total or 0)
+        if metric in FEATURES.get(feature, {}):
+            cost += int(total or 0) * prices.unit(feature, metric)
+    return (_money(cost / requests), requests) if requests else None

@@ -176,7 +176,12 @@ class DeploymentDetailView(TenantConsoleView):
                 "latest": rollouts[0] if rollouts else None,
                 "can_rollout": self.can("deploy.rollout"),
                 "spec_json": json.dumps({"slo": deployment.slo, "predicted": deployment.predicted}, indent=2),
-                "plan_rows": plan_vs_actual(deployment),
+                "plan_rows": plan_vs_actual(
+                    deployment,
+                    metered=selectors.deployment_metered_cost(tenant=self.tenant, deployment=deployment)
+                    if deployment.measurement
+                    else None,
+                ),
             },
         )
 

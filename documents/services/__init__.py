@@ -9,6 +9,7 @@ from documents.services.documents import (
     document_delete,
     document_reingest,
     document_upload,
+    documents_reindex,
     tenant_max_upload_bytes,
 )
 from documents.services.ingestion import (
@@ -42,5 +43,6 @@ __all__ = [
     "document_reingest",
     "document_sweep_stuck",
     "document_upload",
+    "documents_reindex",
     "tenant_max_upload_bytes",
 ]

@@ -276,6 +276,24 @@ def document_reingest(*, tenant: Tenant, actor: Actor, document: Document) -> Do
     return document
 
 
+def documents_reindex(*, tenant: Tenant, actor: Actor, model_id: str, everything: bool = False) -> list[int]:
+    """Queue a re-ingestion of the tenant's terminal documents indexed by another model than
+    ``model_id`` (or all of them with ``everything``): what a change of ``EMBEDDING_MODEL`` or
+    of the chunk format (contextual ``index_text``) needs. Busy documents are skipped (their
+    running ingestion already uses the current code). Returns the ids queued."""
+    qs = Document.objects.for_tenant(tenant).filter(status__in=Document.TERMINAL).order_by("pk")
+    if not everything:
+        qs = qs.exclude(embedding_model=model_id[:200])
+    queued: list[int] = []
+    for document in qs:
+        try:
+            document_reingest(tenant=tenant, actor=actor, document=document)
+        except DocumentBusy:
+            continue
+        queued.append(document.pk)
+    return queued
+
+
 def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None:
     """Delete a document and its chunks now; its vectors and stored file go right after commit
     (``documents.purge``, retried while Milvus is down). A run still ingesting it notices the

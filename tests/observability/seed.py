@@ -11,6 +11,8 @@ from qa.models import QaRecord
 from recommendations.models import CatalogItem, Event, Experiment, Exposure
 from tenants.models import Tenant
 from tests.factories.documents import document
+from usage import meter
+from usage.models import TenantQuota
 
 HOURS = 6
 
@@ -24,6 +26,20 @@ def seed_dashboard(tenant: Tenant) -> None:
                 tenant=tenant, question=f"q{h}.{i}", latency_ms={"retrieve": 20.0, "total": 200.0 + 100 * i + 10 * h}
             )
             QaRecord.objects.for_tenant(tenant).filter(pk=rec.pk).update(created_at=at)
+        # What the API requests of that hour left in the usage rows (requests, outcomes, latency).
+        meter.record(tenant.pk, "qa", None, None, now=at, requests=5, outcome_ok=5, lat_le_500ms=3, lat_le_1000ms=2)
+        meter.record(
+            tenant.pk,
+            "recommendations",
+            None,
+            None,
+            now=at,
+            requests=90,
+            outcome_ok=90,
+            outcome_rate_limited=h,
+            lat_le_10ms=60,
+            lat_le_25ms=30,
+        )
         for i in range(2):
             doc = document(tenant, title=f"d{h}-{i}")
             Document.objects.for_tenant(tenant).filter(pk=doc.pk).update(
@@ -31,6 +47,7 @@ def seed_dashboard(tenant: Tenant) -> None:
             )
     for i in range(3):
         document(tenant, title=f"waiting-{i}", status=Document.Status.QUEUED)
+    TenantQuota.objects.create(tenant=tenant, monthly_budget_usd=25)
 
     items = [CatalogItem.objects.create(tenant=tenant, external_id=f"i{n}", title=f"Item {n}") for n in range(4)]
     exp = Experiment.objects.create(

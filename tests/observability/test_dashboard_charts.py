@@ -12,7 +12,16 @@ from django.test import Client
 from tenants.console.charts import Bar, Series, bar_chart, line_chart, nice_max, percentile
 from tests.observability.seed import HOURS, seed_dashboard
 
-CHARTS = ("chart-qa-latency", "chart-ingestion", "chart-recs-ctr")
+CHARTS = (
+    "chart-qa-latency",
+    "chart-ingestion",
+    "chart-recs-ctr",
+    "chart-requests",
+    "chart-latency-recommendations",
+    "chart-latency-qa",
+    "chart-errors",
+    "chart-cost",
+)
 
 
 def _client(membership) -> Client:  # type: ignore[no-untyped-def]
@@ -105,6 +114,10 @@ def test_browser_charts_have_data_and_empty_tenant_says_so(live_server, page, vi
     assert page.locator("#chart-qa-latency circle.point").count() == 2 * HOURS
     assert page.locator("#chart-qa-latency path.series").count() == 2
     assert page.locator("#chart-recs-ctr rect.bar").count() == 2
+    for feature in ("qa", "recommendations"):
+        assert page.locator(f"#chart-latency-{feature} path.series").count() == 2  # p50 and p95
+        assert page.locator(f"#chart-latency-{feature} circle.point").count() == 2 * HOURS
+    assert page.locator("#chart-requests path.series").count() == 2
     for chart_id in CHARTS:
         box = page.locator(f"#{chart_id} svg").bounding_box()
         assert box and box["width"] > 300 and box["height"] > 100, (chart_id, box)

@@ -84,16 +84,20 @@ def test_ingestion_stage_durations_and_results(ingest_env, tenant_a, editor_a):
 
 
 def test_queue_depth_reads_the_redis_broker(settings):
+    # Queue names of our own, so no Celery worker of another process on this Redis consumes them.
+    suffix = uuid.uuid4().hex[:8]
+    default, ingestion = f"obs-default-{suffix}", f"obs-ingestion-{suffix}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = default
+    settings.CELERY_TASK_ROUTES = {"documents.*": {"queue": ingestion}}
     settings.CELERY_BROKER_URL = "redis://localhost:6379/13"
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete("ingestion", "default", "deploy")
     try:
-        client.rpush("ingestion", "m1", "m2", "m3")
-        assert metrics.broker_queue_depths() == {"default": 0, "deploy": 0, "ingestion": 3}
+        client.rpush(ingestion, "m1", "m2", "m3")
+        assert metrics.broker_queue_depths() == {default: 0, ingestion: 3}
         family = metrics.QueueDepthCollector().read()[0]
-        assert {s.labels["queue"]: s.value for s in family.samples}["ingestion"] == 3
+        assert {s.labels["queue"]: s.value for s in family.samples}[ingestion] == 3
     finally:
-        client.delete("ingestion", "default", "deploy")
+        client.delete(ingestion, default)
     settings.CELERY_BROKER_URL = "memory://"
     assert metrics.broker_queue_depths() is None  # skipped, not guessed
 

@@ -92,8 +92,8 @@ def _soft_alert(tenant: Tenant, field: str, used: float, limit: float, period: s
 def _check_limit(tenant: Tenant, field: str, used: float, add: float, limit: float | None, retry_after: int) -> None:
     if limit is None:
         return
-    # The /metrics gauge behind the "tenant near quota" alert (deploy/observability/).
-    metrics.set_quota_usage(tenant_slug=tenant.slug, quota=field, ratio=used / limit if limit else 1.0)
+    # /metrics: portal_tenant_quota_usage_ratio (the "tenant near quota" alert reads it).
+    metrics.set_quota_usage(tenant_slug=tenant.slug, quota=field, ratio=(used + add) / limit if limit else 1.0)
     if used + add > limit:
         label = LABELS[field][0]
         raise QuotaExceeded(

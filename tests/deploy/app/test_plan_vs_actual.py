@@ -1,6 +1,7 @@
 """Plan vs actual in the console: a deployment created from a real capacity plan is rolled out
 to the real local tritonserver and measured; its page shows the plan's p50/p95 and throughput
-beside the measured ones, and cost per request as "not metered yet" (no fake number)."""
+beside the measured ones, and cost per request as "not metered yet" (no fake number) until
+requests to its model are metered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.test import Client
 from deploy.capacity.estimate import to_percentile
 from deploy.models import Deployment, Rollout
 from deploy.plan_vs_actual import plan_vs_actual, predicted_latency
+from deploy.selectors import deployment_metered_cost
 from deploy.services import capacity_plan_create, deployment_create_from_plan, rollout_start
 from deploy.tasks import deployment_measure_task, rollout_execute_task
 from tenants.actors import Actor
@@ -19,6 +21,8 @@ from tests.deploy.app.conftest import ECHO_PY
 from tests.deploy.app.test_rollouts_local import artifact, local_triton  # noqa: F401  (fixture)
 from tests.factories.deploy import model_version
 from tests.factories.models_registry import approve_file
+from usage import meter
+from usage.pricing import current_prices
 
 SYSTEM = Actor.system()
 
@@ -78,4 +82,14 @@ def test_console_shows_plan_beside_measured_after_a_local_rollout(local_triton, 
     assert cell(html, "Throughput", "measured") == f"{m['throughput_rps']:.2f} req/s"
     assert cell(html, "Cost per request", "predicted").startswith("$")
     assert cell(html, "Cost per request", "measured") == "not metered yet"
+
+    # Once requests to the deployment's model are metered, the page shows their cost per request.
+    model = d.active_revision.manifests[0]["model"]
+    meter.record(tenant_a.pk, "qa", None, model, requests=4, inference_ms=2000)
+    per_request = plan_vs_actual(d, metered=deployment_metered_cost(tenant=tenant_a, deployment=d))[-1]
+    prices = current_prices()
+    expected = (4 * prices.unit("qa", "requests") + 2000 * prices.unit("qa", "inference_ms")) / 4
+    assert expected > 0 and per_request.measured == pytest.approx(expected, rel=1e-3)
+    html = client.get(f"/t/acme/deployments/{d.pk}/").content.decode()
+    assert cell(html, "Cost per request", "measured") == f"${per_request.measured:.6f}"
     local_triton.http.unload_model(d.active_revision.manifests[0]["triton_name"], wait_s=5)

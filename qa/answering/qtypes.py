@@ -1,0 +1,153 @@
+# ruff: noqa: RUF001  (dash/quote look-alikes are matched on purpose)
+"""What kind of value a question asks for, and whether a sentence states one.
+
+Used by the extractive answerer (issue 11, item 4): a "how many / when / who" question is only
+answered by a sentence holding a value of that type, and a sentence that is a bare heading, a
+code fragment or a fragment of a sentence is never quoted as an answer.
+
+Invariants: pure functions of their text arguments; deterministic; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "QTYPES",
+    "answers_yes_no",
+    "has_value",
+    "is_code",
+    "is_quotable",
+    "question_type",
+]
+
+QTYPES = ("yes_no", "date", "number", "person", "other")
+
+_YES_NO = re.compile(
+    r"^\s*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should|must|may|"
+    r"ist|sind|war|waren|gibt|kann|können|muss|hat|haben|wird|darf|é|há|pode)\b",
+    re.IGNORECASE,
+)
+_DATE_Q = re.compile(
+    r"^\s*(?:when|wann|quando|cuándo)\b|\b(?:what|which|on\s+what|in\s+what|on\s+which|in\s+which)\s+"
+    r"(?:date|day|year|month)\b|\bin\s+welchem\s+jahr\b|\ban\s+welchem\s+(?:tag|datum)\b|"
+    r"\bwelches\s+datum\b|\bem\s+que\s+(?:data|ano|dia)\b|\bwhat\s+is\s+the\s+(?:date|deadline)\b",
+    re.IGNORECASE,
+)
+_NUMBER_Q = re.compile(
+    r"\bhow\s+(?:many|much|long|old|far|big|large|often)\b|\bwhat\s+(?:percentage|percent|amount|number|"
+    r"share|rate|total|fee|price|cost|sum)\b|\bwie\s+(?:viele?|lange|hoch|groß|gross)\b|\bwieviele?\b|"
+    r"\bquant[oa]s?\b|\bcu[aá]nt[oa]s?\b|\bcombien\b|\bwhat\s+(?:was|is|were|are)\s+the\s+(?:total|number|"
+    r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area)\b",
+    re.IGNORECASE,
+)
+_PERSON_Q = re.compile(r"^\s*(?:who|whom|wer|quem|quién)\b|^\s*von\s+wem\b|\bwhose\s+name\b", re.IGNORECASE)
+
+_MONTHS = (
+    r"jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|may|mai|june?|juni|july?|juli|"
+    r"aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|okt(?:ober)?|nov(?:ember)?|dec(?:ember)?|dez(?:ember)?|"
+    r"janeiro|fevereiro|março|abril|maio|junho|julho|agosto|setembro|outubro|novembro|dezembro"
+)
+_DATE_VALUE = re.compile(
+    rf"\b(?:{_MONTHS})\b\.?\s*\d{{1,4}}|\b\d{{1,2}}\.?\s*(?:{_MONTHS})\b|\b(?:1[5-9]|20)\d\d\b|"
+    r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d\d-\d\d\b|"
+    r"\b\d{1,2}(?::\d\d)?\s*(?:a\.?m\b\.?|p\.?m\b\.?|uhr\b|o'clock)|\b\d{1,2}:\d\d\b|"
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)s?\b",
+    re.IGNORECASE,
+)
+_NUMBER_VALUE = re.compile(
+    r"(?<![\w.])[$€£]?\d[\d,.\u00a0\u202f]*%?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|fifteen|twenty|thirty|forty|fifty|hundred|thousand|million|billion|eins|zwei|drei|vier|"
+    r"fünf|sechs|sieben|acht|neun|zehn|zwölf|dois|duas|três|quatro|cinco|seis|sete|oito|nove|dez|"
+    r"quinze|vinte|trinta)\b",
+    re.IGNORECASE,
+)
+# "section 1201", "page 24", "Form 1040": numbers that name things rather than answer "how many".
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:sections?|§+|articles?|titles?|parts?|pages?|chapters?|rules?|lines?|forms?|schedules?|"
+    r"appendix|table|figure|fig\.|no\.|pub\.\s*l\.)\s*(?:\d[\w.-]*\s*(?:,|or|and|to|-)\s*)?$",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<![\w])[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:\s+(?:[A-Z]\.\s*)?[A-ZÀ-Ý][a-zà-ÿ'’-]+)+")
+_NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|nicht|kein\w*|nie|não|nunca)\b|n't\b", re.IGNORECASE)
+_CODE = re.compile(r"^\s*(?:\$ |>>> |#!|```|[{}\[\]]\s*$)|[{};]\s*$|\b(?:def|import|return|curl|pip)\s")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def question_type(question: str) -> str:
+    """One of :data:`QTYPES`: what the answer sentence must hold."""
+    if _DATE_Q.search(question):
+        return "date"
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _PERSON_Q.search(question):
+        return "person"
+    if _YES_NO.search(question):
+        return "yes_no"
+    return "other"
+
+
+def _values(pattern: re.Pattern[str], text: str, exclude: set[str]) -> list[str]:
+    out = []
+    for m in pattern.finditer(text):
+        v = m.group(0).strip().lower().rstrip(".,")
+        if not v or v in exclude:
+            continue
+        if pattern is _NUMBER_VALUE and _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+            continue
+        out.append(v)
+    return out
+
+
+def has_value(qtype: str, sentence: str, question: str) -> bool:
+    """Does ``sentence`` state a value of ``qtype`` that the question does not already hold?"""
+    if qtype in ("yes_no", "other"):
+        return True
+    if qtype == "date":
+        exclude = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
+        return bool(_values(_DATE_VALUE, sentence, exclude))
+    if qtype == "number":
+        exclude = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
+        return bool(_values(_NUMBER_VALUE, sentence, exclude))
+    q_words = {w.lower() for w in _WORD.findall(question)}
+    return any(any(w.lower() not in q_words for w in _WORD.findall(m.group(0))) for m in _NAME.finditer(sentence))
+
+
+def answers_yes_no(question: str, sentence: str) -> str:
+    """ "Yes" or "No" for a yes/no question answered by ``sentence``: a negation the question
+    does not carry reads as No (a heuristic; the cited sentence is shown right after it)."""
+    german = bool(re.match(r"\s*(?:ist|sind|war|waren|gibt|kann|können|muss|hat|haben|wird|darf)\b", question, re.I))
+    neg = bool(_NEGATION.search(sentence)) and not _NEGATION.search(question)
+    if german:
+        return "Nein" if neg else "Ja"
+    return "No" if neg else "Yes"
+
+
+def is_code(sentence: str) -> bool:
+    """A line of code or a shell command rather than prose."""
+    s = sentence.strip()
+    return bool(_CODE.search(s)) or s.count("`") >= 2
+
+
+def is_quotable(sentence: str, *, is_row: bool) -> bool:
+    """A sentence fit to be quoted as (part of) an answer: not a bare heading, not a code
+    fragment, not a fragment of a sentence cut from its start."""
+    s = sentence.strip()
+    if is_row:
+        # At least two cells with content ("MICHAEL A. KNOWLES, | :" is a ruled line, not a row).
+        cells = [c for c in re.split(r"\s*\|\s*|\t|:\s", s) if any(ch.isalnum() for ch in c)]
+        return bool(_WORD.findall(s)) and len(cells) >= 2
+    if _CODE.search(s) or s.count("`") >= 2 or s.startswith(("#", "|", "-- ", "//")):
+        return False
+    words = _WORD.findall(s)
+    if len(words) < 3:
+        return False
+    first = s.lstrip("\"'“‘([•*-–— ")[:1]
+    if first and first.islower() and not s[:1].isdigit():
+        return False  # "roll back." / "rollout past ..." : the tail of a sentence from elsewhere
+    if s[-1] in '.!?;)"”’':
+        return True
+    # No closing punctuation: a heading ("API token scopes", "NICS Firearm Checks: November 2015")
+    # unless it reads as a long line of prose.
+    capitalised = sum(w[0].isupper() for w in words) / len(words)
+    return len(words) >= 8 and capitalised < 0.5
