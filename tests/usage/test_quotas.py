@@ -272,3 +272,15 @@ def test_console_quota_form_for_admins_only(client, admin_a, editor_a):
     client.force_login(editor_a.user)
     assert client.post("/t/acme/usage/", {"qa_requests_per_day": "5"}).status_code == 403
     assert TenantQuota.objects.for_tenant(admin_a.tenant).get().qa_requests_per_day == 250
+
+
+def test_quota_checks_set_the_prometheus_gauge(tenant_a):
+    from prometheus_client import REGISTRY
+
+    _set(tenant_a, qa_requests_per_day=10)
+    meter.record(tenant_a.pk, "qa", requests=4)
+    quota_check(tenant=tenant_a, feature="qa")
+    ratio = REGISTRY.get_sample_value(
+        "portal_tenant_quota_usage_ratio", {"tenant": "acme", "quota": "qa_requests_per_day"}
+    )
+    assert ratio == pytest.approx(0.5)  # 4 used + this request, of 10

@@ -1,7 +1,8 @@
 """Usage API: the priced summary, time series (JSON and CSV), and the tenant's quotas.
 
 Thin views: parameters are parsed here into a period, reads come from ``usage.selectors`` and
-quota changes go through ``usage.services.quota_update``. Every 4xx is documented in the schema.
+quota changes go through ``usage.services.quota_update``. Every 4xx is documented in the schema
+(by ``portal.openapi.add_error_responses``, the same ``ApiError`` body everywhere).
 """
 
 from __future__ import annotations

@@ -223,6 +223,7 @@ def budgets_refresh(*, now: datetime | None = None) -> int:
             continue
         checked += 1
         spent = month_to_date(tenant=tenant, now=now)["month_to_date_usd"]
+        metrics.set_quota_usage(tenant_slug=tenant.slug, quota="monthly_budget_usd", ratio=spent / float(budget))
         exhausted = month if spent >= float(budget) else ""
         with transaction.atomic():
             row, _ = TenantQuota.objects.select_for_update().get_or_create(tenant=tenant)
