@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -347,7 +348,8 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: st
         "training",
         model=f"recommender-v{run.version}",
         runs=1,
-        seconds=(run.finished_at - run.started_at).total_seconds() if run.started_at else 0,
+        # Whole seconds, rounded up: a run that finished in under a second still ran.
+        seconds=math.ceil((run.finished_at - run.started_at).total_seconds()) if run.started_at else 0,
     )
     if training_run_get_active(tenant=tenant) is None:
         # The first ready model serves right away; later ones wait for an explicit activation.

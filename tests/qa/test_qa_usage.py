@@ -19,8 +19,12 @@ def dmca(index_document, tenant_a):  # type: ignore[no-untyped-def]
     return index_document(tenant_a, "DMCA summary", DMCA_PAGES)
 
 
-def _qa_usage(tenant) -> dict[tuple[str, int, str], int]:
-    return {(r.metric, r.token_id, r.model): r.value for r in UsageHour.objects.for_tenant(tenant).filter(feature="qa")}
+def _qa_usage(tenant, *, billed: bool = True) -> dict[tuple[str, int, str], int]:
+    """Billed counters, or (billed=False) the outcome and latency-bucket rows the dashboard reads."""
+    rows = UsageHour.objects.for_tenant(tenant).filter(feature="qa")
+    observed = rows.filter(metric__startswith="outcome_") | rows.filter(metric__startswith="lat_le_")
+    rows = rows.exclude(pk__in=observed.values("pk")) if billed else observed
+    return {(r.metric, r.token_id, r.model): r.value for r in rows}
 
 
 def test_each_answer_is_metered_once_per_token_and_model(api, make_token, owner_a, tenant_a, tenant_b):
@@ -29,6 +33,7 @@ def test_each_answer_is_metered_once_per_token_and_model(api, make_token, owner_
         assert client.post(QA, {"question": "Who signed the DMCA?"}, format="json").status_code == 200
     token_id = QaRecord.objects.for_tenant(tenant_a).first().asked_by_token_id
     assert _qa_usage(tenant_a) == {("requests", token_id, "extractive-v1"): 2}
+    assert _qa_usage(tenant_a, billed=False)[("outcome_ok", token_id, "")] == 2
     # A refused question (400) is not billed; another tenant saw nothing.
     assert client.post(QA, {"question": ""}, format="json").status_code == 400
     assert _qa_usage(tenant_a)[("requests", token_id, "extractive-v1")] == 2

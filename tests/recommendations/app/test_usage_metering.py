@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from usage.models import TenantQuota, UsageHour
@@ -23,7 +25,7 @@ def test_requests_are_metered_per_token_and_model(served_a, api, make_token, own
     for _ in range(3):
         assert client.post(URL, {"user_id": "user005", "k": 3}, format="json").status_code == 200
     assert client.post(URL, {"user_id": "user005", "k": 0}, format="json").status_code == 400  # not billed
-    (row,) = UsageHour.objects.for_tenant(tenant_a).filter(feature="recommendations")
+    (row,) = UsageHour.objects.for_tenant(tenant_a).filter(feature="recommendations", metric="requests")
     assert row.metric == "requests" and row.value == 3
     assert row.token_id > 0 and row.model == f"recommender-v{served_a.version}"
 
@@ -44,4 +46,4 @@ def test_per_minute_quota_is_429_with_retry_after(served_a, api, make_token, own
 def test_training_runs_and_seconds_are_metered(served_a, tenant_a):
     rows = {r.metric: r for r in UsageHour.objects.for_tenant(tenant_a).filter(feature="training")}
     assert rows["runs"].value == 1 and rows["runs"].model == f"recommender-v{served_a.version}"
-    assert rows["seconds"].value == round((served_a.finished_at - served_a.started_at).total_seconds())
+    assert rows["seconds"].value == math.ceil((served_a.finished_at - served_a.started_at).total_seconds())
