@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from inference.vectorstore import VectorStore, VectorStoreUnavailable
+from models_registry.backends import vector_collection
 from tests.documents.conftest import DOCS
 from tests.documents.test_ingestion_worker import _row, _wait
 from tests.support.milvus import start_lite_server, wait_no_engine
@@ -36,6 +38,12 @@ from tests.support.redis_server import RedisServer
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
+
+
+def _worker_collection(env: dict[str, str]) -> str:
+    """The collection the worker wrote: its MILVUS_COLLECTION, suffixed for the embedding model."""
+    with override_settings(MILVUS_COLLECTION=env["MILVUS_COLLECTION"]):
+        return vector_collection()
 
 
 @pytest.fixture
@@ -152,7 +160,7 @@ def test_milvus_down_mid_ingestion_fails_with_a_reason_then_resumes_by_itself(wo
     assert done["chunks_by_generation"] == {done["generation"]: done["chunks_total"]}, done
     assert done["chunks_done"] == done["chunks_total"] > 4
     assert done["lease_id"] == ""
-    store = VectorStore(world["milvus"].uri, collection=world["env"]["MILVUS_COLLECTION"], timeout_s=10)
+    store = VectorStore(world["milvus"].uri, collection=_worker_collection(world["env"]), timeout_s=10)
     try:
         # Leftovers of the abandoned generation are removed by a cleanup run the sweep queues.
         deadline = time.monotonic() + 60

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.test import override_settings
 
 from inference.vectorstore import VectorStore
+from models_registry.backends import vector_collection
 from tests.documents.conftest import DOCS
 from tests.support import postgres_server
 from tests.support.milvus import start_lite_server
@@ -35,6 +37,12 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not postgres_server.available(), reason="PostgreSQL server binaries are not installed"),
 ]
+
+
+def _worker_collection(env: dict[str, str]) -> str:
+    """The collection the worker wrote: its MILVUS_COLLECTION, suffixed for the embedding model."""
+    with override_settings(MILVUS_COLLECTION=env["MILVUS_COLLECTION"]):
+        return vector_collection()
 
 
 @pytest.fixture
@@ -151,7 +159,7 @@ def test_postgres_restart_mid_ingestion_is_retried_and_the_document_completes(wo
     assert done["chunks_done"] == done["chunks_total"] > 4 and done["lease_id"] == ""
     worker_log = log.read_text(errors="replace")
     assert "retry: Retry in" in worker_log and "OperationalError" in worker_log  # it was retried
-    store = VectorStore(world["milvus"].uri, collection=world["env"]["MILVUS_COLLECTION"], timeout_s=10)
+    store = VectorStore(world["milvus"].uri, collection=_worker_collection(world["env"]), timeout_s=10)
     try:
         assert store.count(tenant=str(ids["tenant_id"]), document_id=doc_id) == done["chunks_total"]
     finally:
