@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from inference.e5 import E5_DIM, E5_MODEL_ID, E5_PASSAGE_PREFIX, E5_QUERY_PREFIX, build_e5, cpu_has_bf16
 from inference.triton.client import (
     TRANSPORT_ERRORS,
     TritonClients,
@@ -225,22 +226,16 @@ class E5Embedder:
             raise ValueError("threads and batch_size must be >= 1")
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
-        from inference.e5 import cpu_has_bf16
-
         self.threads = threads
         self.batch_size = batch_size
         self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
 
     @property
     def dim(self) -> int:
-        from inference.e5 import E5_DIM
-
         return E5_DIM
 
     @property
     def model_id(self) -> str:
-        from inference.e5 import E5_MODEL_ID
-
         return E5_MODEL_ID
 
     def _rt(self) -> _TorchRuntime:
@@ -248,8 +243,6 @@ class E5Embedder:
 
         def load() -> Any:
             import torch
-
-            from inference.e5 import build_e5
 
             model, tok = build_e5()
             if precision == "bf16":
@@ -295,13 +288,9 @@ class E5Embedder:
         return np.ascontiguousarray(emb, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from inference.e5 import E5_PASSAGE_PREFIX
-
         return self._encode(_check_texts(texts), E5_PASSAGE_PREFIX)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        from inference.e5 import E5_QUERY_PREFIX
-
         return self._encode(_check_texts(texts), E5_QUERY_PREFIX)
 
 

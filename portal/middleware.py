@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from portal import metrics
 from portal.context import RequestContext, current_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -113,8 +114,6 @@ class FeatureMetricsMiddleware:
         feature = next((f for prefix, f in self.prefixes if request.path.startswith(prefix)), None)
         if feature is None:
             return self.get_response(request)
-        from portal import metrics
-
         started = time.perf_counter()
         status = 500
         try:

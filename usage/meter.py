@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tenants.models import Tenant
 from usage.models import UsageFlushBatch, UsageHour, UsageWindow
 
 BUCKET_PREFIX = "usage:b:"
@@ -258,8 +259,6 @@ def apply_processing_key(client, processing_key: str) -> tuple[bool, int]:  # ty
     hour = datetime.strptime(hour_s, "%Y%m%d%H").replace(tzinfo=UTC)
     data: Mapping[str, str] = client.hgetall(processing_key)
     items = [(_parse_field(k), int(v)) for k, v in data.items() if int(v)]
-    from tenants.models import Tenant
-
     with transaction.atomic():
         try:
             with transaction.atomic():

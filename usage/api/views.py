@@ -24,6 +24,7 @@ from portal.csv_export import csv_dict_writer
 from portal.exceptions import ApplicationError
 from tenants.api.base import TenantScopedAPIView
 from usage.api.serializers import QuotaSerializer, QuotaValuesSerializer, UsageSeriesSerializer, UsageSummarySerializer
+from usage.models import TenantQuota
 from usage.selectors import (
     FEATURES,
     QUOTA_FIELDS,
@@ -151,8 +152,6 @@ class QuotaView(TenantScopedAPIView):
     serializer_class = QuotaValuesSerializer
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
-        from usage.models import TenantQuota
-
         return TenantQuota.objects.for_tenant(self.tenant)
 
     def _body(self) -> dict[str, Any]:
