@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import pypdfium2 as pdfium  # noqa: E402
+from shared_data import shared_dir  # noqa: E402
 
 from documents.extraction import extract  # noqa: E402
 from documents.extraction.normalize import normalize_text  # noqa: E402
@@ -58,7 +59,7 @@ def _timed(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--docs", default=str(REPO.parent / "shared" / "data" / "docs" / "good"))
+    parser.add_argument("--docs", default=str(shared_dir() / "data" / "docs" / "good"))
     args = parser.parse_args()
     files = sorted(Path(args.docs).glob("*.pdf"))
     if not files:

@@ -4,7 +4,8 @@
 
 Runs ``documents.services.document_ingest`` (exactly what the ``documents.ingest`` Celery task
 runs) for every file, against a throw-away SQLite database, a real Milvus Lite server and, in
-turn, the in-process MiniLM and a real ``tritonserver`` serving the built-in ``minilm`` model.
+turn, the in-process default embedder (``EMBEDDING_MODEL``: multilingual-e5-small unless set)
+and a real ``tritonserver`` serving the built-in ``minilm`` model.
 Each document goes through ``document_upload`` first (type detection, storage, hashing) and is
 then ingested in the foreground, so "wall" excludes queueing but includes extraction, chunking,
 database writes, embedding and Milvus upserts.
@@ -26,6 +27,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared_data import shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,7 +100,7 @@ def _start_triton(stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=Path, default=REPO.parent / "shared" / "data" / "docs" / "good")
+    parser.add_argument("--docs", type=Path, default=shared_dir() / "data" / "docs" / "good")
     parser.add_argument("--no-triton", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in-process (default 1)")
     parser.add_argument("--batch", type=int, default=64, help="chunks per embed call (DOCUMENT_EMBED_BATCH)")

@@ -86,10 +86,19 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(var_dir: Path, *, workers: int, threads: int, worker_class: str | None = None) -> Iterator[Server]:
+def gunicorn(
+    var_dir: Path,
+    *,
+    workers: int,
+    threads: int,
+    worker_class: str | None = None,
+    settings_module: str = "portal.settings.test",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
     """A real gunicorn serving portal.wsgi on 127.0.0.1.
 
     ``worker_class`` None keeps gunicorn's default: sync, or gthread when ``threads`` > 1.
+    ``settings_module`` "portal.settings.base" serves with the production settings.
     """
     import requests
 
@@ -99,11 +108,12 @@ def gunicorn(var_dir: Path, *, workers: int, threads: int, worker_class: str | N
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "PORTAL_VAR_DIR": str(var_dir),
         "LOG_LEVEL": "WARNING",
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
     }
     cmd = [
         sys.executable,

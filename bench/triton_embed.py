@@ -32,6 +32,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shared_data import shared_dir  # noqa: E402
+
 from inference.embedding import Embedder, InProcessEmbedder, TritonEmbedder  # noqa: E402
 from inference.triton.builtin import MINILM_NAME, install_minilm, minilm_spec  # noqa: E402
 from inference.triton.client import TritonAdmin  # noqa: E402
@@ -39,7 +41,7 @@ from inference.triton.repository import config_json  # noqa: E402
 from inference.triton.server import TritonServer  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
-PUBMEDQA = ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
+PUBMEDQA = shared_dir() / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
 
 
 def load_chunks(n: int, tokens: int) -> tuple[list[str], float]:

@@ -33,11 +33,13 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from shared_data import shared_dir  # noqa: E402
+
 from inference.milvus_lite import LiteServer  # noqa: E402
 from inference.vectorstore import ChunkVector, VectorStore  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 
-PUBMEDQA = REPO_ROOT.parent / "shared" / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
+PUBMEDQA = shared_dir() / "data" / "qa" / "pubmedqa" / "ori_pqal.json"
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
 DIM = 384
 TENANTS = 10

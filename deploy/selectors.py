@@ -7,13 +7,17 @@ form's choices come from the capacity catalog (deploy/capacity/data), not from t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from deploy.capacity.catalog import load_catalog
 from deploy.models import CapacityPlan, Deployment, KubeCluster, Revision, Rollout
 from models_registry.models import ModelAlias, ModelVersion
 from portal.exceptions import NotFound
 from tenants.models import Tenant
+from usage.selectors import metered_cost_per_request
 
 
 def capacity_plan_list(*, tenant: Tenant) -> QuerySet[CapacityPlan]:
@@ -106,3 +110,16 @@ def model_alias_visible(*, tenant: Tenant, model_alias_id: int) -> ModelAlias:
     if alias is None:
         raise NotFound(f"Model alias {model_alias_id} not found.", extra={"field": "model_aliases"})
     return alias
+
+
+def deployment_metered_cost(*, tenant: Tenant, deployment: Deployment, days: int = 30) -> tuple[float, int] | None:
+    """(USD per request, requests) metered in the last ``days`` for the models the deployment's
+    live revision serves (by model name or ``name:version``); None when nothing was metered."""
+    revision = deployment.active_revision
+    if revision is None or not revision.manifests:
+        return None
+    names = {str(e["model"]) for e in revision.manifests} | {f"{e['model']}:{e['version']}" for e in revision.manifests}
+    now = timezone.now()
+    return metered_cost_per_request(
+        tenant=tenant, models=sorted(names), since=now - timedelta(days=days), until=now + timedelta(hours=1)
+    )

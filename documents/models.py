@@ -124,6 +124,14 @@ class Chunk(TenantOwnedModel):
     pages = models.JSONField(default=list, blank=True)
     heading_path = models.JSONField(default=list, blank=True)
     token_count = models.PositiveIntegerField(default=0)
+    # What is embedded and BM25-indexed: title, heading path and table context, then ``text``.
+    # ``text`` stays the verbatim passage that quotes are cut from. Empty on rows written before
+    # contextual chunks existed (they are indexed by ``text`` until re-ingested).
+    index_text = models.TextField(blank=True, default="")
+    location = models.CharField(
+        max_length=300, blank=True, default="", help_text="Where a reader finds it: heading path, 'Table 2, rows 3-9'"
+    )
+    kind = models.CharField(max_length=20, blank=True, default="paragraph", help_text="paragraph, table, footnote, ...")
 
     class Meta:
         ordering = ["document_id", "generation", "ordinal"]
@@ -134,3 +142,8 @@ class Chunk(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal} (gen {self.generation})"
+
+    @property
+    def indexed_text(self) -> str:
+        """The text embedded and BM25-indexed for this chunk."""
+        return self.index_text or self.text

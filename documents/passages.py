@@ -22,3 +22,11 @@ class RetrievedChunk:
     page: int | None
     text: str
     score: float = 0.0
+    # Where the passage sits for a reader ("Part II > Line 8", "Table 1, rows 3-9", "footnote 2")
+    # and what it is (paragraph, table, footnote, header, footer, textbox, ...).
+    location: str = ""
+    kind: str = "paragraph"
+    heading_path: tuple[str, ...] = ()
+    # The contextual text that was indexed (title, heading path, table context, then ``text``);
+    # "" when it equals ``text``. Quotes are always cut from ``text``.
+    index_text: str = ""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import TruncHour
 
 from documents.models import Chunk, Document
 from portal.exceptions import NotFound
@@ -40,3 +43,36 @@ def document_counts(*, tenant: Tenant) -> dict[str, int]:
     """{status: count} over the tenant's documents (dashboard card)."""
     rows = Document.objects.for_tenant(tenant).values("status").annotate(n=Count("id")).order_by()
     return {r["status"]: r["n"] for r in rows}
+
+
+def document_storage(tenant: Tenant) -> dict[str, int]:
+    """What the tenant stores (usage pricing and storage quotas): documents, file bytes, and
+    vectors (chunks of each document's searchable generation)."""
+    docs = Document.objects.for_tenant(tenant).aggregate(n=Count("id"), size=Sum("size_bytes"))
+    vectors = Chunk.objects.for_tenant(tenant).filter(generation=F("document__generation")).count()
+    return {"documents": int(docs["n"] or 0), "bytes": int(docs["size"] or 0), "vectors": int(vectors)}
+
+
+def ingestion_hourly(*, tenant: Tenant, since: datetime) -> dict[str, dict[datetime, int]]:
+    """Documents uploaded, ingested (ready) and failed per UTC hour since ``since``."""
+    base = Document.objects.for_tenant(tenant)
+    uploaded = (
+        base.filter(created_at__gte=since).annotate(hour=TruncHour("created_at")).values("hour").annotate(n=Count("id"))
+    )
+    # A ready document records when it became ready; a failed one only when it last changed.
+    ready = (
+        base.filter(status=Document.Status.READY, ingested_at__gte=since)
+        .annotate(hour=TruncHour("ingested_at"))
+        .values("hour")
+        .annotate(n=Count("id"))
+    )
+    failed = (
+        base.filter(status=Document.Status.FAILED, updated_at__gte=since)
+        .annotate(hour=TruncHour("updated_at"))
+        .values("hour")
+        .annotate(n=Count("id"))
+    )
+    return {
+        name: {row["hour"]: row["n"] for row in qs.order_by()}
+        for name, qs in (("uploaded", uploaded), ("ready", ready), ("failed", failed))
+    }

@@ -16,6 +16,7 @@ from celery import Task, shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from documents.services.ingestion import (
     TRANSIENT_ERRORS,
@@ -33,16 +34,28 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
+#: The database went away under the task (restart, failover, network): the run is retried on a
+#: fresh connection (Celery's Django fixup drops the broken one) and resumes its lease.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
 def _failure_message(exc: BaseException, retries: int) -> tuple[str, str]:
+    if isinstance(exc, DATABASE_ERRORS):
+        return (
+            f"the database stayed unavailable after {retries} retries; "
+            "the document is re-queued automatically once it is back",
+            "database_unavailable",
+        )
     if isinstance(exc, VectorStoreUnavailable):
         return (
             f"the vector store (Milvus) stayed unavailable after {retries} retries; "
-            "re-ingest the document once it is back",
+            "the document is re-queued automatically once it is back",
             "vector_store_unavailable",
         )
     if isinstance(exc, InferenceUnavailable):
         return (
-            f"the embedding service stayed unavailable after {retries} retries; re-ingest the document once it is back",
+            f"the embedding service stayed unavailable after {retries} retries; "
+            "the document is re-queued automatically once it is back",
             "inference_unavailable",
         )
     if isinstance(exc, IndexIncomplete):
@@ -63,13 +76,21 @@ class DocumentIngestTask(DjangoTask):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if isinstance(exc, LeaseHeld):
             return  # another live run has the document; it will finish it
-        tenant = Tenant.objects.filter(pk=kwargs.get("tenant_id")).first()
-        if tenant is None:
-            return
+        if isinstance(exc, DATABASE_ERRORS):
+            close_old_connections()  # the broken connection is useless; open a fresh one
         message, code = _failure_message(exc, self.request.retries)
-        changed = document_mark_failed(
-            tenant=tenant, document_id=kwargs["document_id"], lease_id=task_id, message=message, code=code
-        )
+        try:
+            tenant = Tenant.objects.filter(pk=kwargs.get("tenant_id")).first()
+            if tenant is None:
+                return
+            changed = document_mark_failed(
+                tenant=tenant, document_id=kwargs["document_id"], lease_id=task_id, message=message, code=code
+            )
+        except DATABASE_ERRORS as db_exc:
+            # Still no database: an exception here would stop the whole worker. The document
+            # stays non-terminal and the sweep re-queues or fails it past its stage deadline.
+            logger.error("documents.ingest %s: cannot record the failure (%r) for now: %r", task_id, exc, db_exc)
+            return
         logger.error(
             "documents.ingest %s failed for document %s (%s): %r",
             task_id,
@@ -96,14 +117,21 @@ def document_ingest_task(self: Task, *, tenant_id: int, document_id: int) -> Non
 
     Idempotent: on a ready/failed document it only removes superseded generations.
     """
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return
     lease_id = self.request.id or f"direct-{uuid.uuid4().hex}"
     try:
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            return
         document_ingest(tenant=tenant, document_id=document_id, lease_id=lease_id)
     except LeaseHeld as exc:
         raise self.retry(exc=exc, countdown=exc.retry_in_s) from None
+    except DATABASE_ERRORS as exc:
+        # The database went away (restart, failover): wait for it with a growing, unjittered
+        # delay (5, 10, 20 s ... capped) instead of spending every retry in the same second;
+        # the retried run resumes this lease on a fresh connection.
+        close_old_connections()
+        countdown = min(settings.DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S, 5 * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from None
 
 
 @shared_task(

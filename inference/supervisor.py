@@ -28,7 +28,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["INHERITED_ENV", "ManagedProcess", "ProcessStartError", "scrubbed_environ"]
+__all__ = [
+    "INHERITED_ENV",
+    "ManagedProcess",
+    "ProcessStartError",
+    "become_child_subreaper",
+    "pdeathsig_preexec",
+    "scrubbed_environ",
+]
 
 #: The only variables a child inherits from the portal's environment. Everything else (secret
 #: keys, database URLs, cloud credentials) stays out: tenant-supplied model code runs in these
@@ -36,6 +43,7 @@ __all__ = ["INHERITED_ENV", "ManagedProcess", "ProcessStartError", "scrubbed_env
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def scrubbed_environ(**extra: str) -> dict[str, str]:
@@ -49,22 +57,39 @@ class ProcessStartError(RuntimeError):
     """The process could not be started, or did not become ready in time; carries the log tail."""
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
-    """A preexec_fn that makes the child die with its parent, or None off Linux.
-
-    The libc handle is resolved *before* fork so the child only makes one call. Caveat
-    (prctl(2)): the signal fires when the *thread* that forked exits, so start long-lived
-    children from a long-lived thread (normally the main thread).
-    """
+def _libc_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return None
-    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+    return ctypes.CDLL(libc_name, use_errno=True).prctl
+
+
+def become_child_subreaper() -> bool:
+    """Make this process the *subreaper* of its descendants (Linux; False elsewhere).
+
+    A grandchild whose parent dies (tritonserver started by a Celery pool process that exited)
+    is then re-parented to us instead of PID 1, so a supervisor such as ``make run`` can still
+    find it among its own descendants and stop it on the way out.
+    """
+    prctl = _libc_prctl()
+    return prctl is not None and prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def pdeathsig_preexec(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec_fn that sends ``sig`` to the child when its parent dies, or None off Linux.
+
+    The libc handle is resolved *before* fork so the child only makes one call. Caveat
+    (prctl(2)): the signal fires when the *thread* that forked exits, so start long-lived
+    children from a long-lived thread (normally the main thread).
+    """
+    prctl = _libc_prctl()
+    if prctl is None:
+        return None
 
     def _set_pdeathsig() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
     return _set_pdeathsig
 
@@ -142,7 +167,7 @@ class ManagedProcess:
                         stdout=log,
                         stderr=subprocess.STDOUT if log is not None else None,
                         start_new_session=True,
-                        preexec_fn=_pdeathsig_preexec() if self.die_with_parent else None,
+                        preexec_fn=pdeathsig_preexec() if self.die_with_parent else None,
                     )
             except BaseException:
                 self.after_stop()

@@ -10,13 +10,15 @@ deploy import these factories instead of building clients themselves. ``apps.py`
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from inference.embedding import Embedder, EmbedderConfig
+from inference.embedding import INPROCESS_MODELS, MODEL_E5_SMALL, MODEL_MINILM, Embedder, EmbedderConfig
 from inference.embedding import get_embedder as _cached_embedder
 from inference.health import milvus_ready, triton_ready
 from inference.llm import TritonChatGenerator
@@ -34,6 +36,7 @@ __all__ = [
     "local_triton_config",
     "register_readiness_checks",
     "triton_probe_url",
+    "vector_collection",
 ]
 
 _stores: dict[tuple[str, str, str, int, float], VectorStore] = {}
@@ -42,8 +45,8 @@ _lock = threading.Lock()
 
 
 def embedder_config() -> EmbedderConfig:
-    """Triton when ``TRITON_URL`` is set (model ``TRITON_EMBED_MODEL``), else all-MiniLM-L6-v2
-    in-process on CPU with ``INFERENCE_TORCH_THREADS`` threads."""
+    """Triton when ``TRITON_URL`` is set (model ``TRITON_EMBED_MODEL``), else ``EMBEDDING_MODEL``
+    (multilingual-e5-small by default) in-process on CPU with ``INFERENCE_TORCH_THREADS`` threads."""
     if settings.TRITON_URL:
         return EmbedderConfig(
             backend="triton",
@@ -51,7 +54,34 @@ def embedder_config() -> EmbedderConfig:
             model_name=settings.TRITON_EMBED_MODEL,
             model_version=settings.TRITON_EMBED_MODEL_VERSION,
         )
-    return EmbedderConfig(backend="inprocess", threads=int(settings.INFERENCE_TORCH_THREADS))
+    model = settings.EMBEDDING_MODEL
+    if model not in INPROCESS_MODELS:
+        raise ImproperlyConfigured(f"EMBEDDING_MODEL={model!r}; use one of {', '.join(INPROCESS_MODELS)}")
+    return EmbedderConfig(
+        backend="inprocess",
+        threads=int(settings.INFERENCE_TORCH_THREADS),
+        inprocess_model=model,
+        precision=settings.EMBEDDING_PRECISION,
+    )
+
+
+def vector_collection() -> str:
+    """The Milvus collection base name for the configured embedding model.
+
+    Vectors of two models must never be searched together: they have the same dimension (384),
+    so the schema check alone would not notice. MiniLM keeps ``MILVUS_COLLECTION`` unchanged
+    (existing deployments); any other model gets ``<MILVUS_COLLECTION>_<model>``, so switching
+    models starts an empty collection and ``manage.py reindex_documents`` refills it.
+    """
+    base = settings.MILVUS_COLLECTION
+    if settings.TRITON_URL:
+        model = settings.TRITON_EMBED_MODEL
+        suffix = "" if model == "minilm" else model
+    else:
+        model = settings.EMBEDDING_MODEL
+        suffix = "" if model == MODEL_MINILM else {MODEL_E5_SMALL: "e5s"}.get(model, model)
+    suffix = re.sub(r"[^A-Za-z0-9_]", "_", suffix)
+    return f"{base}_{suffix}" if suffix else base
 
 
 def get_embedder() -> Embedder:
@@ -64,7 +94,7 @@ def get_vector_store() -> VectorStore:
     key = (
         settings.MILVUS_URI,
         settings.MILVUS_TOKEN,
-        settings.MILVUS_COLLECTION,
+        vector_collection(),
         int(settings.EMBEDDING_DIM),
         float(settings.MILVUS_TIMEOUT_S),
     )

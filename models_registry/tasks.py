@@ -14,7 +14,7 @@ from celery import shared_task
 from inference.triton.client import TritonUnavailable
 from inference.triton.local import local_server_ensure, local_server_stop
 from models_registry.backends import local_triton_config
-from models_registry.services import serving_fail, serving_load, serving_unload
+from models_registry.services import serving_fail, serving_load, serving_reconcile, serving_unload
 from tenants.models import Tenant
 
 _COMMON: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
@@ -82,3 +82,9 @@ def local_triton_start_task(self: Any) -> None:
 def local_triton_stop_task(self: Any) -> None:
     """Stop the local tritonserver, whichever process started it (platform operation)."""
     local_server_stop(local_triton_config())
+
+
+@shared_task(name="models_registry.reconcile_local", **_COMMON)
+def serving_reconcile_task(self: Any) -> None:
+    """Periodic (CELERY_BEAT_SCHEDULE): reload what the local tritonserver lost (platform sweep)."""
+    serving_reconcile(config=local_triton_config())

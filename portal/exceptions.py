@@ -40,3 +40,14 @@ class PayloadTooLarge(ApplicationError):
 class ServiceUnavailable(ApplicationError):
     status_code = 503
     code = "unavailable"
+
+
+class QuotaExceeded(ApplicationError):
+    """429: a tenant quota, budget or token rate is used up; ``retry_after_s`` becomes Retry-After."""
+
+    status_code = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message, extra={**(extra or {}), "retry_after_s": int(retry_after_s)})
+        self.retry_after_s = int(retry_after_s)

@@ -15,6 +15,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from portal import metrics
+
 Check = Callable[[], tuple[bool, str]]
 _CHECKS: dict[str, Check] = {}
 
@@ -42,6 +44,9 @@ def check_broker() -> tuple[bool, str]:
 
 register_check("database", check_database)
 register_check("broker", check_broker)
+
+# /metrics reads the same checks as portal_backend_up{backend} (cached between scrapes).
+metrics.register_collectors(lambda: dict(_CHECKS))
 
 
 @never_cache

@@ -3,12 +3,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import time
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from portal import metrics
 from portal.context import RequestContext, current_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -94,3 +96,36 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class FeatureMetricsMiddleware:
+    """Counts and times the tenant-facing feature endpoints for /metrics (portal.metrics).
+
+    The feature comes from the path (``settings.METRICS_FEATURE_PATHS``, a fixed map), the tenant
+    from ``request.metrics_tenant_slug``, which the tenant API base sets once it has resolved the
+    tenant (so a request for a tenant that does not exist never becomes a label).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.prefixes = tuple(getattr(settings, "METRICS_FEATURE_PATHS", {}).items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        feature = next((f for prefix, f in self.prefixes if request.path.startswith(prefix)), None)
+        if feature is None:
+            return self.get_response(request)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.observe_feature_request(
+                tenant_slug=getattr(request, "metrics_tenant_slug", None),
+                tenant_id=getattr(request, "metrics_tenant_id", None),
+                token_id=getattr(request, "metrics_token_id", None),
+                feature=feature,
+                status=status,
+                seconds=time.perf_counter() - started,
+            )

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health
+from portal.metrics_view import metrics_view
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -13,12 +14,13 @@ api_v1 = [
     path("", include("recommendations.api.urls")),
     path("", include("documents.api.urls")),
     path("", include("qa.api.urls")),
+    path("", include("usage.api.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
@@ -30,4 +32,5 @@ urlpatterns = [
     path("", include(("recommendations.console.urls", "recs"), namespace="recs")),
     path("", include("documents.console.urls", namespace="documents")),
     path("", include(("qa.console.urls", "qa"), namespace="qa")),
+    path("", include("usage.console.urls", namespace="usage")),
 ]

@@ -82,3 +82,23 @@ def qa_record_get(*, tenant: Tenant, user: Any, record_id: Any) -> QaRecord:
 
 def qa_feedback_list(*, tenant: Tenant, record: QaRecord) -> QuerySet[QaFeedback]:
     return QaFeedback.objects.for_tenant(tenant).filter(record=record).order_by("-created_at", "-id")
+
+
+def qa_latency_hourly(*, tenant: Tenant, since: Any, limit: int = 50_000) -> list[tuple[Any, list[float]]]:
+    """Total answer latencies (ms) of the tenant's Q&A records since ``since``, per UTC hour,
+    oldest first (the dashboard's p50/p95 chart). At most ``limit`` newest records are read."""
+    from django.db.models.functions import TruncHour
+
+    rows = (
+        QaRecord.objects.for_tenant(tenant)
+        .filter(created_at__gte=since)
+        .annotate(hour=TruncHour("created_at"))
+        .order_by("-created_at")
+        .values_list("hour", "latency_ms")[:limit]
+    )
+    hours: dict[Any, list[float]] = {}
+    for hour, latency in rows:
+        total = (latency or {}).get("total") if isinstance(latency, dict) else None
+        if isinstance(total, int | float):
+            hours.setdefault(hour, []).append(float(total))
+    return sorted(hours.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from recommendations.services import training_run_execute
+from recommendations.services import training_run_execute, training_run_worker_lost, training_runs_sweep_stale
 from tenants.models import Tenant
 
 
@@ -19,5 +19,17 @@ def training_run_task(self, *, tenant_id: int, run_id: int) -> None:  # type: ig
     deleted tenant's task does nothing.
     """
     tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is not None:
-        training_run_execute(tenant=tenant, run_id=run_id)
+    if tenant is None:
+        return
+    if (self.request.delivery_info or {}).get("redelivered"):
+        # The broker gave this message back: the worker that took it died without acking it
+        # (SIGKILL, OOM). A run it left "running" ends FAILED with the reason; a run it never
+        # claimed is still queued and trains below.
+        training_run_worker_lost(tenant=tenant, run_id=run_id)
+    training_run_execute(tenant=tenant, run_id=run_id)
+
+
+@shared_task(name="recommendations.sweep_stale_runs", acks_late=True, reject_on_worker_lost=True)
+def training_runs_sweep_stale_task() -> None:
+    """Periodic (CELERY_BEAT_SCHEDULE): no training run stays ``running`` past STALE_RUNNING_S."""
+    training_runs_sweep_stale()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install what the end-to-end tests need beyond the Python venv:
+#   - Debian's prometheus (the server and promtool) for tests/observability;
 #   - Debian's chromium (Playwright drives it via executable_path=/usr/bin/chromium, because
 #     `npx playwright install` cannot download browsers here) plus a basic font set;
 #   - the npm packages of the test OIDC provider in tests/support/oidc/ (from package-lock.json).
@@ -16,8 +17,9 @@ else
   sudo=(sudo -n)
 fi
 
-# --- Chromium -------------------------------------------------------------------------------
-apt_packages=(chromium fonts-liberation)
+# --- Chromium and Prometheus -------------------------------------------------------------------------------
+# prometheus: the real Prometheus (and promtool) the observability tests start and run.
+apt_packages=(chromium fonts-liberation prometheus)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -33,6 +35,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 /usr/bin/chromium --version
+promtool --version 2>&1 | sed -n 1p
 
 # --- npm packages of the test OIDC provider ------------------------------------------------
 command -v node >/dev/null || { echo "install_test_deps: node (Node.js 20+) is required" >&2; exit 1; }

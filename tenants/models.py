@@ -76,6 +76,8 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64)
     scopes = models.JSONField(default=list)
     allowed_ips = models.JSONField(default=list, blank=True)  # CIDR strings; empty = anywhere
+    # Requests per minute this token may make; null = settings.API_TOKEN_RATE_DEFAULT_PER_MIN.
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +97,12 @@ class ApiToken(models.Model):
     @property
     def prefix(self) -> str:
         return f"llmp_{self.key_id}"
+
+    @property
+    def effective_rate_per_minute(self) -> int:
+        if self.rate_limit_per_minute:
+            return int(self.rate_limit_per_minute)
+        return int(settings.API_TOKEN_RATE_DEFAULT_PER_MIN)
 
     @property
     def is_expired(self) -> bool:

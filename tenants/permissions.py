@@ -70,6 +70,9 @@ CAPABILITIES: dict[str, tuple[str, str]] = {
     "tokens.manage": (Role.ADMIN, Scope.ADMIN),
     "audit.view": (Role.ADMIN, Scope.ADMIN),
     "sso.trust": (Role.OWNER, Scope.ADMIN),
+    # usage, cost and quotas
+    "usage.view": (Role.VIEWER, Scope.READ),
+    "usage.quotas": (Role.ADMIN, Scope.ADMIN),
     # documents and Q&A
     "documents.read": (Role.VIEWER, Scope.READ),
     "documents.upload": (Role.EDITOR, Scope.WRITE),

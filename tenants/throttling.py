@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -88,9 +89,32 @@ class _SettingsRateThrottle(SimpleRateThrottle):
 
 
 class TokenRateThrottle(_SettingsRateThrottle):
-    """One bucket per API token (or per user for console sessions)."""
+    """One bucket per API token (or per user for console sessions).
+
+    A token's rate is its own ``rate_limit_per_minute`` (shown on the token), else the platform
+    default ``API_TOKEN_RATE_DEFAULT_PER_MIN``; sessions use the "token" rate of the settings.
+    A refused token request is a 429 whose sentence names the token's limit.
+    """
 
     scope = "token"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        if token is None:
+            return super().allow_request(request, view)
+        per_minute = token.effective_rate_per_minute
+        self.rate, self.num_requests, self.duration = f"{per_minute}/min", per_minute, 60
+        if super().allow_request(request, view):
+            return True
+        wait = self.wait()
+        raise Throttled(
+            wait=wait,
+            detail=(
+                f"This API token's rate limit of {per_minute:,} requests per minute is exceeded "
+                f"(token {token.prefix}); retry in {int(wait or 0) + 1} s, or ask an admin for a higher rate."
+            ),
+            code="quota_exceeded",
+        )
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if isinstance(request.auth, ApiToken):

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("portal",),
     ("tenants",),
+    ("usage",),
     ("inference",),
     ("models_registry",),
     ("documents",),

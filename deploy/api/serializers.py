@@ -103,7 +103,9 @@ def served_models(deployment: Deployment) -> list[dict[str, Any]]:
 class DeploymentSerializer(serializers.ModelSerializer):
     cluster = serializers.SerializerMethodField()
     models = serializers.SerializerMethodField()
-    active_revision = serializers.IntegerField(source="active_revision.number", read_only=True, default=None)
+    active_revision = serializers.IntegerField(
+        source="active_revision.number", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Deployment
@@ -196,7 +198,9 @@ class RolloutEventSerializer(serializers.ModelSerializer):
 class RolloutSerializer(serializers.ModelSerializer):
     deployment = serializers.IntegerField(source="deployment_id", read_only=True)
     revision = serializers.IntegerField(source="revision.number", read_only=True)
-    previous_revision = serializers.IntegerField(source="previous_revision.number", read_only=True, default=None)
+    previous_revision = serializers.IntegerField(
+        source="previous_revision.number", read_only=True, default=None, allow_null=True
+    )
     events = RolloutEventSerializer(many=True, read_only=True)
 
     class Meta:

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from deploy import selectors
+from deploy.api.filters import RolloutFilter
 from deploy.api.serializers import (
     CapacityPlanDeployInputSerializer,
     CapacityPlanSerializer,
@@ -238,7 +239,7 @@ class RolloutViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
 
     required_capability = {"list": "deploy.read", "retrieve": "deploy.read"}
     serializer_class = RolloutSerializer
-    filterset_fields = ["deployment", "state"]
+    filterset_class = RolloutFilter
 
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.rollout_list(tenant=self.tenant)

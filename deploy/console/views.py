@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 
 from deploy import selectors
 from deploy.models import Deployment, KubeCluster
+from deploy.plan_vs_actual import plan_vs_actual
 from deploy.services import (
     capacity_plan_create,
     cluster_check,
@@ -175,6 +176,12 @@ class DeploymentDetailView(TenantConsoleView):
                 "latest": rollouts[0] if rollouts else None,
                 "can_rollout": self.can("deploy.rollout"),
                 "spec_json": json.dumps({"slo": deployment.slo, "predicted": deployment.predicted}, indent=2),
+                "plan_rows": plan_vs_actual(
+                    deployment,
+                    metered=selectors.deployment_metered_cost(tenant=self.tenant, deployment=deployment)
+                    if deployment.measurement
+                    else None,
+                ),
             },
         )
 

@@ -656,6 +656,8 @@ def kubeconfig_server(text: str, context: str | None = None) -> str:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"kubeconfig is not valid YAML: {exc}") from exc
+    except RecursionError:  # "[[[[..." nested past the parser's stack: not a kubeconfig
+        raise ValueError("kubeconfig is nested too deeply to be a kubeconfig") from None
     if not isinstance(doc, dict):
         raise ValueError("kubeconfig must be a YAML mapping")
     ctx = _named(doc.get("contexts"), context or doc.get("current-context"), "context")
@@ -788,10 +790,17 @@ _FORBIDDEN_CLUSTER_KEYS = {"certificate-authority"}
 
 
 def _named(items: Any, name: str | None, what: str) -> dict[str, Any]:
+    # Tenant-supplied YAML: any shape may arrive (`contexts: 5`, `context: [1]`); a wrong shape
+    # is a ValueError (a 400 naming the kubeconfig), never a TypeError (a 500).
+    if items is not None and not isinstance(items, list):
+        raise ValueError(f"kubeconfig {what}s must be a list")
     for item in items or []:
         if isinstance(item, dict) and item.get("name") == name:
-            return dict(item.get(what) or {})
-    raise ValueError(f"kubeconfig has no {what} named {name!r}")
+            found = item.get(what) or {}
+            if not isinstance(found, dict):
+                raise ValueError(f"kubeconfig {what} {name!r} must be a mapping")
+            return dict(found)
+    raise ValueError(f"kubeconfig has no {what} named {str(name)[:100]!r}")
 
 
 def _config_from_kubeconfig(text: str, context: str | None) -> tuple[kubernetes.client.Configuration, str | None]:

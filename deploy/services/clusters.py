@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deploy.crypto import SecretDecryptError, decrypt_secret, encrypt_secret
-from deploy.k8s.client import KubeError, KubeTarget
+from deploy.k8s.client import KubeError, KubeTarget, kubeconfig_server
 from deploy.k8s.egress import EgressPolicy, EgressRefused
 from deploy.models import Deployment, KubeCluster
 from portal.exceptions import ApplicationError, Conflict
@@ -53,8 +53,6 @@ def _credentials_blob(
     *, auth_kind: str, api_server: str, token: str, ca_cert_pem: str, kubeconfig: str, context: str
 ) -> tuple[str, str]:
     """(encrypted credentials, the API server URL to store); ClusterCredentialsInvalid (400)."""
-    from deploy.k8s.client import kubeconfig_server
-
     if auth_kind == KubeCluster.AuthKind.KUBECONFIG:
         if not kubeconfig.strip():
             raise ClusterCredentialsInvalid("kubeconfig: paste the kubeconfig text.", extra={"field": "kubeconfig"})

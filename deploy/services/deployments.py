@@ -217,7 +217,11 @@ def deployment_fields_from_plan(plan: CapacityPlan) -> dict[str, Any]:
             "gpu": primary["gpu"],
             "percentile": predicted["percentile"],
             "concurrency_per_replica": predicted["concurrency_per_replica"],
-            **{k: predicted[k] for k in ("ttft_ms", "tpot_ms", "e2e_ms") if predicted.get(k)},
+            **{
+                k: predicted[k]
+                for k in ("ttft_ms", "tpot_ms", "e2e_ms", "requests_per_s_total", "throughput_tokens_s_total")
+                if predicted.get(k)
+            },
             "monthly_usd": rec.get("total_monthly_usd"),
         },
     }

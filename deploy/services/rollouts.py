@@ -58,6 +58,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
+from usage import meter
 
 logger = logging.getLogger(__name__)
 S = Rollout.State
@@ -164,6 +165,14 @@ def rollout_start(*, tenant: Tenant, actor: Actor, deployment: Deployment) -> Ro
                 "revision": [None, number],
                 "models": [f"{m['model']}:{m['version']}" for m in snapshot["models"]],
             },
+        )
+        # In the transaction: a rolled-back start is not counted (database backend).
+        meter.record(
+            tenant.pk,
+            "rollouts",
+            token_id=actor.token.pk if actor.token is not None else None,
+            model=deployment.name,
+            rollouts=1,
         )
     return rollout
 

@@ -5,9 +5,11 @@ from documents.services.documents import (
     DocumentRejected,
     DocumentTooLarge,
     DuplicateDocument,
+    StorageFull,
     document_delete,
     document_reingest,
     document_upload,
+    documents_reindex,
     tenant_max_upload_bytes,
 )
 from documents.services.ingestion import (
@@ -32,6 +34,7 @@ __all__ = [
     "IngestTimings",
     "LeaseHeld",
     "LeaseLost",
+    "StorageFull",
     "SweepResult",
     "document_delete",
     "document_ingest",
@@ -40,5 +43,6 @@ __all__ = [
     "document_reingest",
     "document_sweep_stuck",
     "document_upload",
+    "documents_reindex",
     "tenant_max_upload_bytes",
 ]

@@ -7,9 +7,12 @@ enqueues Celery work on commit with ``portal.celery.enqueue`` (a rolled-back upl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -28,6 +31,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
+from usage.services import quota_check
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,38 @@ class DocumentTooLarge(PayloadTooLarge):
     pass
 
 
+class StorageFull(ApplicationError):
+    """The file store has no room (ENOSPC / quota): nothing was stored, nothing was recorded."""
+
+    status_code = 507
+    code = "storage_full"
+
+
+#: What writing a file raises when the disk or the quota is full.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _store_file(document: Document, data: bytes, display: str) -> None:
+    """Write the upload under a generated name; on a full disk remove whatever part of it was
+    written (Django's FileSystemStorage leaves the partial file behind) and refuse with 507."""
+    field = document.file.field
+    name = default_storage.get_available_name(field.generate_filename(document, "upload"), max_length=field.max_length)
+    try:
+        document.file.name = default_storage.save(name, ContentFile(data), max_length=field.max_length)
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE:
+            raise
+        with contextlib.suppress(OSError):
+            default_storage.delete(name)
+        document.file.name = ""
+        logger.error("document upload not stored: the file storage is full (%s)", exc)
+        raise StorageFull(
+            f"'{display}' was not stored: the portal's file storage is full. Nothing was saved; "
+            "try again later, or ask the platform operator to free space.",
+            extra={"filename": display},
+        ) from None
+
+
 class DuplicateDocument(Conflict):
     code = "duplicate"
 
@@ -80,8 +116,28 @@ def _detect(data: bytes, filename: str) -> str:
     return detect_kind(sample, filename)
 
 
+#: status_detail of a queued document whose ingest message could not be sent (broker down).
+#: documents.services.sweep re-sends those once its retry time has passed.
+NOT_QUEUED_DETAIL = "waiting for the task queue (broker unavailable); ingestion starts automatically once it is back"
+
+
+def _note_not_queued(document: Document, exc: Exception) -> None:
+    """The broker refused the ingest message: say so on the row and have the sweep re-send it
+    after ``DOCUMENT_UNQUEUED_RETRY_S`` (without spending the document's one stuck re-queue)."""
+    retry_at = timezone.now() + dt.timedelta(seconds=float(settings.DOCUMENT_UNQUEUED_RETRY_S))
+    Document.objects.for_tenant(document.tenant).filter(
+        pk=document.pk, status=Document.Status.QUEUED, lease_id=""
+    ).update(status_detail=NOT_QUEUED_DETAIL, stage_deadline=retry_at)
+    document.status_detail, document.stage_deadline = NOT_QUEUED_DETAIL, retry_at
+
+
 def _enqueue_ingest(document: Document) -> None:
-    enqueue("documents.ingest", tenant_id=document.tenant_id, document_id=document.pk)
+    enqueue(
+        "documents.ingest",
+        tenant_id=document.tenant_id,
+        document_id=document.pk,
+        on_send_error=partial(_note_not_queued, document),
+    )
 
 
 def _queued_deadline() -> dt.datetime:
@@ -105,6 +161,7 @@ def document_upload(
     ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``).
     """
     access_require(tenant=tenant, actor=actor, capability="documents.upload")
+    quota_check(tenant=tenant, feature="embedding", add_documents=1, add_bytes=file.size or 0)
     display = sanitize_filename(filename if filename is not None else getattr(file, "name", ""))
     limit = tenant_max_upload_bytes(tenant)
     size = file.size if file.size is not None else 0
@@ -153,7 +210,7 @@ def document_upload(
     )
     # The file is written before the transaction; if the transaction fails it is removed again,
     # so a failed upload leaves neither a row nor a stray file.
-    document.file.save("upload", ContentFile(data), save=False)
+    _store_file(document, data, display)
     try:
         with transaction.atomic():
             document.full_clean()
@@ -217,6 +274,24 @@ def document_reingest(*, tenant: Tenant, actor: Actor, document: Document) -> Do
         )
         _enqueue_ingest(document)
     return document
+
+
+def documents_reindex(*, tenant: Tenant, actor: Actor, model_id: str, everything: bool = False) -> list[int]:
+    """Queue a re-ingestion of the tenant's terminal documents indexed by another model than
+    ``model_id`` (or all of them with ``everything``): what a change of ``EMBEDDING_MODEL`` or
+    of the chunk format (contextual ``index_text``) needs. Busy documents are skipped (their
+    running ingestion already uses the current code). Returns the ids queued."""
+    qs = Document.objects.for_tenant(tenant).filter(status__in=Document.TERMINAL).order_by("pk")
+    if not everything:
+        qs = qs.exclude(embedding_model=model_id[:200])
+    queued: list[int] = []
+    for document in qs:
+        try:
+            document_reingest(tenant=tenant, actor=actor, document=document)
+        except DocumentBusy:
+            continue
+        queued.append(document.pk)
+    return queued
 
 
 def document_delete(*, tenant: Tenant, actor: Actor, document: Document) -> None:

@@ -55,7 +55,9 @@ from documents.vectors import tenant_vector_key
 from inference.embedding import Embedder, InferenceError, InferenceUnavailable
 from inference.vectorstore import ChunkVector, VectorStore, VectorStoreError, VectorStoreUnavailable
 from models_registry.backends import get_embedder, get_vector_store
+from portal import metrics
 from tenants.models import Tenant
+from usage import meter
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ def _claim(*, tenant: Tenant, document_id: int, lease_id: str, config: IngestCon
 class _Row:
     pk: int
     ordinal: int
-    text: str
+    text: str  # what is embedded and BM25-indexed: the contextual ``index_text`` (else ``text``)
     page: int | None
 
 
@@ -289,7 +291,10 @@ class _Run:
         self._stage(Status.CHUNKING, pages_total=extracted.page_count, pages_done=0)
         started = time.perf_counter()
         chunks = chunk_document(
-            extracted, max_tokens=self.config.chunk_tokens, overlap_tokens=self.config.overlap_tokens
+            extracted,
+            max_tokens=self.config.chunk_tokens,
+            overlap_tokens=self.config.overlap_tokens,
+            title=_index_title(self.doc.title, extracted.title),
         )
         self.timings.chunk_s += time.perf_counter() - started
         if not chunks:
@@ -306,6 +311,9 @@ class _Run:
                 pages=list(c.pages),
                 heading_path=list(c.heading_path),
                 token_count=c.token_count,
+                index_text=c.index_text if c.index_text != c.text else "",
+                location=c.location[:300],
+                kind=c.kind[:20],
             )
             for c in chunks
         ]
@@ -319,16 +327,16 @@ class _Run:
             logger.warning("document %s: chunk rows of generation %s already exist", self.doc.pk, self.generation)
             raise LeaseLost("concurrent run created the chunk rows") from None
         self.timings.db_s += time.perf_counter() - started
-        return [_Row(o.pk, o.ordinal, o.text, o.page) for o in objs]
+        return [_Row(o.pk, o.ordinal, o.indexed_text, o.page) for o in objs]
 
     def _load_rows(self) -> list[_Row]:
         started = time.perf_counter()
         rows = [
-            _Row(pk, ordinal, text, page)
-            for pk, ordinal, text, page in Chunk.objects.for_tenant(self.tenant)
+            _Row(pk, ordinal, index_text or text, page)
+            for pk, ordinal, text, index_text, page in Chunk.objects.for_tenant(self.tenant)
             .filter(document_id=self.doc.pk, generation=self.generation)
             .order_by("ordinal")
-            .values_list("pk", "ordinal", "text", "page")
+            .values_list("pk", "ordinal", "text", "index_text", "page")
         ]
         self.timings.db_s += time.perf_counter() - started
         return rows
@@ -369,7 +377,15 @@ class _Run:
                     part = rows[i : i + batch]
                     started = time.perf_counter()
                     emb = self.embedder.embed([r.text for r in part])
-                    self.timings.embed_s += time.perf_counter() - started
+                    spent = time.perf_counter() - started
+                    self.timings.embed_s += spent
+                    meter.record(
+                        self.tenant.pk,
+                        "embedding",
+                        model=self.embedder.model_id[:200],
+                        chunks=len(part),
+                        inference_ms=spent * 1000,
+                    )
                     if emb.shape[0] != len(part):
                         raise InferenceError(f"embedder returned {emb.shape[0]} vectors for {len(part)} texts")
                     vectors = [
@@ -456,6 +472,17 @@ class _Run:
             self._write(status_detail=f"waiting to retry: {reason}"[:300])
 
 
+def _index_title(title: str, extracted_title: str | None) -> str:
+    """The title that opens every chunk's ``index_text``: the document's own title, plus the
+    file's embedded title when that says something else (an upload named "i1040nr.pdf" whose
+    metadata says "Instructions for Form 1040-NR")."""
+    title = " ".join((title or "").split())
+    extra = " ".join((extracted_title or "").split())
+    if extra and extra.casefold() not in title.casefold():
+        return f"{title} ({extra})" if title else extra
+    return title
+
+
 class _Permanent(Exception):
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
@@ -536,6 +563,7 @@ def document_ingest(
     store = store or get_vector_store()
     timings = timings if timings is not None else IngestTimings()
     started = time.perf_counter()
+    result: str | None = None  # for /metrics: "ready", "failed" or "unfinished" once a run did work
     try:
         doc = _claim(tenant=tenant, document_id=document_id, lease_id=lease_id, config=config)
         if doc is None:
@@ -547,6 +575,7 @@ def document_ingest(
         run = _Run(
             doc, tenant=tenant, lease_id=lease_id, store=store, embedder=embedder, config=config, timings=timings
         )
+        result = "unfinished"
         try:
             run.execute()
         except LeaseLost:
@@ -564,9 +593,29 @@ def document_ingest(
             run.fail(f"the embedding model could not process this document: {exc}", "inference_error")
         except VectorStoreError as exc:
             run.fail(f"the vector store refused the document's vectors: {exc}", "vector_store_error")
-        return Document.objects.for_tenant(tenant).filter(pk=document_id).first()
+        after = Document.objects.for_tenant(tenant).filter(pk=document_id).first()
+        result = after.status if after is not None and after.status in (Status.READY, Status.FAILED) else result
+        return after
     finally:
         timings.total_s += time.perf_counter() - started
+        if result is not None:
+            _observe(timings, result=str(result))
+
+
+def _observe(timings: IngestTimings, *, result: str) -> None:
+    """Stage durations of one run to /metrics (portal.metrics); embedding includes upsert waits."""
+    metrics.observe_ingest_stages(
+        {
+            "read": timings.read_s,
+            "extract": timings.extract_s,
+            "chunk": timings.chunk_s,
+            "embed": timings.embed_s + timings.upsert_wait_s,
+            "index": timings.index_s,
+            "db": timings.db_s,
+            "total": timings.total_s,
+        },
+        result=result,
+    )
 
 
 def document_mark_failed(*, tenant: Tenant, document_id: int, lease_id: str, message: str, code: str) -> bool:

@@ -9,6 +9,16 @@ document that moved meanwhile is left alone, and running the sweep twice changes
 A re-queued document starts a fresh generation; the stale run, if it ever wakes up, loses its
 lease at its next write and removes its own leftovers.
 
+Documents that *failed* only because a backend stayed down through every retry (codes in
+``OUTAGE_CODES``: Milvus, the embedding service) are re-queued by the sweep once that backend
+answers again, so an outage longer than the task's retries needs no manual re-ingest either.
+Only failures younger than ``DOCUMENT_OUTAGE_REQUEUE_WINDOW_S`` are picked up, and only while
+the backend's readiness check passes, so a backend that stays down re-queues nothing.
+
+A ``queued`` document whose ingest message could not be sent at upload (broker down; see
+``documents.services.documents.NOT_QUEUED_DETAIL``) is sent again once its short retry time
+passes; the sweep itself only runs when the broker is back, so nothing is stuck "queued".
+
 It also finds ``ready``/``failed`` documents that still have rows of a superseded generation
 (their cleanup was interrupted, e.g. Milvus was down) and queues the ingest task, which on a
 terminal document only cleans up.
@@ -26,6 +36,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from documents.models import Chunk, Document
+from documents.services.documents import NOT_QUEUED_DETAIL
+from models_registry.backends import check_milvus, check_triton, triton_probe_url
 from portal.celery import enqueue
 
 logger = logging.getLogger(__name__)
@@ -34,11 +46,66 @@ Status = Document.Status
 CLEANUP_BATCH = 200
 
 
+#: error_code of a failure caused by a backend outage -> what the backend is called in the
+#: re-queued document's status_detail. documents.tasks writes these codes.
+OUTAGE_CODES = {
+    "vector_store_unavailable": "the vector store (Milvus)",
+    "inference_unavailable": "the embedding service",
+    "database_unavailable": "the database",
+}
+
+
 @dataclass
 class SweepResult:
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     cleanups: list[int] = field(default_factory=list)
+    outage_requeued: list[int] = field(default_factory=list)
+    unsent: list[int] = field(default_factory=list)
+
+
+def _backend_back(code: str) -> bool:
+    """The backend whose outage failed a document answers its readiness check now."""
+    try:
+        if code == "vector_store_unavailable":
+            return check_milvus()[0]
+        if code == "database_unavailable":
+            return True  # the sweep itself just read it
+        # In-process embeddings (no Triton configured) have no separate service to wait for.
+        return check_triton()[0] if triton_probe_url() else True
+    except Exception:  # a check that raises means "still down"
+        return False
+
+
+def _requeue_after_outage(now: dt.datetime, result: SweepResult) -> None:
+    window = dt.timedelta(seconds=float(settings.DOCUMENT_OUTAGE_REQUEUE_WINDOW_S))
+    queued_s = float(settings.DOCUMENT_STAGE_DEADLINE_S["queued"])
+    failed = Document.objects.all_tenants().filter(
+        status=Status.FAILED, error_code__in=list(OUTAGE_CODES), heartbeat_at__gte=now - window
+    )
+    codes = set(failed.values_list("error_code", flat=True).distinct())
+    for code in sorted(c for c in codes if _backend_back(c)):
+        for doc in failed.filter(error_code=code).only("id", "tenant_id", "heartbeat_at").iterator():
+            with transaction.atomic():
+                n = (
+                    Document.objects.all_tenants()
+                    .filter(pk=doc.pk, status=Status.FAILED, error_code=code, heartbeat_at=doc.heartbeat_at)
+                    .update(
+                        status=Status.QUEUED,
+                        lease_id="",
+                        error="",
+                        error_code="",
+                        stage_started_at=now,
+                        stage_deadline=now + dt.timedelta(seconds=queued_s),
+                        heartbeat_at=now,
+                        status_detail=f"re-queued: {OUTAGE_CODES[code]} is available again",
+                    )
+                )
+                if n:
+                    result.outage_requeued.append(doc.pk)
+                    enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
+    if result.outage_requeued:
+        logger.warning("sweep: re-queued after a backend outage: %s", result.outage_requeued)
 
 
 def _deadline_message(doc: Document) -> str:
@@ -66,14 +133,23 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
         Document.objects.all_tenants()
         .exclude(status__in=Document.TERMINAL)
         .filter(stage_deadline__lt=now)
-        .only("id", "tenant_id", "status", "lease_id", "requeues", "stage_started_at", "stage_deadline")
+        .only(
+            "id", "tenant_id", "status", "lease_id", "requeues", "stage_started_at", "stage_deadline", "status_detail"
+        )
     )
     for doc in stuck.iterator():
         same_state = Document.objects.all_tenants().filter(
             pk=doc.pk, status=doc.status, lease_id=doc.lease_id, stage_deadline=doc.stage_deadline
         )
         with transaction.atomic():
-            if doc.requeues < max_requeues:
+            if doc.status == Status.QUEUED and doc.status_detail == NOT_QUEUED_DETAIL:
+                # Its message never reached the broker (down at upload): send it now, without
+                # spending the document's re-queue; if sending fails again the row says so again.
+                n = same_state.update(status_detail="", stage_deadline=now + dt.timedelta(seconds=queued_s))
+                if n:
+                    result.unsent.append(doc.pk)
+                    enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
+            elif doc.requeues < max_requeues:
                 n = same_state.update(
                     status=Status.QUEUED,
                     lease_id="",
@@ -98,8 +174,14 @@ def document_sweep_stuck(*, now: dt.datetime | None = None) -> SweepResult:
                     result.failed.append(doc.pk)
                     # The ingest task on a terminal document removes the unfinished generation.
                     enqueue("documents.ingest", tenant_id=doc.tenant_id, document_id=doc.pk)
-    if result.requeued or result.failed:
-        logger.warning("sweep: re-queued %s, failed %s", result.requeued, result.failed)
+    if result.requeued or result.failed or result.unsent:
+        logger.warning(
+            "sweep: re-queued %s, failed %s, sent after a broker outage %s",
+            result.requeued,
+            result.failed,
+            result.unsent,
+        )
+    _requeue_after_outage(now, result)
 
     leftovers = (
         Chunk.objects.all_tenants()

@@ -58,6 +58,7 @@ __all__ = [
     "local_server_ensure",
     "local_server_status",
     "local_server_stop",
+    "local_servers_stop_started",
     "model_error_text",
     "unload_model",
 ]
@@ -97,6 +98,7 @@ class LocalTritonConfig(LoopbackTritonURLs):
             python_executable=self.python_executable,
             ready_timeout=self.start_timeout_s,
             extra_args=("--metrics-config=summary_latencies=true",),
+            die_with_parent=True,
         )
 
 
@@ -106,13 +108,28 @@ _lock = threading.Lock()
 _started: dict[Path, TritonServer] = {}  # servers this process started, by pid file
 
 
-def _stop_started_at_exit() -> None:
-    for server in list(_started.values()):
+def local_servers_stop_started() -> int:
+    """Stop every server *this process* started (and remove its pid file); the number stopped.
+
+    Runs at interpreter exit, and from the Celery worker's process-shutdown signal
+    (models_registry.apps): a prefork pool process leaves through ``os._exit``, which skips
+    ``atexit``, and a tritonserver it started must not outlive it.
+    """
+    stopped = 0
+    with _lock:
+        started = list(_started.items())
+        _started.clear()
+    for pid_file, server in started:
         with contextlib.suppress(Exception):
+            if server.is_running():
+                stopped += 1
             server.stop()
+        with contextlib.suppress(OSError):
+            pid_file.unlink()
+    return stopped
 
 
-atexit.register(_stop_started_at_exit)
+atexit.register(local_servers_stop_started)
 
 
 def local_server_ensure(config: LocalTritonConfig) -> TritonAdmin:

@@ -143,8 +143,13 @@ class TritonServer(LoopbackTritonURLs, ManagedProcess):
         ready_timeout: float = 60.0,
         exit_timeout_s: int = 5,
         bind_address: str = "127.0.0.1",
+        die_with_parent: bool = False,
     ) -> None:
         self.repo_dir = Path(repo_dir)
+        # The portal's own server (inference.triton.local) dies with the process that started
+        # it, so a SIGKILLed worker leaves no tritonserver behind (the python-backend stubs exit
+        # on their own when their tritonserver is gone).
+        self.die_with_parent = die_with_parent
         self.workdir = Path(workdir)
         # cwd: the work directory, so a model's relative paths never reach the portal's own files.
         super().__init__(log_path=self.workdir / "tritonserver.log", cwd=self.workdir)

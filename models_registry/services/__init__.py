@@ -13,6 +13,7 @@ from models_registry.services.models import model_create, model_update
 from models_registry.services.serving import (
     serving_fail,
     serving_load,
+    serving_reconcile,
     serving_request,
     serving_unload,
     serving_unload_request,
@@ -29,6 +30,7 @@ __all__ = [
     "model_update",
     "serving_fail",
     "serving_load",
+    "serving_reconcile",
     "serving_request",
     "serving_unload",
     "serving_unload_request",

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from inference.triton.client import TritonAdmin
+from inference.triton.client import TritonAdmin, TritonError
 from inference.triton.local import (
     ArtifactError,
     LocalTritonConfig,
@@ -310,3 +310,51 @@ def serving_unload(
     finally:
         admin.close()
     return _finish(row.pk, status=LocalServing.Status.UNLOADED, actor=actor, action="models_registry.serving.unloaded")
+
+
+def serving_reconcile(*, config: LocalTritonConfig) -> list[int]:
+    """Platform sweep: every READY row whose model the local tritonserver no longer serves
+    (the server was killed, crashed or restarted) goes back to LOADING with the reason, and its
+    load task is queued; the task starts the server again if nothing answers, so serving comes
+    back with no manual step. Returns the ids of the rows it re-queued.
+
+    Conditional on the row still being READY, so a row unloaded or re-requested meanwhile is
+    left alone, and running the sweep twice queues nothing more.
+    """
+    ready_rows = LocalServing.objects.all_tenants().filter(status=LocalServing.Status.READY)
+    if not ready_rows.exists():
+        return []
+    admin = TritonAdmin(config.http_url, timeout_s=5.0)
+    try:
+        if admin.server_ready():
+            try:
+                served = {m.name for m in admin.repository_index() if m.state == "READY"}
+            except TritonError:
+                return []  # it answered ready a moment ago: look again next time
+            why = "the local tritonserver restarted and no longer has this model loaded"
+        else:
+            served, why = set(), "the local tritonserver stopped answering"
+    finally:
+        admin.close()
+    actor = Actor.system(label="models_registry.reconcile")
+    requeued: list[int] = []
+    for row in ready_rows.exclude(triton_name__in=served).select_related("tenant"):
+        error = f"{why}; reloading it automatically"
+        with transaction.atomic():
+            n = (
+                LocalServing.objects.all_tenants()
+                .filter(pk=row.pk, status=LocalServing.Status.READY)
+                .update(status=LocalServing.Status.LOADING, error=error, updated_at=timezone.now())
+            )
+            if not n:
+                continue
+            audit_record(
+                tenant=row.tenant,
+                actor=actor,
+                action="models_registry.serving.lost",
+                target=row,
+                changes={"status": [LocalServing.Status.READY, LocalServing.Status.LOADING], "error": error},
+            )
+            enqueue("models_registry.serve", tenant_id=row.tenant_id, serving_id=row.pk)
+        requeued.append(row.pk)
+    return requeued

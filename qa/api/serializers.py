@@ -25,6 +25,9 @@ class CitationSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     score = serializers.FloatField()
     quote = serializers.CharField()
+    location = serializers.CharField(
+        required=False, default="", help_text="Where in the document: heading path, 'Table 1, row 4', 'footnote 2'"
+    )
 
 
 class QaAnswerSerializer(serializers.Serializer):

@@ -49,8 +49,9 @@ class QaSourceView(TenantConsoleView):
                 "document_id": chunk.document_id,
                 "document_title": chunk.document.title,
                 "page": chunk.page,
+                "location": chunk.location,
                 "chunk_id": chunk.pk,
-                "chunks": [{"id": c.pk, "text": c.text} for c in rows.order_by("ordinal")],
+                "chunks": [{"id": c.pk, "text": c.text, "location": c.location} for c in rows.order_by("ordinal")],
             }
         )
 

@@ -52,6 +52,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.selectors import tenant_setting
+from usage.services import quota_check
 
 __all__ = ["QA_DEFAULT_TOP_K", "QA_MAX_TOP_K", "QuestionInvalid", "qa_answer", "qa_prepare", "qa_stream"]
 
@@ -84,6 +85,7 @@ def qa_prepare(
       actor created (403: shared conversations are read-only for the other members).
     """
     access_require(tenant=tenant, actor=actor, capability="qa.ask")
+    quota_check(tenant=tenant, feature="qa")
     q = (question or "").strip()
     if not q:
         raise QuestionInvalid("The question is empty: ask something about your documents.")

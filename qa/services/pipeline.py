@@ -59,6 +59,7 @@ from qa.services.trace import (
     Redaction,
     Rewrite,
 )
+from usage import meter
 
 __all__ = [
     "NOTHING_RELEVANT_NOTICE",
@@ -416,3 +417,14 @@ def record(trace: AnswerTrace) -> None:
         row.save()
     trace.conversation = conversation
     trace.record = row
+    meter.record(
+        trace.tenant.pk,
+        "qa",
+        token_id=actor.token.pk if actor.token is not None else None,
+        model=trace.model[:200],
+        requests=1,
+        prompt_tokens=trace.prompt_tokens,
+        completion_tokens=trace.completion_tokens,
+        # LLM inference time: the generate stage while the model was asked (0 for extractive).
+        inference_ms=trace.generate_ms if trace.llm_used else 0,
+    )

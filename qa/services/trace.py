@@ -181,6 +181,8 @@ class AnswerTrace:
 
     def _citations_json(self, quotes: Sequence[str]) -> list[dict[str, Any]]:
         scores = {c.chunk_id: c.score for c in self.chunks}
+        # where the quote sits for a reader: "Part II > Line 8", "Table 1, row 4", "footnote 2"
+        locations = {c.chunk_id: getattr(c, "location", "") for c in self.chunks}
         return [
             {
                 "index": c.n,
@@ -190,6 +192,8 @@ class AnswerTrace:
                 "chunk_id": c.chunk_id,
                 "score": round(float(scores.get(c.chunk_id, 0.0)), 6),
                 "quote": quote,
+                # appended last: the keys before it are an ordered contract
+                "location": locations.get(c.chunk_id, ""),
             }
             for c, quote in zip(self.citations, quotes, strict=True)
         ]

@@ -6,6 +6,8 @@ in plain Python so a 10,000-row batch costs milliseconds and every bad row gets 
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from recommendations import constants as C
@@ -44,12 +46,6 @@ class CatalogImportResultSerializer(serializers.Serializer):
     errors = RowErrorSerializer(many=True)  # type: ignore[assignment]  # DRF stubs: "errors" is a property
 
 
-class CatalogUpsertInputSerializer(serializers.Serializer):
-    """Documentation shape; the body may also be a bare list of items."""
-
-    items = serializers.ListField(child=serializers.DictField(), max_length=C.MAX_ROWS_PER_REQUEST)
-
-
 class EventSerializer(serializers.ModelSerializer):
     item_id = serializers.CharField(source="item.external_id", read_only=True)
 
@@ -57,12 +53,6 @@ class EventSerializer(serializers.ModelSerializer):
         model = Event
         fields = ["id", "user_id", "item_id", "type", "value", "timestamp", "context", "created_at"]
         read_only_fields = fields
-
-
-class EventIngestInputSerializer(serializers.Serializer):
-    """Documentation shape; the body may also be a bare list of events."""
-
-    events = serializers.ListField(child=serializers.DictField(), max_length=C.MAX_ROWS_PER_REQUEST)
 
 
 class EventIngestResultSerializer(serializers.Serializer):
@@ -195,3 +185,12 @@ class ExposureSerializer(serializers.ModelSerializer):
         model = Exposure
         fields = ["id", "experiment", "variant", "user_id", "request_id", "item_ids", "created_at"]
         read_only_fields = fields
+
+
+def bulk_body_schema(key: str) -> dict[str, Any]:
+    """The OpenAPI request body of a bulk route: `{key: [rows]}` or a bare list of rows (both
+    accepted by `api.views.bulk_rows`). Rows are any JSON value: each is validated on its own
+    and reported by row number, so a bad row never fails the batch."""
+    rows = {"type": "array", "items": {}, "maxItems": C.MAX_ROWS_PER_REQUEST}
+    wrapped = {"type": "object", "properties": {key: rows}, "required": [key]}
+    return {"application/json": {"oneOf": [wrapped, rows]}}

@@ -16,8 +16,6 @@ from recommendations.api.filters import CatalogItemFilter, EventFilter, Exposure
 from recommendations.api.serializers import (
     CatalogImportResultSerializer,
     CatalogItemSerializer,
-    CatalogUpsertInputSerializer,
-    EventIngestInputSerializer,
     EventIngestResultSerializer,
     EventSerializer,
     ExperimentCreateInputSerializer,
@@ -28,6 +26,7 @@ from recommendations.api.serializers import (
     RecommendationOutputSerializer,
     TrainingRunSerializer,
     TrainingStartInputSerializer,
+    bulk_body_schema,
 )
 from recommendations.selectors import (
     catalog_item_list,
@@ -83,7 +82,7 @@ class CatalogItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
         return catalog_item_list(tenant=self.tenant)
 
-    @extend_schema(request=CatalogUpsertInputSerializer, responses={200: CatalogImportResultSerializer})
+    @extend_schema(request=bulk_body_schema("items"), responses={200: CatalogImportResultSerializer})
     def create(self, request: Request) -> Response:
         """Bulk upsert; valid rows are kept, invalid rows come back with row numbers."""
         result = catalog_items_upsert(tenant=self.tenant, actor=self.actor, rows=bulk_rows(request, "items"))
@@ -106,7 +105,7 @@ class EventViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def get_tenant_queryset(self):  # type: ignore[no-untyped-def]
         return event_list(tenant=self.tenant)
 
-    @extend_schema(request=EventIngestInputSerializer, responses={200: EventIngestResultSerializer})
+    @extend_schema(request=bulk_body_schema("events"), responses={200: EventIngestResultSerializer})
     def create(self, request: Request) -> Response:
         result = events_ingest(tenant=self.tenant, actor=self.actor, rows=bulk_rows(request, "events"))
         return Response(EventIngestResultSerializer(result.to_dict()).data)

@@ -13,6 +13,8 @@ from recommendations.services.training import (
     training_run_activate,
     training_run_execute,
     training_run_start,
+    training_run_worker_lost,
+    training_runs_sweep_stale,
 )
 
 __all__ = [
@@ -30,4 +32,6 @@ __all__ = [
     "training_run_activate",
     "training_run_execute",
     "training_run_start",
+    "training_run_worker_lost",
+    "training_runs_sweep_stale",
 ]

@@ -27,6 +27,8 @@ from recommendations.selectors import user_history
 from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
+from usage import meter
+from usage.services import quota_check
 
 
 @dataclass
@@ -88,6 +90,8 @@ def recommendation_serve(
     as for the console's "try it" panel, whose views are not real traffic).
     """
     access_require(tenant=tenant, actor=actor, capability="recs.query")
+    if record_exposure:  # real traffic (the console's "try it" panel is neither limited nor billed)
+        quota_check(tenant=tenant, feature="recommendations")
     if isinstance(k, bool) or not isinstance(k, int) or not C.MIN_K <= k <= C.MAX_K:
         raise ApplicationError(f"k must be between {C.MIN_K} and {C.MAX_K}, got {k!r}.")
     stamp = serving_cache.stamp_for(tenant)
@@ -150,6 +154,14 @@ def recommendation_serve(
             user_id=user_id,
             request_id=request_id[:64],
             item_ids=[i.item_id for i in items],
+        )
+    if record_exposure:
+        meter.record(
+            tenant.pk,
+            "recommendations",
+            token_id=actor.token.pk if actor.token is not None else None,
+            model=f"recommender-v{run.version}",
+            requests=1,
         )
     return ServedRecommendations(
         items=items,

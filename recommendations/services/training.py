@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -52,6 +53,7 @@ from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
 from tenants.services import audit_record
+from usage import meter
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +218,54 @@ def training_run_execute(*, tenant: Tenant, run_id: int) -> None:
         _fail(tenant=tenant, run=run, reason=reason)
 
 
-@transaction.atomic
-def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
-    TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk).update(
-        status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
+WORKER_LOST_REASON = (
+    "The worker running this training stopped before it finished (killed, or out of memory); "
+    "nothing was registered. Start a new run."
+)
+
+
+def _stale_reason() -> str:
+    return (
+        f"Training did not finish within {STALE_RUNNING_S // 60} minutes (its worker stopped or it ran "
+        "too long); nothing was registered. Start a new run."
     )
+
+
+def training_run_worker_lost(*, tenant: Tenant, run_id: int) -> bool:
+    """A redelivered message found its run ``running``: the worker that claimed it died before
+    acknowledging it (acks_late + reject_on_worker_lost). End the run FAILED with the reason
+    instead of leaving it ``running`` (the claim would refuse it for STALE_RUNNING_S). True if
+    it changed. Conditional on ``running``: a queued or finished run is left alone."""
+    run = TrainingRun.objects.for_tenant(tenant).filter(pk=run_id, status=TrainingRun.Status.RUNNING).first()
+    if run is None:
+        return False
+    return _fail(tenant=tenant, run=run, reason=WORKER_LOST_REASON, only_if_running=True)
+
+
+def training_runs_sweep_stale(*, now: dt.datetime | None = None) -> list[int]:
+    """Platform sweep (beat): every run ``running`` for longer than STALE_RUNNING_S ends FAILED
+    with a reason, so no run stays ``running`` even when its message was lost with the worker."""
+    now = now or timezone.now()
+    stale = (
+        TrainingRun.objects.all_tenants()
+        .filter(status=TrainingRun.Status.RUNNING, started_at__lt=now - dt.timedelta(seconds=STALE_RUNNING_S))
+        .select_related("tenant")
+    )
+    failed = [
+        run.pk for run in stale if _fail(tenant=run.tenant, run=run, reason=_stale_reason(), only_if_running=True)
+    ]
+    if failed:
+        log.warning("training sweep: failed stale runs %s", failed)
+    return failed
+
+
+@transaction.atomic
+def _fail(*, tenant: Tenant, run: TrainingRun, reason: str, only_if_running: bool = False) -> bool:
+    rows = TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk)
+    if only_if_running:
+        rows = rows.filter(status=TrainingRun.Status.RUNNING)
+    if not rows.update(status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()):
+        return False
     audit_record(
         tenant=tenant,
         actor=Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id),
@@ -228,6 +273,7 @@ def _fail(*, tenant: Tenant, run: TrainingRun, reason: str) -> None:
         target=run,
         changes={"error": reason[:500]},
     )
+    return True
 
 
 def _registry_model(*, tenant: Tenant, actor: Actor) -> RegisteredModel:
@@ -296,6 +342,14 @@ def _finish(*, tenant: Tenant, run: TrainingRun, model: TrainedModel, prefix: st
         action="recommendations.trainingrun.completed",
         target=run,
         changes={"model_version": str(version), "data_hash": model.data_hash, "stats": model.stats},
+    )
+    meter.record(
+        tenant.pk,
+        "training",
+        model=f"recommender-v{run.version}",
+        runs=1,
+        # Whole seconds, rounded up: a run that finished in under a second still ran.
+        seconds=math.ceil((run.finished_at - run.started_at).total_seconds()) if run.started_at else 0,
     )
     if training_run_get_active(tenant=tenant) is None:
         # The first ready model serves right away; later ones wait for an explicit activation.

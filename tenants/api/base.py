@@ -65,6 +65,8 @@ class TenantScopedMixin:
     use the key "*" for a default. A missing entry is a configuration error (fail closed)."""
 
     required_capability: ClassVar[dict[str, str]] = {}
+    # No OPTIONS (DRF's metadata would need its own capability) and no TRACE: both answer 405.
+    http_method_names: ClassVar[list[str]] = ["get", "post", "put", "patch", "delete", "head"]
     tenant: Tenant
     membership: Membership
     actor: Actor
@@ -79,7 +81,12 @@ class TenantScopedMixin:
 
     # -- final -----------------------------------------------------------------------------------
     def capability_for_action(self) -> str:
-        action = getattr(self, "action", None) or (self.request.method or "get").lower()  # type: ignore[attr-defined]
+        method = (self.request.method or "get").lower()  # type: ignore[attr-defined]
+        if method not in self.http_method_names or getattr(self, method, None) is None:  # type: ignore[attr-defined]
+            # No handler (TRACE, OPTIONS, PUT on a read-only route): DRF would answer 405 only after
+            # the checks; answer it here, before the capability lookup (which has no entry: a 500).
+            raise exceptions.MethodNotAllowed(self.request.method)  # type: ignore[attr-defined]
+        action = getattr(self, "action", None) or method
         cap = self.required_capability.get(action) or self.required_capability.get("*")
         if cap is None:
             raise ImproperlyConfigured(f"{type(self).__name__}.required_capability has no entry for '{action}'")
@@ -88,6 +95,10 @@ class TenantScopedMixin:
     def check_permissions(self, request: Request) -> None:
         super().check_permissions(request)  # type: ignore[misc]  # IsAuthenticated
         self.tenant, self.membership, self.actor = resolve_api_tenant(request)
+        # The tenant label of portal.metrics: set only once the tenant is resolved (it exists).
+        request._request.metrics_tenant_slug = self.tenant.slug  # type: ignore[attr-defined]
+        request._request.metrics_tenant_id = self.tenant.pk  # type: ignore[attr-defined]
+        request._request.metrics_token_id = self.actor.token.pk if self.actor.token else None  # type: ignore[attr-defined]
         access_require(
             tenant=self.tenant,
             actor=self.actor,

@@ -38,6 +38,9 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     member = serializers.EmailField(source="membership.user.email", read_only=True)
     is_expired = serializers.BooleanField(read_only=True)
     is_revoked = serializers.BooleanField(read_only=True)
+    effective_rate_per_minute = serializers.IntegerField(
+        read_only=True, help_text="Requests per minute this token may make (its own rate or the platform default)."
+    )
 
     class Meta:
         model = ApiToken
@@ -48,6 +51,8 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "member",
             "scopes",
             "allowed_ips",
+            "rate_limit_per_minute",
+            "effective_rate_per_minute",
             "expires_at",
             "revoked_at",
             "last_used_at",
@@ -64,6 +69,9 @@ class ApiTokenCreateInputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     allowed_ips = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=50)
     membership_id = serializers.IntegerField(required=False, help_text="Admins only: issue for another member.")
+    rate_limit_per_minute = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Requests per minute for this token; null = the platform default."
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

@@ -65,6 +65,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 # Dashboard cards are contributed by apps: callables (tenant) -> list[dict(label, value, url)].
 DASHBOARD_CARDS: list[Any] = []
+# Dashboard charts (tenants/console/charts.py) likewise: (capability, callable (tenant) -> list[Chart]),
+# shown only to members whose role has the capability.
+DASHBOARD_CHARTS: list[tuple[str, Any]] = []
+
+
+def register_dashboard_chart(capability: str, contribute: Any) -> None:
+    """Called from an app's ready(); idempotent (ready() may run twice in tests)."""
+    if (capability, contribute) not in DASHBOARD_CHARTS:
+        DASHBOARD_CHARTS.append((capability, contribute))
 
 
 class DashboardView(TenantConsoleView):
@@ -78,7 +87,13 @@ class DashboardView(TenantConsoleView):
         ]
         for contribute in DASHBOARD_CARDS:
             cards.extend(contribute(self.tenant))
-        return render(request, "console/dashboard.html", {"cards": cards})
+        charts = [
+            chart
+            for capability, contribute in DASHBOARD_CHARTS
+            if self.can(capability)
+            for chart in contribute(self.tenant)
+        ]
+        return render(request, "console/dashboard.html", {"cards": cards, "charts": charts})
 
 
 class MembersView(TenantConsoleView):
@@ -167,6 +182,9 @@ class TokensView(TenantConsoleView):
                     scopes=request.POST.getlist("scopes"),
                     expires_at=expires_at,
                     allowed_ips=ips,
+                    rate_limit_per_minute=int(rate)
+                    if (rate := request.POST.get("rate_limit_per_minute", "").strip())
+                    else None,
                 )
                 # Shown once, on the next page load only (never stored server-side beyond that).
                 request.session["new_token"] = {"name": issued.token.name, "value": issued.plaintext}

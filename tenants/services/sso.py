@@ -36,6 +36,7 @@ from tenants.actors import Actor
 from tenants.audit import audit_record
 from tenants.models import ExternalIdentity, Membership, Tenant, TrustedIssuer
 from tenants.permissions import ROLE_RANK, Role
+from tenants.usernames import username_for_email
 
 REFUSED_ACTION = "tenants.sso.login_refused"
 
@@ -185,7 +186,7 @@ def _provision(*, issuer: str, subject: str, email: str, claims: dict[str, Any],
     try:
         with transaction.atomic():
             user = user_model(
-                username=email[:150],
+                username=username_for_email(email),
                 email=email,
                 first_name=_claim_str(claims, "given_name", 150),
                 last_name=_claim_str(claims, "family_name", 150),

@@ -18,6 +18,7 @@ from tenants.actors import Actor
 from tenants.audit import audit_record
 from tenants.models import Membership, Tenant
 from tenants.permissions import ROLE_RANK, Role
+from tenants.usernames import username_for_email
 
 User = get_user_model()
 
@@ -112,7 +113,7 @@ def membership_add(*, tenant: Tenant, actor: Actor, email: str, role: str) -> Me
     with transaction.atomic():
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
-            user = User(username=email, email=email)
+            user = User(username=username_for_email(email), email=email)
             user.set_unusable_password()
             user.save()
         if Membership.objects.for_tenant(tenant).filter(user=user).exists():

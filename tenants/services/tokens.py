@@ -84,6 +84,16 @@ def _check_issuer(*, tenant: Tenant, actor: Actor, membership: Membership) -> bo
     return True
 
 
+def _validate_rate(rate: object) -> int | None:
+    """A token's own rate (requests/minute): null for the platform default, else 1..the maximum."""
+    if rate is None or rate == "":
+        return None
+    high = int(settings.API_TOKEN_RATE_MAX_PER_MIN)
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= high:
+        raise ApplicationError(f"rate_limit_per_minute must be a whole number from 1 to {high:,}, got {rate!r}.")
+    return rate
+
+
 def token_create(
     *,
     tenant: Tenant,
@@ -93,6 +103,7 @@ def token_create(
     scopes: list[str],
     expires_at: dt.datetime | None = None,
     allowed_ips: list[str] | None = None,
+    rate_limit_per_minute: int | None = None,
 ) -> IssuedToken:
     """Issue a token bound to `membership`. Scopes must be within that member's role; members
     create tokens for themselves, and for members ranked below them with `tokens.manage`
@@ -120,6 +131,7 @@ def token_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("The expiry date must be in the future.")
     ips = _validate_ips(allowed_ips or [])
+    rate = _validate_rate(rate_limit_per_minute)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -132,6 +144,7 @@ def token_create(
             scopes=sorted(set(scopes)),
             allowed_ips=ips,
             expires_at=expires_at,
+            rate_limit_per_minute=rate,
             created_by=actor.user,
         )
         # key_id is 48 random bits with a DB unique constraint; the ORM uniqueness pre-check would
@@ -143,6 +156,7 @@ def token_create(
             "scopes": [None, token.scopes],
             "member": [None, str(membership.user)],
             "expires_at": [None, expires_at],
+            "rate_limit_per_minute": [None, rate],
             "allowed_ips": [None, ips],
         }
         if for_other and actor.type != "system":

@@ -25,6 +25,7 @@ from documents.tasks import document_ingest_task
 from models_registry.backends import get_embedder, get_vector_store
 from tenants.actors import Actor
 from tests.documents.conftest import read_doc
+from usage.models import UsageHour
 
 Status = Document.Status
 
@@ -80,6 +81,10 @@ def test_pdf_ingests_with_pages_and_is_idempotent(ingest_env, tenant_a, editor_a
     assert_one_generation(tenant_a, doc, ingest_env)
     pages = set(Chunk.objects.for_tenant(tenant_a).filter(document=doc).values_list("page", flat=True))
     assert min(pages) == 1 and max(pages) == 18 and len(pages) >= 15
+    # Metered once (the duplicate delivery embedded nothing): chunks and embedding time, per model.
+    metered = {r.metric: r for r in UsageHour.objects.for_tenant(tenant_a).filter(feature="embedding")}
+    assert metered["chunks"].value == doc.chunks_total and metered["chunks"].model == doc.embedding_model
+    assert metered["inference_ms"].value > 0
     # The stored vectors are the real embeddings: the chunk's own text finds it first.
     chunk = Chunk.objects.for_tenant(tenant_a).filter(document=doc).order_by("ordinal")[3]
     vec = get_embedder().embed([chunk.text])[0]
@@ -263,7 +268,7 @@ def test_milvus_down_then_back_nothing_lost_and_status_honest(settings, tenant_a
         assert result.failed()
         other.refresh_from_db()
         assert other.status == Status.FAILED and other.error_code == "vector_store_unavailable"
-        assert "Milvus" in other.error and "re-ingest" in other.error
+        assert "Milvus" in other.error and "re-queued automatically" in other.error
 
         # Same data file; a fresh port avoids racing the old socket's teardown on a busy machine.
         server = start_lite_server(tmp_path, "down.db")

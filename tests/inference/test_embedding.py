@@ -9,12 +9,15 @@ import pytest
 
 from inference.embedding import (
     MINILM_DIM,
+    MODEL_MINILM,
+    E5Embedder,
     Embedder,
     EmbedderConfig,
     InferenceError,
     InferenceUnavailable,
     InProcessEmbedder,
     TritonEmbedder,
+    embed_queries,
     embed_query,
     embedder_from_config,
     get_embedder,
@@ -87,11 +90,15 @@ def test_bad_input_is_a_permanent_error(local: InProcessEmbedder) -> None:
 
 
 def test_config_and_cache() -> None:
-    cfg = EmbedderConfig()
-    assert get_embedder(cfg) is get_embedder(EmbedderConfig())
+    cfg = EmbedderConfig(inprocess_model=MODEL_MINILM)
+    assert get_embedder(cfg) is get_embedder(EmbedderConfig(inprocess_model=MODEL_MINILM))
     assert isinstance(get_embedder(cfg), InProcessEmbedder)
-    vec = embed_query("what is the recommended dose?")
+    vec = embed_query("what is the recommended dose?", cfg)
     assert vec.shape == (MINILM_DIM,) and abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
+    # the default is multilingual-e5-small (same dimension)
+    assert isinstance(embedder_from_config("inprocess", None, "minilm"), E5Embedder)
+    with pytest.raises(ValueError, match="unknown embedding model"):
+        embedder_from_config("inprocess", None, "minilm", inprocess_model="bert-base")
     trit = embedder_from_config("triton", "grpc://127.0.0.1:8001", "minilm", "1")
     assert isinstance(trit, TritonEmbedder) and trit.model_id == "triton/minilm@1"
     with pytest.raises(ValueError, match="needs triton_url"):
@@ -154,3 +161,49 @@ def test_triton_unloaded_model_and_dead_server_are_transient(triton: SharedTrito
         TritonEmbedder(url, "never_loaded_model").embed(["x"])
     with pytest.raises(InferenceUnavailable):
         TritonEmbedder(f"{scheme}://127.0.0.1:{free_port()}", MINILM_NAME, timeout_s=3).embed(["x"])
+
+
+# ------------------------------------------------------------------------------------------------
+# multilingual-e5-small (the default in-process model)
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def e5() -> E5Embedder:
+    emb = E5Embedder()
+    emb.load()
+    return emb
+
+
+def test_e5_passages_and_queries_are_unit_vectors_in_input_order(e5: E5Embedder) -> None:
+    assert isinstance(e5, Embedder) and e5.dim == 384 and e5.model_id == "intfloat/multilingual-e5-small"
+    out = e5.embed(TEXTS)
+    assert out.shape == (len(TEXTS), 384) and out.dtype == np.float32
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+    # batching sorts by length internally; every row must still be its own text's vector
+    for i in (0, 2, 5):
+        assert float(e5.embed([TEXTS[i]])[0] @ out[i]) > 0.999
+    assert e5.embed([]).shape == (0, 384)
+    # queries get "query: ", passages "passage: ": not the same vector
+    q = embed_queries(e5, [TEXTS[0]])[0]
+    assert 0.8 < float(q @ out[0]) < 0.999
+
+
+def test_e5_matches_an_english_question_to_a_german_passage(e5: E5Embedder) -> None:
+    passages = e5.embed(
+        [
+            "Ein topologischer Raum heißt hausdorffsch, wenn je zwei verschiedene Punkte disjunkte Umgebungen haben.",
+            "Das Skript kostet im Copyshop 5 Euro in der Größe A5.",
+            "The FAA estimates that this proposed AD affects 73 airplanes of U.S. registry.",
+        ]
+    )
+    questions = embed_queries(
+        e5, ["When is a topological space called Hausdorff?", "How much does the printed script cost?"]
+    )
+    best = (questions @ passages.T).argmax(axis=1)
+    assert best.tolist() == [0, 1]
+
+
+def test_e5_precision_choice() -> None:
+    assert E5Embedder(precision="fp32").precision == "fp32"
+    assert E5Embedder(precision="auto").precision in ("bf16", "fp32")
+    with pytest.raises(ValueError, match="precision"):
+        E5Embedder(precision="int4")

@@ -280,7 +280,7 @@ def test_serve_request_enqueues_the_task_on_the_deploy_queue(admin_a, api, model
         resp = api(user=admin_a.user, tenant="acme").post(url, {}, format="json")
     assert resp.status_code == 202 and resp.json()["status"] == "loading"
     assert len(callbacks) == 1
-    name, kwargs = callbacks[0].args  # portal.celery.enqueue: sent by name on commit
+    name, kwargs, _on_send_error = callbacks[0].args  # portal.celery.enqueue: sent by name on commit
     assert name == "models_registry.serve"
     assert kwargs == {
         "tenant_id": admin_a.tenant.pk,

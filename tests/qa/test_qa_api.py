@@ -267,6 +267,7 @@ def test_guardrails_and_usage_shape_is_stable_and_stored_as_returned(client_a, d
             "chunk_id",
             "score",
             "quote",
+            "location",
         ]
         rec = QaRecord.objects.for_tenant(tenant_a).get(pk=body["id"])
         assert rec.guardrails == g and rec.usage == body["usage"] and rec.latency_ms == body["latency_ms"]

@@ -96,7 +96,7 @@ def test_schema_generates_without_warnings(tmp_path):
         paths.setdefault(shape(path), set()).update(operations)
     endpoints = [e for e in EndpointEnumerator().get_api_endpoints() if e[0].startswith("/api/v1/")]
     apps_with_api = {callback.cls.__module__.split(".")[0] for _, _, _, callback in endpoints}
-    assert apps_with_api == {"tenants", "models_registry", "deploy", "recommendations", "documents", "qa"}
+    assert apps_with_api == {"tenants", "usage", "models_registry", "deploy", "recommendations", "documents", "qa"}
     missing = [
         f"{method} {path}" for path, _, method, _ in endpoints if method.lower() not in paths.get(shape(path), ())
     ]

@@ -313,16 +313,15 @@ def test_unknown_tenant_slug_is_404(viewer_a, owner_b, api):
 
 
 def test_token_throttle_answers_429_with_retry_after(viewer_a, make_token, api, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"token": "3/min", "tenant": "1000/min"},
-    }
+    # A token without its own rate gets the platform default (API_TOKEN_RATE_DEFAULT_PER_MIN).
+    settings.API_TOKEN_RATE_DEFAULT_PER_MIN = 3
     client = api(make_token(viewer_a))
     assert [client.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
     resp = client.get("/api/v1/me/")
     assert resp.status_code == 429, resp.content
     assert 0 < int(resp["Retry-After"]) <= 60
-    assert resp.json()["code"] == "throttled"
+    assert resp.json()["code"] == "quota_exceeded"
+    assert "rate limit of 3 requests per minute" in resp.json()["detail"]
     # Another token has its own bucket.
     assert api(make_token(viewer_a)).get("/api/v1/me/").status_code == 200
 

@@ -72,6 +72,10 @@ def live_revision(k8s) -> str | None:
 def test_rollout_succeeds_and_is_idempotent(client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks):
     rollout = start_and_run(client_a, deployment, tenant_a, django_capture_on_commit_callbacks)
     assert rollout.state == "active" and rollout.reason == ""
+    from usage.models import UsageHour
+
+    (metered,) = UsageHour.objects.for_tenant(tenant_a).filter(feature="rollouts")
+    assert metered.value == 1 and metered.model == deployment.name and metered.token_id > 0
     states = [e.state for e in rollout.events.all()]
     assert states[0] == "pending" and states[-1] == "active"
     assert {"applying", "waiting", "verifying"} <= set(states)
