@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recs_support import process_group_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 if not DATA.exists():
@@ -78,20 +80,8 @@ class Stack:
         return self.tmp / f"{name}.log"
 
     def cpu_seconds(self, name: str) -> float:
-        """User + system CPU of every live process in that part's process group (Linux /proc)."""
-        pgid = self.procs[name].pid
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # exited meanwhile
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == pgid:
-                total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        """User + system CPU of every live process in that part's process group."""
+        return process_group_cpu_seconds(self.procs[name].pid)
 
     def alive(self) -> dict[str, bool]:
         return {name: proc.poll() is None for name, proc in self.procs.items()}

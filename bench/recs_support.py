@@ -63,26 +63,30 @@ def make_tenant(slug: str = "bench") -> BenchTenant:
     return BenchTenant(tenant, issued.plaintext)
 
 
+def process_group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in process group ``pgid`` (Linux /proc)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is state
+        if int(fields[2]) == pgid:  # process group
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Server:
     base: str  # http://127.0.0.1:<port>
     pid: int  # the gunicorn master; it leads its own process group
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of every live process in the server's process group (Linux /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # exited meanwhile
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is state
-            if int(fields[2]) == self.pid:  # process group
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
+        """User + system CPU time of every live process in the server's process group."""
+        return process_group_cpu_seconds(self.pid)
 
 
 @contextlib.contextmanager
