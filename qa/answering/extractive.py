@@ -1,10 +1,14 @@
 # ruff: noqa: RUF001  (dash/quote look-alikes are matched on purpose)
 """The default answerer: extractive, no LLM.
 
-Pipeline: split every retrieved chunk into sentence/row units (:func:`qa.answering.text.split_units`),
-score each unit against the question with BM25 whose IDF comes from the retrieved units only,
-boost by the chunk's retrieval rank, check that the question is actually supported, then emit the
-best few units, each followed by a ``[n]`` marker.
+Pipeline: split every retrieved chunk into sentence/row units (:func:`qa.answering.text.split_units`,
+lower-case continuations joined to the sentence they continue), score each unit against the
+question with BM25 whose IDF comes from the retrieved units only, describe each unit by a few
+features (:data:`FEATURES`: coverage of the question, asked entities present, a value of the
+asked type, retrieval rank, shape), and let a small logistic selector fitted on the tune half of
+``bench/data/qa_eval`` (``bench/train_answer_selector.py`` -> ``selector_weights.json``) give each
+unit its probability of holding the answer. The most probable answer-shaped unit leads; a few
+more of the same document support it; every one is followed by a ``[n]`` marker.
 
 Invariants:
 - Every sentence of a found answer ends with exactly one marker ``[n]``; ``citations[n-1].n == n``
@@ -16,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -30,7 +35,15 @@ from qa.answering.text import content_terms, is_row, normalise_ws, split_units, 
 from qa.answering.types import NOT_FOUND_TEXT, Answer, Citation
 from qa.guardrails.injection import detect_injection
 
-__all__ = ["ExtractiveConfig", "answer_extractive"]
+__all__ = [
+    "FEATURES",
+    "ExtractiveConfig",
+    "SelectorModel",
+    "UnitCandidate",
+    "answer_extractive",
+    "load_selector",
+    "sentence_candidates",
+]
 
 # Question words that name the kind of answer wanted; they rarely occur next to the answer
 # ("on what date" -> "October 28, 1998"), so they neither score nor count as missing support.
@@ -67,43 +80,91 @@ _REFERENCE_BEFORE = re.compile(
 _BRACKET_NUM = re.compile(r"\[(\d+(?:\s*[,;\-–]\s*\d+)*)\]")
 
 
-def _tuned() -> dict[str, object]:
-    """Abstention thresholds chosen on the tune half by ``bench/tune_abstention.py --write``."""
-    path = Path(__file__).with_name("abstention.json")
+SELECTOR_PATH = Path(__file__).with_name("selector_weights.json")
+
+# What the selector sees of one sentence unit; ``bench/train_answer_selector.py`` fits a
+# logistic model over these on the tune half and stores it in ``selector_weights.json``.
+FEATURES: tuple[str, ...] = (
+    "bm25_rel",  # the unit's BM25 score over the best unit's
+    "bm25_cov",  # its BM25 score over the most a unit could score (absolute, for abstention)
+    "unit_cov",  # IDF-weighted share of question terms in the unit itself
+    "context_cov",  # ... in the unit, its neighbours (or a row's header) and the document title
+    "bigram",  # share of the question's adjacent content-term pairs found adjacent in the unit
+    "keys_missing_local",  # share of asked names/numbers absent from the unit's context
+    "keys_missing_doc",  # ... absent from the unit's document's retrieved passages
+    "typed",  # holds a value of the asked type (a number for "how many", a date for "when")
+    "typed_needed",  # the question asks for a typed value
+    "new_number",  # holds a number the question does not (for numeric questions)
+    "rank_inv",  # 1 / (1 + retrieval rank of its passage)
+    "passage_score_rel",  # its passage's retrieval score over the best passage's
+    "shaped",  # quotable as an answer (not a heading, code, or fragment)
+    "row",  # a table row
+    "log_len",
+    "first_in_passage",
+    "neighbour_rel",  # best adjacent unit's BM25 over the best unit's
+    "heading_like",
+    "yes_no",  # a yes/no question (the sentence itself is the answer)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorModel:
+    """Logistic model over :data:`FEATURES` (standardised) plus the abstention threshold."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    min_confidence: float
+    min_support: float = 0.0  # the lead's context must cover this share of the question's terms
+
+    def probability(self, x: Sequence[float]) -> float:
+        z = self.bias + sum(w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def load_selector(path: Path = SELECTOR_PATH) -> SelectorModel | None:
+    """The fitted selector, or None when it has not been fitted (features out of date count as
+    not fitted: a model is only valid for the feature list it was trained on)."""
     if not path.exists():
-        return {}
-    return dict(json.loads(path.read_text(encoding="utf-8"))["values"])
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data.get("features", ())) != FEATURES:
+        return None
+    return SelectorModel(
+        mean=tuple(data["mean"]),
+        scale=tuple(data["scale"]),
+        weights=tuple(data["weights"]),
+        bias=float(data["bias"]),
+        min_confidence=float(data["min_confidence"]),
+        min_support=float(data.get("min_support", 0.0)),
+    )
 
 
-_TUNED = _tuned()
-MIN_SUPPORT = float(_TUNED.get("min_support", 0.4))  # type: ignore[arg-type]
+_SELECTOR = load_selector()
+_CONTEXT_COV = FEATURES.index("context_cov")
+# Without a fitted model: the BM25 share alone ranks units, and nothing is declined on score.
+_FALLBACK = SelectorModel(
+    mean=(0.0,) * len(FEATURES),
+    scale=(1.0,) * len(FEATURES),
+    weights=tuple(4.0 if f == "bm25_rel" else 0.0 for f in FEATURES),
+    bias=-2.0,
+    min_confidence=0.0,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractiveConfig:
-    """Tuning knobs; defaults were set on ``qa/dev.jsonl`` with ``bench/qa_extractive_dev.py``."""
+    """Unit scoring and answer assembly knobs (set on ``qa/dev.jsonl``; the learned selector and
+    its abstention threshold come from ``selector_weights.json``, fitted on the tune half)."""
 
     k1: float = 1.2
     b: float = 0.75
-    rank_decay: float = 0.08  # score multiplier per retrieval rank: 1 / (1 + rank_decay * rank)
-    key_boost: float = 1.0  # extra weight of entity terms (names, numbers); 1.5 did not help on dev
-    neighbour_weight: float = 0.0  # share of the adjacent sentences' score (0.25 and 0.5 lost on dev)
     compound_weight: float = 0.7  # "semester" inside "Wintersemester" counts this much
-    follow_ratio: float = 0.45  # extra sentences need this fraction of the best score
+    follow_ratio: float = 0.5  # supporting sentences need this share of the lead's probability
     redundancy: float = 0.6  # max term-set Jaccard with an already chosen sentence
     max_unit_chars: int = 600  # longer units (run-on table text) are skipped
-    answer_type_bonus: float = 0.5  # x mean question-term weight, for a sentence holding a new
-    # number when the question asks for one ("how many", "when", "what is the maximum penalty")
-    # Abstention (issue 11 item 5); defaults from qa/answering/abstention.json (tune half only).
-    require_type: bool = bool(_TUNED.get("require_type", True))  # "how many"/"when"/"who" need a
-    # sentence holding that kind of value ...
-    type_floor: float = float(_TUNED.get("type_floor", 0.5))  # type: ignore[arg-type]
-    # ... among sentences scoring at least this share of the best one
-    require_entities: bool = bool(_TUNED.get("require_entities", True))  # asked names/periods must
-    # be next to the answer sentence
-    entity_scope: str = str(_TUNED.get("entity_scope", "document"))  # where the asked names and
-    # periods must occur: "document" (the answer's document), "mixed" (names near the sentence),
-    # "local" (all near the sentence)
+    require_entities: bool = True  # asked names/periods must occur in the answer's document
 
 
 @dataclass(slots=True)
@@ -114,7 +175,20 @@ class _Unit:
     terms: list[str]
     words: list[str]
     own: float = 0.0
-    score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCandidate:
+    """One sentence/row unit of the retrieved passages with its selector features."""
+
+    index: int
+    chunk_index: int
+    start: int
+    end: int
+    text: str
+    features: tuple[float, ...]
+    shaped: bool
+    typed: bool
 
 
 def _question_terms(question: str) -> tuple[list[str], set[str]]:
@@ -137,239 +211,319 @@ def _question_terms(question: str) -> tuple[list[str], set[str]]:
     return terms, keys
 
 
+def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit]:
+    units: list[_Unit] = []
+    for ci, chunk in enumerate(chunks):
+        finding = detect_injection(chunk.text)
+        bad = [(s.start, s.end) for s in finding.spans] if finding else []
+        spans = _join_fragments(chunk.text, split_units(chunk.text), max_chars)
+        for start, end in spans:
+            if end - start > max_chars or any(start < be and bs < end for bs, be in bad):
+                continue
+            pairs = word_terms(chunk.text[start:end])
+            units.append(_Unit(ci, start, end, [t for _, t in pairs], [w for w, _ in pairs]))
+    return units
+
+
+def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    """Join a unit that starts in lower case ("and up to a $1,000,000 fine ... offenses.") to the
+    prose unit before it: the splitter cut a sentence at a line or list break, and quoting the
+    tail alone would be a fragment."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        piece = text[start:end]
+        first = piece.lstrip("\"'“‘([•*-–— ")[:1]
+        if (
+            out
+            and first.islower()
+            and not is_row(piece)
+            and not is_row(text[out[-1][0] : out[-1][1]])
+            and end - out[-1][0] <= max_chars
+        ):
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+class _Evidence:
+    """The question's terms and the scored units of its passages (one question, one call)."""
+
+    def __init__(self, question: str, chunks: Sequence[RetrievedChunk], cfg: ExtractiveConfig) -> None:
+        self.question = question
+        self.chunks = chunks
+        self.cfg = cfg
+        self.qtype = question_type(question)
+        self.q_terms, self.key_terms = _question_terms(question)
+        self.units = _build_units(chunks, cfg.max_unit_chars) if self.q_terms else []
+        self.alias: dict[str, str] = {}
+        self.weight: dict[str, float] = {}
+        self.doc_terms: dict[object, set[str]] = {}
+        self.title_terms = [_title_terms(c.document_title) for c in chunks]
+        if self.units:
+            self._score()
+
+    def _score(self) -> None:
+        units, q_terms, cfg = self.units, self.q_terms, self.cfg
+        # German-style compounds: a long question term inside a longer passage word ("semester"
+        # in "wintersemester") counts as a weaker match of that term.
+        long_terms = [t for t in q_terms if len(t) >= 5 and not t[0].isdigit()]
+        if long_terms:
+            for u in units:
+                for w, t in zip(u.words, u.terms, strict=True):
+                    if t in self.alias or t in q_terms or len(w) < 7:
+                        continue
+                    for q in long_terms:
+                        if q in w:
+                            self.alias[t] = q
+                            break
+        n = len(units)
+        self.df: Counter[str] = Counter()
+        for u in units:
+            self.df.update({self.alias.get(t, t) for t in u.terms})
+        max_idf = math.log(1 + (n + 0.5) / 0.5)
+        df = self.df
+        idf = {t: (math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) if df[t] else max_idf) for t in q_terms}
+        self.weight = idf
+        avg_len = sum(len(u.terms) for u in units) / n or 1.0
+        q_set = set(q_terms)
+        for u in units:
+            tf: dict[str, float] = {}
+            for t in u.terms:
+                if t in q_set:
+                    tf[t] = tf.get(t, 0.0) + 1.0
+                elif t in self.alias:
+                    tf[self.alias[t]] = tf.get(self.alias[t], 0.0) + cfg.compound_weight
+            norm = cfg.k1 * (1 - cfg.b + cfg.b * len(u.terms) / avg_len)
+            u.own = sum(idf[t] * f * (cfg.k1 + 1) / (f + norm) for t, f in tf.items())
+        for u in units:
+            doc = self.chunks[u.chunk_index].document_id
+            self.doc_terms.setdefault(doc, set(self.title_terms[u.chunk_index])).update(
+                self.alias.get(t, t) for t in u.terms
+            )
+
+    def _spread(self, u: _Unit) -> float:
+        """The unit's score without its single best-matching term: matching several question
+        terms beats repeating one rare word."""
+        have = {self.alias.get(t, t) for t in u.terms} & set(self.q_terms)
+        if len(have) < 2:
+            return 0.0
+        return u.own - max(self.weight[t] for t in have)
+
+    def text(self, i: int) -> str:
+        u = self.units[i]
+        return self.chunks[u.chunk_index].text[u.start : u.end]
+
+    def missing_everywhere(self) -> list[str]:
+        """Asked names/numbers that no retrieved passage or document title holds."""
+        titles = set().union(*self.title_terms) if self.title_terms else set()
+        return sorted(k for k in self.key_terms if not self.df[k] and k not in titles)
+
+    def _same_chunk(self, i: int, j: int) -> bool:
+        return 0 <= j < len(self.units) and self.units[j].chunk_index == self.units[i].chunk_index
+
+    def context_terms(self, i: int) -> set[str]:
+        u = self.units[i]
+        # The document title says what a bare table row is about ("nics-background-checks.pdf");
+        # neighbours often name the subject of a short answer sentence. A table row's
+        # neighbours are other rows (another state, another country): its context is the
+        # chunk's first line (caption or header) instead.
+        have = {self.alias.get(t, t) for t in u.terms} | self.title_terms[u.chunk_index]
+        if is_row(self.text(i)):
+            first = i
+            while self._same_chunk(i, first - 1):
+                first -= 1
+            return have | {self.alias.get(t, t) for t in self.units[first].terms}
+        for j in (i - 1, i + 1):
+            if self._same_chunk(i, j):
+                have |= {self.alias.get(t, t) for t in self.units[j].terms}
+        return have
+
+    def coverage(self, terms: set[str]) -> float:
+        total = sum(self.weight.values()) or 1.0
+        return sum(self.weight[t] for t in self.q_terms if t in terms) / total
+
+    def missing_keys(self, i: int, *, scope: str) -> list[str]:
+        """Asked names/periods absent from the unit's ``local`` context or its ``document``."""
+        have = self.doc_terms[self.chunks[self.units[i].chunk_index].document_id] if scope == "document" else None
+        if have is None:
+            have = self.context_terms(i)
+        return sorted(k for k in self.key_terms if k not in have)
+
+    def answer_shaped(self, i: int) -> bool:
+        text = self.text(i)
+        if is_quotable(text, is_row=is_row(text)):
+            return True
+        chunk = self.chunks[self.units[i].chunk_index]
+        if chunk.page is None and chunk.text.strip() == text and not is_code(text):
+            return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
+        # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
+        # VOTERS") answers a "when / how many" question; a bare heading holds no value.
+        return (
+            self.qtype in ("date", "number", "person")
+            and has_value(self.qtype, text, self.question)
+            and not is_code(text)
+        )
+
+    def candidates(self) -> list[UnitCandidate]:
+        units, chunks = self.units, self.chunks
+        best_own = max(u.own for u in units) or 1.0
+        max_own = sum(self.weight.values()) * (self.cfg.k1 + 1) or 1.0
+        best_passage = max((c.score for c in chunks), default=0.0) or 1.0
+        numeric = bool(_NUMERIC_QUESTION.search(self.question))
+        q_numbers = {m.group(0).lower() for m in _NUMBER.finditer(self.question)}
+        typed_needed = self.qtype in ("date", "number", "person")
+        pairs = {(a, b) for a, b in itertools.pairwise(self.q_terms)}
+        n_keys = len(self.key_terms) or 1
+        out: list[UnitCandidate] = []
+        for i, u in enumerate(units):
+            text = self.text(i)
+            row = is_row(text)
+            chunk = chunks[u.chunk_index]
+            typed = has_value(self.qtype, text, self.question) if typed_needed else False
+            new_number = numeric and any(
+                m.group(0).lower() not in q_numbers
+                and not _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start())
+                for m in _NUMBER.finditer(text)
+            )
+            own_pairs = {(self.alias.get(a, a), self.alias.get(b, b)) for a, b in itertools.pairwise(u.terms)}
+            neighbours = [units[j].own for j in (i - 1, i + 1) if self._same_chunk(i, j)]
+            shaped = self.answer_shaped(i)
+            features = (
+                u.own / best_own,
+                u.own / max_own,
+                self.coverage({self.alias.get(t, t) for t in u.terms}),
+                self.coverage(self.context_terms(i)),
+                len(pairs & own_pairs) / len(pairs) if pairs else 0.0,
+                len(self.missing_keys(i, scope="local")) / n_keys if self.key_terms else 0.0,
+                len(self.missing_keys(i, scope="document")) / n_keys if self.key_terms else 0.0,
+                float(typed),
+                float(typed_needed),
+                float(new_number),
+                1.0 / (1 + u.chunk_index),
+                max(chunk.score, 0.0) / best_passage,
+                float(shaped),
+                float(row),
+                math.log1p(len(text)) / 6.0,
+                float(not self._same_chunk(i, i - 1)),
+                max(neighbours, default=0.0) / best_own,
+                float(not row and _is_heading_like(text)),
+                float(self.qtype == "yes_no"),
+            )
+            out.append(UnitCandidate(i, u.chunk_index, u.start, u.end, text, features, shaped, typed))
+        return out
+
+
+def _is_heading_like(text: str) -> bool:
+    s = text.strip()
+    return len(s) < 90 and s[-1:] not in '.!?;:)"”’'
+
+
+def sentence_candidates(
+    question: str, chunks: Sequence[RetrievedChunk], *, config: ExtractiveConfig | None = None
+) -> tuple[list[UnitCandidate], str]:
+    """Every usable unit of ``chunks`` with its features, or ([], the reason nothing can answer)."""
+    ev = _Evidence(question, chunks, config or ExtractiveConfig())
+    reason = ev_reason(ev)
+    return ([], reason) if reason else (ev.candidates(), "")
+
+
+def ev_reason(ev: _Evidence) -> str:
+    if not ev.q_terms:
+        return "the question has no content words"
+    if not ev.chunks:
+        return "no passages were retrieved"
+    if not ev.units:
+        return "the passages contain no usable sentences"
+    missing = ev.missing_everywhere()
+    if missing:
+        return f"key question terms absent from every passage: {', '.join(missing)}"
+    if max(u.own for u in ev.units) <= 0:
+        return "no sentence shares a content word with the question"
+    return ""
+
+
 def answer_extractive(
     question: str,
     chunks: Sequence[RetrievedChunk],
     *,
     max_sentences: int = 3,
-    min_support: float = MIN_SUPPORT,
+    min_confidence: float | None = None,
+    min_support: float | None = None,
     config: ExtractiveConfig | None = None,
+    model: SelectorModel | None = None,
 ) -> Answer:
     """Answer ``question`` from ``chunks`` (best first) by quoting their sentences.
 
-    Decline (``found=False``) when a key question term (name, number, acronym) occurs in no
-    retrieved passage or document title, or when the best sentence, with its neighbours as
-    context, covers less than ``min_support`` of the question's IDF-weighted content terms.
-    Raises ValueError if ``max_sentences`` < 1.
+    Every unit gets the selector's probability of holding the answer. The lead is the most
+    probable answer-shaped unit that holds a value of the asked type (a number for "how many", a
+    date for "when", a name for "who"; a neighbour holding the value may answer for it). Declines
+    (``found=False``) when a key question term occurs in no passage or title, when the lead's
+    document never names an asked entity or period, when the lead's probability is below
+    ``min_confidence``, or when the lead with its neighbours covers less than ``min_support`` of
+    the question's IDF-weighted terms (defaults: the tuned values). Raises ValueError if
+    ``max_sentences`` < 1.
     """
     if max_sentences < 1:
         raise ValueError("max_sentences must be >= 1")
     cfg = config or ExtractiveConfig()
-    qtype = question_type(question)
-    q_terms, key_terms = _question_terms(question)
-    if not q_terms:
-        return _not_found("the question has no content words")
-    if not chunks:
-        return _not_found("no passages were retrieved")
+    sel = model or _SELECTOR or _FALLBACK
+    threshold = sel.min_confidence if min_confidence is None else min_confidence
+    support_floor = sel.min_support if min_support is None else min_support
+    ev = _Evidence(question, chunks, cfg)
+    reason = ev_reason(ev)
+    if reason:
+        return _not_found(reason)
+    cands = ev.candidates()
+    prob = [sel.probability(c.features) for c in cands]
+    order = sorted(range(len(cands)), key=lambda i: (-prob[i], cands[i].chunk_index, cands[i].start))
+    typed_needed = ev.qtype in ("date", "number", "person")
 
-    units: list[_Unit] = []
-    for ci, chunk in enumerate(chunks):
-        finding = detect_injection(chunk.text)
-        bad = [(s.start, s.end) for s in finding.spans] if finding else []
-        for start, end in split_units(chunk.text):
-            if end - start > cfg.max_unit_chars or any(start < be and bs < end for bs, be in bad):
-                continue
-            pairs = word_terms(chunk.text[start:end])
-            units.append(_Unit(ci, start, end, [t for _, t in pairs], [w for w, _ in pairs]))
-    if not units:
-        return _not_found("the passages contain no usable sentences")
-
-    # German-style compounds: a long question term inside a longer passage word ("semester" in
-    # "wintersemester") counts as a weaker match of that term.
-    alias: dict[str, str] = {}
-    long_terms = [t for t in q_terms if len(t) >= 5 and not t[0].isdigit()]
-    if long_terms:
-        for u in units:
-            for w, t in zip(u.words, u.terms, strict=True):
-                if t in alias or t in q_terms or len(w) < 7:
-                    continue
-                for q in long_terms:
-                    if q in w:
-                        alias[t] = q
-                        break
-
-    n_units = len(units)
-    df: Counter[str] = Counter()
-    for u in units:
-        df.update({alias.get(t, t) for t in u.terms})
-    max_idf = math.log(1 + (n_units + 0.5) / 0.5)
-    idf = {t: (math.log(1 + (n_units - df[t] + 0.5) / (df[t] + 0.5)) if df[t] else max_idf) for t in q_terms}
-    weight = {t: idf[t] * (cfg.key_boost if t in key_terms else 1.0) for t in q_terms}
-
-    title_terms = {t for c in chunks for t in _title_terms(c.document_title)}
-    missing_keys = sorted(k for k in key_terms if not df[k] and k not in title_terms)
-    if missing_keys:
-        return _not_found(f"key question terms absent from every passage: {', '.join(missing_keys)}")
-
-    avg_len = sum(len(u.terms) for u in units) / n_units or 1.0
-    q_set = set(q_terms)
-    for u in units:
-        tf: dict[str, float] = {}
-        for t in u.terms:
-            if t in q_set:
-                tf[t] = tf.get(t, 0.0) + 1.0
-            elif t in alias:
-                tf[alias[t]] = tf.get(alias[t], 0.0) + cfg.compound_weight
-        norm = cfg.k1 * (1 - cfg.b + cfg.b * len(u.terms) / avg_len)
-        u.own = sum(weight[t] * f * (cfg.k1 + 1) / (f + norm) for t, f in tf.items())
-    numeric = bool(_NUMERIC_QUESTION.search(question))
-    q_numbers = {m.group(0).lower() for m in _NUMBER.finditer(question)}
-
-    def has_new_number(u: _Unit) -> bool:
-        text = chunks[u.chunk_index].text[u.start : u.end]
-        return any(
-            m.group(0).lower() not in q_numbers
-            and not _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start())
-            for m in _NUMBER.finditer(text)
-        )
-
-    if numeric and cfg.answer_type_bonus:
-        bonus = cfg.answer_type_bonus * sum(weight.values()) / len(weight)
-        for u in units:
-            if u.own > 0 and has_new_number(u):
-                u.own += bonus
-    for i, u in enumerate(units):
-        ctx = sum(units[j].own for j in (i - 1, i + 1) if 0 <= j < n_units and units[j].chunk_index == u.chunk_index)
-        u.score = (u.own + cfg.neighbour_weight * ctx) / (1 + cfg.rank_decay * u.chunk_index)
-
-    order = sorted(range(n_units), key=lambda i: (-units[i].score, units[i].chunk_index, units[i].start))
-    if units[order[0]].own <= 0 and units[order[0]].score <= 0:
-        return _not_found("no sentence shares a content word with the question")
-
-    total = sum(weight.values())
-    chunk_title_terms = [_title_terms(c.document_title) for c in chunks]
-
-    def unit_text(i: int) -> str:
-        u = units[i]
-        return chunks[u.chunk_index].text[u.start : u.end]
-
-    def context_terms(i: int) -> set[str]:
-        u = units[i]
-        # The document title says what a bare table row is about ("nics-background-checks.pdf");
-        # neighbours often name the subject of a short answer sentence. A table row's
-        # neighbours are other rows (another state, another country): its context is the
-        # chunk's first line (caption or header) instead.
-        have = {alias.get(t, t) for t in u.terms} | chunk_title_terms[u.chunk_index]
-        if is_row(unit_text(i)):
-            first = next((j for j in range(i, -1, -1) if j == 0 or units[j - 1].chunk_index != u.chunk_index), i)
-            return have | {alias.get(t, t) for t in units[first].terms}
-        for j in (i - 1, i + 1):
-            if 0 <= j < n_units and units[j].chunk_index == u.chunk_index:
-                have |= {alias.get(t, t) for t in units[j].terms}
-        return have
-
-    def support(i: int) -> float:
-        have = context_terms(i)
-        return sum(weight[t] for t in q_terms if t in have) / total
-
-    doc_terms: dict[object, set[str]] = {}
-    for u in units:
-        doc = chunks[u.chunk_index].document_id
-        doc_terms.setdefault(doc, set(chunk_title_terms[u.chunk_index])).update(alias.get(t, t) for t in u.terms)
-
-    def missing_entities(i: int, scope: str) -> list[str]:
-        """Key question terms (names, places, periods) absent from the answer's context:
-        ``local``: the sentence, its neighbours and the title; ``document``: the retrieved
-        passages of the sentence's document; ``mixed``: periods and numbers document-wide,
-        names locally."""
-        near = context_terms(i)
-        in_doc = doc_terms[chunks[units[i].chunk_index].document_id]
-        out = []
-        for k in sorted(key_terms):
-            period = k[0].isdigit() or k in _PERIOD_TERMS
-            have = in_doc if scope == "document" or (scope == "mixed" and period) else near
-            if k not in have:
-                out.append(k)
-        return out
-
-    def answer_shaped(i: int) -> bool:
-        text = unit_text(i)
-        if is_quotable(text, is_row=is_row(text)):
-            return True
-        chunk = chunks[units[i].chunk_index]
-        if chunk.page is None and chunk.text.strip() == text and not is_code(text):
-            return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
-        # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
-        # VOTERS") answers a "when / how many" question; a bare heading holds no value.
-        return qtype in ("date", "number", "person") and has_value(qtype, text, question) and not is_code(text)
-
-    def typed(i: int) -> bool:
-        return not cfg.require_type or has_value(qtype, unit_text(i), question)
-
-    # The answer sentence: the best-scoring answer-shaped unit that holds a value of the asked
-    # type (a number for "how many", a date for "when", a name for "who"), among those close
-    # enough to the best score, preferring one whose own context names the asked entities (the
-    # right person, state, row); a neighbour holding the value may answer for it ("It is an
-    # offense to ... . Penalties range up to $500,000 ..."). Otherwise decline.
-    shaped = [i for i in order if units[i].score > 0 and answer_shaped(i)]
-    if not shaped:
-        return _not_found("no retrieved sentence can be quoted as an answer")
-    best_score = units[shaped[0]].score
-    candidates = [i for i in shaped if units[i].score >= cfg.type_floor * best_score]
     lead: int | None = None
     partner: int | None = None  # a sentence that must follow the lead (it found the lead)
-    type_miss = False
-    for local_first in (True, False):
-        # A unit whose own context names every asked entity (the Hawaii row, Siobhan's table)
-        # is preferred at any score; otherwise only units close to the best score compete.
-        for i in shaped if local_first and key_terms else candidates:
-            if local_first and missing_entities(i, "local"):
-                continue
-            if typed(i):
-                lead = i
-                break
-            u = units[i]
-            for j in (i + 1, i - 1):
-                if 0 <= j < n_units and units[j].chunk_index == u.chunk_index and answer_shaped(j) and typed(j):
-                    lead, partner = j, i
-                    break
-            if lead is not None:
-                break
-            type_miss = True
-        if lead is not None:
+    for i in order:
+        if not cands[i].shaped:
+            continue
+        if not typed_needed or cands[i].typed:
+            lead = i
             break
-    if lead is None and qtype in ("date", "number", "person"):
-        # A heading that matches the question may sit right above the value ("Two-Column
-        # Document with Lorem Ipsum" / "Your Name January 3, 2024"): the value answers alone.
-        for i in order:
-            if units[i].score < cfg.type_floor * best_score:
-                break
-            if answer_shaped(i):
-                continue
-            j = i + 1
-            if j < n_units and units[j].chunk_index == units[i].chunk_index and answer_shaped(j) and typed(j):
-                lead = j
-                break
+        # "It is an offense to ... . Penalties range up to $500,000 ...": the neighbour states it.
+        nb = [j for j in (i + 1, i - 1) if ev._same_chunk(i, j) and cands[j].shaped and cands[j].typed]
+        if nb:
+            lead, partner = nb[0], i
+            break
     if lead is None:
-        if type_miss:
-            return _not_found(f"no retrieved sentence states a {qtype} for this question")
+        if typed_needed and any(c.shaped for c in cands):
+            return _not_found(f"no retrieved sentence states a {ev.qtype} for this question")
         return _not_found("no retrieved sentence can be quoted as an answer")
-
-    lead_support = support(lead)
-    if lead_support < min_support:
-        return _not_found(f"weak support: best sentence covers {lead_support:.0%} of the question")
-    missing = missing_entities(lead, cfg.entity_scope)
-    if missing and cfg.require_entities:
-        return _not_found(f"the passages do not mention {', '.join(missing)} next to an answer")
+    confidence = max(prob[lead], prob[partner]) if partner is not None else prob[lead]
+    if confidence < threshold:
+        return _not_found(f"the passages do not answer this question clearly (confidence {confidence:.2f})")
+    support = cands[lead].features[_CONTEXT_COV]
+    if support < support_floor:
+        return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
+    if cfg.require_entities:
+        missing = ev.missing_keys(lead, scope="document")
+        if missing:
+            return _not_found(f"the passages do not mention {', '.join(missing)} next to an answer")
 
     chosen = [lead] if partner is None else [lead, partner]
-    chosen_sets = [set(units[i].terms) for i in chosen]
-    lead_doc = chunks[units[lead].chunk_index].document_id
+    chosen_sets = [set(ev.units[i].terms) for i in chosen]
+    lead_doc = chunks[cands[lead].chunk_index].document_id
     for i in order:
         if len(chosen) >= max_sentences:
             break
-        u = units[i]
         if i in chosen:
             continue
-        if u.score < cfg.follow_ratio * units[lead].score:
+        if prob[i] < cfg.follow_ratio * confidence:
             break
-        if chunks[u.chunk_index].document_id != lead_doc:
+        c = cands[i]
+        if chunks[c.chunk_index].document_id != lead_doc:
             continue  # supporting sentences come from the answer's own document
-        text = unit_text(i)
-        if is_row(text) or not is_quotable(text, is_row=False):
+        if not c.shaped:
             continue
-        terms = set(u.terms)
-        if any(len(terms & c) / max(1, len(terms | c)) > cfg.redundancy for c in chosen_sets):
+        terms = set(ev.units[i].terms)
+        if any(len(terms & s) / max(1, len(terms | s)) > cfg.redundancy for s in chosen_sets):
             continue
         chosen.append(i)
         chosen_sets.append(terms)
@@ -377,9 +531,8 @@ def answer_extractive(
     citations: list[Citation] = []
     parts: list[str] = []
     for n, i in enumerate(chosen, start=1):
-        u = units[i]
-        chunk = chunks[u.chunk_index]
-        quote = chunk.text[u.start : u.end]
+        c = cands[i]
+        chunk = chunks[c.chunk_index]
         citations.append(
             Citation(
                 n=n,
@@ -387,15 +540,15 @@ def answer_extractive(
                 document_id=chunk.document_id,
                 document_title=chunk.document_title,
                 page=chunk.page,
-                quote=quote,
-                start=u.start,
-                end=u.end,
+                quote=c.text,
+                start=c.start,
+                end=c.end,
             )
         )
         # A document's own "[3]" would read as one of our markers: show it as "(3)" instead.
-        sentence = _BRACKET_NUM.sub(r"(\1)", normalise_ws(quote).replace("\x02", ""))
+        sentence = _BRACKET_NUM.sub(r"(\1)", normalise_ws(c.text).replace("\x02", ""))
         if n == 1:
-            direct = _direct_sentence(question, qtype, content_terms(question), sentence)
+            direct = _direct_sentence(question, ev.qtype, content_terms(question), sentence)
             if direct:
                 parts.append(f"{direct} [{n}]")
         parts.append(f"{sentence} [{n}]")
@@ -403,7 +556,7 @@ def answer_extractive(
         text=" ".join(parts),
         citations=citations,
         found=True,
-        reason=f"{qtype} question; support {lead_support:.2f} over {n_units} sentences",
+        reason=f"{ev.qtype} question; confidence {confidence:.2f} over {len(cands)} sentences",
     )
 
 

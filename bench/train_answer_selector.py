@@ -1,0 +1,194 @@
+"""Fit the extractive answerer's sentence selector and abstention threshold on the TUNE half.
+
+    python bench/train_answer_selector.py [--workdir /tmp/qa-work] [--write]
+
+Ingests ``shared/data/docs/good`` through the real product path (as ``bench/qa_eval.py`` does;
+``--workdir`` reuses its ingestion), retrieves once per ``tune`` question with the product's
+retrieval, and splits the retrieved passages into the answerer's sentence units with their
+features (``qa.answering.extractive.sentence_candidates``). A unit is labelled positive when it
+alone holds the expected answer (``bench/qa_eval_lib.answer_correct``); every unit of an
+unanswerable question is negative. A logistic regression (scikit-learn, balanced classes) is
+fitted over ``FEATURES``; its regularisation C is chosen by 5-fold cross-validation grouped by
+question (metric: answerable questions whose most probable answer-shaped unit holds the answer).
+
+The abstention thresholds ``min_confidence`` (the lead's probability) and ``min_support`` (the
+share of the question's IDF-weighted terms around the lead) are then chosen on the same folds' out-of-fold
+probabilities: the product's answerer is run on every tune question with the fold's model and
+each candidate threshold, and the threshold with the best overall correctness (answerable rows
+answered correctly plus unanswerable rows declined, over all rows) wins; ties go to the higher
+abstention precision. ``--write`` stores the model with the SHA-256 of the tune rows in
+``qa/answering/selector_weights.json``. The ``test`` half is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qa_common import REPO, setup_django, start_milvus
+from qa_eval import _workdir, tenant_and_docs
+from qa_eval_lib import aggregate, answer_correct, load_questions, score_row
+
+OUT = REPO / "qa" / "answering" / "selector_weights.json"
+C_GRID = (0.03, 0.1, 0.3, 1.0)
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(0, 20))
+SUPPORT_FLOORS = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+FOLDS = 5
+
+
+def rows_hash(rows: list[dict[str, Any]]) -> str:
+    text = "\n".join(json.dumps(r, sort_keys=True) for r in rows)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help=f"write the model to {OUT.relative_to(REPO)}")
+    ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
+    args = ap.parse_args()
+    with contextlib.ExitStack() as stack:
+        tmp = _workdir(stack, args.workdir)
+        setup_django(tmp)
+        start_milvus(stack, tmp)
+        rows = load_questions(split="tune")
+        retrieved = retrieve_all(rows)
+        fit_and_choose(rows, retrieved, write=args.write)
+
+
+def retrieve_all(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The product's retrieved passages and document ids for every row (retrieval only)."""
+    from qa.services.ask import qa_prepare
+    from qa.services.pipeline import retrieve
+
+    tenant, actor, docs = tenant_and_docs()
+    chunks = {}
+    for row in rows:
+        trace = qa_prepare(tenant=tenant, actor=actor, question=row["question"])
+        retrieve(trace, None)
+        chunks[row["id"]] = list(trace.chunks)
+    return {"docs": docs, "chunks": chunks}
+
+
+def fit_and_choose(rows: list[dict[str, Any]], retrieved: dict[str, Any], *, write: bool) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    from qa.answering.extractive import FEATURES, SelectorModel, answer_extractive, sentence_candidates
+
+    data = []
+    for row in rows:
+        cands, _reason = sentence_candidates(row["question"], retrieved["chunks"][row["id"]])
+        labels = [bool(row["answerable"]) and answer_correct(row, c.text) for c in cands]
+        data.append((row, cands, labels))
+    x = np.array([c.features for _, cands, _ in data for c in cands], dtype=float)
+    y = np.array([lab for *_, labels in data for lab in labels], dtype=int)
+    groups = np.array([k for k, (_, cands, _) in enumerate(data) for _ in cands])
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    xs = (x - mean) / scale
+    folds = list(GroupKFold(FOLDS).split(xs, y, groups))
+
+    def fit(c: float, idx: Any) -> Any:
+        return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(xs[idx], y[idx])
+
+    def top1(prob: Any) -> int:
+        hits = 0
+        for k, (row, cands, _) in enumerate(data):
+            idx = [i for i in np.where(groups == k)[0] if cands[i - np.where(groups == k)[0][0]].shaped]
+            if row["answerable"] and idx:
+                hits += int(y[max(idx, key=lambda i: prob[i])])
+        return hits
+
+    best_c, best_hits, fold_models = C_GRID[0], -1, []
+    for c in C_GRID:
+        prob = np.zeros(len(y))
+        models = []
+        for train_idx, test_idx in folds:
+            m = fit(c, train_idx)
+            prob[test_idx] = m.predict_proba(xs[test_idx])[:, 1]
+            models.append((m, set(groups[test_idx].tolist())))
+        hits = top1(prob)
+        n_ans = sum(1 for row, cands, _ in data if row["answerable"] and cands)
+        print(f"C={c:<5} cross-validated top-1: {hits}/{n_ans} answerable tune questions")
+        if hits > best_hits:
+            best_c, best_hits, fold_models = c, hits, models
+
+    def as_model(m: Any, threshold: float, floor: float = 0.0) -> SelectorModel:
+        return SelectorModel(
+            mean=tuple(float(v) for v in mean),
+            scale=tuple(float(v) for v in scale),
+            weights=tuple(float(w) for w in m.coef_[0]),
+            bias=float(m.intercept_[0]),
+            min_confidence=threshold,
+            min_support=floor,
+        )
+
+    # Out-of-fold answers: each question is answered by the model that did not see it.
+    by_question = {k: as_model(m, 0.0) for m, held in fold_models for k in held}
+    results = []
+    for t, floor in itertools.product(THRESHOLDS, SUPPORT_FLOORS):
+        scores = []
+        for k, (row, _cands, _) in enumerate(data):
+            chunks = retrieved["chunks"][row["id"]]
+            model = by_question.get(k, by_question[next(iter(by_question))])
+            ans = answer_extractive(row["question"], chunks, model=model, min_confidence=t, min_support=floor)
+            body = {
+                "answer": ans.text,
+                "found": ans.found,
+                "citations": [{"document_id": c.document_id, "page": c.page} for c in ans.citations],
+            }
+            scores.append(score_row(row, body, doc_ids=retrieved["docs"]))
+        agg = aggregate(scores)
+        overall = sum(
+            (s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores
+        ) / len(scores)
+        results.append((overall, agg["abstention_precision"] or 0.0, -t, -floor, t, floor, agg))
+        if floor == SUPPORT_FLOORS[0] or overall >= max(r[0] for r in results):
+            print(
+                f"min_confidence={t:.2f} min_support={floor:.2f}: overall {overall:.1%}  correct {agg['answer_correct']:.1%}  "
+                f"abst. P {agg['abstention_precision'] or 0:.1%} R {agg['abstention_recall'] or 0:.1%}"
+            )
+    overall, _p, _nt, _nf, threshold, floor, agg = max(results, key=lambda r: r[:4])
+    final = fit(best_c, np.arange(len(y)))
+    model = as_model(final, threshold, floor)
+    out = {
+        "chosen_by": "bench/train_answer_selector.py",
+        "split": "tune",
+        "split_rows": len(rows),
+        "split_sha256": rows_hash(rows),
+        "C": best_c,
+        "features": list(FEATURES),
+        "mean": list(model.mean),
+        "scale": list(model.scale),
+        "weights": list(model.weights),
+        "bias": model.bias,
+        "min_confidence": threshold,
+        "min_support": floor,
+        "tune_figures_out_of_fold": {
+            "overall_correct": overall,
+            "answer_correct": agg["answer_correct"],
+            "abstention_precision": agg["abstention_precision"],
+            "abstention_recall": agg["abstention_recall"],
+            "top1_cross_validated": best_hits,
+        },
+    }
+    print(
+        f"chosen: C={best_c}, min_confidence={threshold:.2f}, min_support={floor:.2f} (tune, out of fold: overall {overall:.1%})"
+    )
+    if write:
+        OUT.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {OUT.relative_to(REPO)}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
