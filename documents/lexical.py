@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["LANG_WORDS", "STOPWORDS", "bm25_query", "fold"]
+__all__ = ["LANG_WORDS", "STOPWORDS", "bm25_query", "fold", "language"]
 
 
 def fold(text: str) -> str:
@@ -41,6 +41,15 @@ LANG_WORDS = {
 }
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def language(text: str) -> str:
+    """ "de", "pt", "en" by their function words in the first 2,000 characters, or "?"."""
+    words = [fold(w) for w in _LETTERS.findall(text[:2000])]
+    counts = {lang: sum(w in vocab for w in words) for lang, vocab in LANG_WORDS.items()}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else "?"
 
 
 def bm25_query(question: str) -> str:

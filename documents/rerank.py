@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from documents.lexical import LANG_WORDS as _LANG_WORDS
 from documents.lexical import STOPWORDS as _STOP
 from documents.lexical import fold as _fold
+from documents.lexical import language as _lang
 from documents.passages import RetrievedChunk
 
 __all__ = ["FEATURES", "Candidate", "RerankModel", "candidate_features", "load_model", "rerank"]
@@ -102,13 +102,6 @@ def _names(question: str) -> set[str]:
     return {_fold(t.strip("?,.:;()\"'")) for t in toks[1:] if t[:1].isupper() and _fold(t) not in _STOP} - {""}
 
 
-def _language(text: str) -> str:
-    words = [_fold(w) for w in _WORD.findall(text[:2000])]
-    counts = {lang: sum(w in vocab for w in words) for lang, vocab in _LANG_WORDS.items()}
-    best = max(counts, key=lambda k: counts[k])
-    return best if counts[best] else "?"
-
-
 def _overlap(needles: set[str] | list[str], hay: str) -> float:
     items = set(needles)
     if not items:
@@ -121,7 +114,7 @@ def candidate_features(question: str, cands: Sequence[Candidate]) -> list[list[f
     q_numbers = _numbers(question)
     q_names = _names(question)
     q_words = _words(question)
-    q_lang = _language(question)
+    q_lang = _lang(question)
     wants_number = 1.0 if _WANTS_NUMBER.search(question) else 0.0
     best_bm25 = max((c.sparse_score or 0.0 for c in cands), default=0.0) or 1.0
     dense_known = [c.dense_score for c in cands if c.dense_score is not None]
@@ -157,7 +150,7 @@ def candidate_features(question: str, cands: Sequence[Candidate]) -> list[list[f
                 1.0 if kind in ("header", "footer") else 0.0,
                 wants_number * min(len(chunk_numbers), 10) / 10,
                 wants_number * (1.0 if kind == "table" else 0.0),
-                1.0 if q_lang != "?" and q_lang == _language(ch.text) else 0.0,
+                1.0 if q_lang != "?" and q_lang == _lang(ch.text) else 0.0,
                 1.0 if len(ch.text) < 80 else 0.0,
             ]
         )

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from documents.lexical import language
 from documents.passages import RetrievedChunk
 from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type
 from qa.answering.text import content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
@@ -202,13 +203,27 @@ def _question_terms(question: str) -> tuple[list[str], set[str]]:
         if t not in terms and t not in _ANSWER_TYPE_WORDS:
             terms.append(t)
     keys: set[str] = set()
+    german = _is_german(question)
     for m in _CAPITALISED.finditer(question):
         if m.start() == 0 or question[: m.start()].rstrip().endswith(("?", "¿", "¡", ".")):
             continue
+        if german and not any(ch.isdigit() for ch in m.group(0)) and not m.group(0).isupper():
+            continue  # every German noun is capitalised: only numbers and acronyms are keys
         for t in content_terms(m.group(0)):
             if t in terms and len(t) >= 2:
                 keys.add(t)
     return terms, keys
+
+
+_GERMAN_QUESTION = re.compile(
+    r"^\s*(?:wer|was|wie|wann|wo|woher|wohin|warum|weshalb|welche[mnrs]?|wieviele?|in\s+welche[mnrs]?|"
+    r"an\s+welche[mnrs]?|von\s+wem|gibt|ist|sind|kann|können|muss|hat|haben|wird|darf)\b",
+    re.IGNORECASE,
+)
+
+
+def _is_german(question: str) -> bool:
+    return bool(_GERMAN_QUESTION.match(question))
 
 
 def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit]:
@@ -226,23 +241,22 @@ def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit
 
 
 def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
-    """Join a unit that starts in lower case ("and up to a $1,000,000 fine ... offenses.") to the
-    prose unit before it: the splitter cut a sentence at a line or list break, and quoting the
-    tail alone would be a fragment."""
+    """Join a unit that continues the one before it to that unit: one starting in lower case
+    ("and up to a $1,000,000 fine ... offenses.", "argument before the Supreme Court"), or one
+    after a run-on line cut mid-sentence ("STEVEN E. MERCER, ESQ., Deputy Attorney General, Los" /
+    "Angeles, Cal.; on behalf of the Petitioner."). Double-spaced transcripts and list breaks cut
+    sentences this way; quoting either half alone would be a fragment."""
     out: list[tuple[int, int]] = []
     for start, end in spans:
         piece = text[start:end]
         first = piece.lstrip("\"'“‘([•*-–— ")[:1]
-        if (
-            out
-            and first.islower()
-            and not is_row(piece)
-            and not is_row(text[out[-1][0] : out[-1][1]])
-            and end - out[-1][0] <= max_chars
-        ):
-            out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
+        if out and end - out[-1][0] <= max_chars and not is_row(piece):
+            prev = text[out[-1][0] : out[-1][1]]
+            run_on = prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
+            if not is_row(prev) and (first.islower() or run_on):
+                out[-1] = (out[-1][0], end)
+                continue
+        out.append((start, end))
     return out
 
 
@@ -259,7 +273,7 @@ class _Evidence:
         self.alias: dict[str, str] = {}
         self.weight: dict[str, float] = {}
         self.doc_terms: dict[object, set[str]] = {}
-        self.title_terms = [_title_terms(c.document_title) for c in chunks]
+        self.title_terms = [_title_terms(c.document_title) | _context_terms(c) for c in chunks]
         if self.units:
             self._score()
 
@@ -359,8 +373,11 @@ class _Evidence:
             return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
         # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
         # VOTERS") answers a "when / how many" question; a bare heading holds no value.
+        first = text.lstrip("\"'“‘([•*-–— ")[:1]
         return (
             self.qtype in ("date", "number", "person")
+            and len(text) <= 120
+            and not first.islower()
             and has_value(self.qtype, text, self.question)
             and not is_code(text)
         )
@@ -500,7 +517,10 @@ def answer_extractive(
     if confidence < threshold:
         return _not_found(f"the passages do not answer this question clearly (confidence {confidence:.2f})")
     support = cands[lead].features[_CONTEXT_COV]
-    if support < support_floor:
+    # Word overlap cannot measure support across languages (an English question, a Portuguese
+    # passage): there the selector's probability alone decides.
+    same_language = language(question) in ("?", language(chunks[cands[lead].chunk_index].text))
+    if support < support_floor and same_language:
         return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
     if cfg.require_entities:
         missing = ev.missing_keys(lead, scope="document")
@@ -609,6 +629,16 @@ _MONTH_NAMES = [
     "december",
 ]
 _TITLE_PERIOD = re.compile(r"(?<!\d)(?:19|20)\d\d[-_.](0[1-9]|1[0-2])(?!\d)")
+
+
+def _context_terms(chunk: RetrievedChunk) -> set[str]:
+    """Terms of what the index puts before the passage: heading path, table caption, the title
+    as printed ("What's New for 2007", "table 2 / Siobhan"). They say what every unit of the
+    passage is about, though no unit repeats them."""
+    index = chunk.index_text or ""
+    cut = index.find(chunk.text[:80]) if chunk.text else -1
+    header = index[:cut] if cut > 0 else ""
+    return set(content_terms(header)) if header else set()
 
 
 def _title_terms(title: str) -> set[str]:

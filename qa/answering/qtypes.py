@@ -69,7 +69,12 @@ _REFERENCE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _NAME = re.compile(r"(?<![\w])[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:\s+(?:[A-Z]\.\s*)?[A-ZÀ-Ý][a-zà-ÿ'’-]+)+")
-_NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|nicht|kein\w*|nie|não|nunca)\b|n't\b", re.IGNORECASE)
+# "entirely exempted from criminal liability", "sem fins lucrativos" (without profit) deny too.
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|cannot|neither|nor|without|exempt(?:ed)?\s+from|nicht|kein\w*|nie|ohne|"
+    r"não|nunca|sem)\b|n't\b",
+    re.IGNORECASE,
+)
 _CODE = re.compile(r"^\s*(?:\$ |>>> |#!|```|[{}\[\]]\s*$)|[{};]\s*$|\b(?:def|import|return|curl|pip)\s")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
