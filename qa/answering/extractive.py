@@ -252,7 +252,9 @@ def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> 
         first = piece.lstrip("\"'“‘([•*-–— ")[:1]
         if out and end - out[-1][0] <= max_chars and not is_row(piece):
             prev = text[out[-1][0] : out[-1][1]]
-            run_on = prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
+            letters = [ch for ch in prev if ch.isalpha()]
+            prose = sum(ch.islower() for ch in letters) >= 0.5 * len(letters)  # not a capitals heading
+            run_on = prose and prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
             if not is_row(prev) and (first.islower() or run_on):
                 out[-1] = (out[-1][0], end)
                 continue
@@ -366,6 +368,8 @@ class _Evidence:
 
     def answer_shaped(self, i: int) -> bool:
         text = self.text(i)
+        if _LEADER_DOTS.search(text):
+            return False  # an index or form line ("Domestic production deduction . . . . 9")
         if is_quotable(text, is_row=is_row(text)):
             return True
         chunk = self.chunks[self.units[i].chunk_index]
@@ -429,6 +433,9 @@ class _Evidence:
             )
             out.append(UnitCandidate(i, u.chunk_index, u.start, u.end, text, features, shaped, typed))
         return out
+
+
+_LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
 
 
 def _is_heading_like(text: str) -> bool:
