@@ -38,10 +38,16 @@ _NUMBER_Q = re.compile(
     r"\bhow\s+(?:many|much|long|old|far|big|large|often)\b|\bwhat\s+(?:percentage|percent|amount|number|"
     r"share|rate|total|fee|price|cost|sum)\b|\bwie\s+(?:viele?|lange|hoch|groß|gross)\b|\bwieviele?\b|"
     r"\bquant[oa]s?\b|\bcu[aá]nt[oa]s?\b|\bcombien\b|\bwhat\s+(?:was|is|were|are)\s+the\s+(?:total|number|"
-    r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area)\b",
+    r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area|elevation|"
+    r"height|length|width|depth|weight|distance|temperature|age|salary|wage|income|speed|duration|"
+    r"capacity|size|score|balance)\b|^\s*what\s+(?:[\w-]+\s+){1,3}(?:amount|rate|percentage|fee|price|cost)\b",
     re.IGNORECASE,
 )
-_PERSON_Q = re.compile(r"^\s*(?:who|whom|wer|quem|quién)\b|^\s*von\s+wem\b|\bwhose\s+name\b", re.IGNORECASE)
+_PERSON_Q = re.compile(
+    r"^\s*(?:who|whom|wer|quem|quién)\b|^\s*von\s+wem\b|\bwhose\s+name\b|"
+    r"^\s*what\s+(?:is|was|were|are)\s+the\s+names?\s+of\b",
+    re.IGNORECASE,
+)
 
 _MONTHS = (
     r"jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|apr(?:il)?|may|mai|june?|juni|july?|juli|"
