@@ -643,7 +643,7 @@ def _context_terms(chunk: RetrievedChunk) -> set[str]:
     as printed ("What's New for 2007", "table 2 / Siobhan"). They say what every unit of the
     passage is about, though no unit repeats them."""
     index = chunk.index_text or ""
-    cut = index.find(chunk.text[:80]) if chunk.text else -1
+    cut = index.find(chunk.text[:40]) if chunk.text else -1
     header = index[:cut] if cut > 0 else ""
     return set(content_terms(header)) if header else set()
 
