@@ -100,6 +100,7 @@ class _Block:
     label: str = ""
     context: str = ""
     first_row: int = 1  # tables: number of the block's first row within its table
+    first_paragraph: int = 1  # page-less text: number of the block's first paragraph in the document
 
 
 _TEXT_KINDS = frozenset({"paragraph", "heading", "page"})
@@ -168,6 +169,12 @@ def _blocks(sections: list[Section], small_chars: int = 0) -> list[_Block]:
             first_row = table_rows.get(s.label, 0) + 1
             table_rows[s.label] = first_row - 1 + _row_count(s.text, s.context)
         blocks.append(_Block(s.text, s.page, s.heading_path, s.kind, s.label, s.context, first_row))
+    # DOCX and TXT have no page a reader can open: number their text paragraphs instead.
+    paragraphs = 0
+    for b in blocks:
+        if b.page is None and b.kind in _TEXT_KINDS:
+            b.first_paragraph = paragraphs + 1
+            paragraphs += sum(1 for part in b.text.split(BLOCK_SEPARATOR) if part.strip())
     return blocks
 
 
@@ -305,6 +312,12 @@ def _location(block: _Block, text: str, start: int) -> str:
         return f"{block.label}, row {first}" if last == first else f"{block.label}, rows {first}-{last}"
     if block.kind not in _TEXT_KINDS and block.label:
         return block.label
+    if block.page is None and block.kind in _TEXT_KINDS and not block.heading_path:
+        # no page and no heading names the place: "paragraph 12" of the DOCX/TXT does
+        first = block.first_paragraph + sum(1 for p in block.text[:start].split(BLOCK_SEPARATOR)[:-1] if p.strip())
+        last = first + sum(1 for p in text.split(BLOCK_SEPARATOR) if p.strip()) - 1
+        where = f"paragraph {first}" if last <= first else f"paragraphs {first}-{last}"
+        return where
     return " > ".join(block.heading_path)
 
 

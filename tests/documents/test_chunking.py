@@ -195,3 +195,23 @@ def test_3000_page_pdf_chunks_keep_exact_pages():
     assert needle and all(c.pages == (1500,) for c in needle)
     okafor = [c for c in chunks if "Juniper Okafor" in c.text]
     assert okafor and all(c.pages == (3000,) for c in okafor)
+
+
+def test_pageless_text_without_headings_is_located_by_paragraph_number() -> None:
+    """A DOCX/TXT passage with no heading above it still names a place a reader can open."""
+    import re
+
+    from documents.chunking import chunk_document
+    from documents.extraction.result import ExtractedDocument, Section
+
+    paras = [f"Paragraph number {i} says something about golf clubs and their members." for i in range(1, 41)]
+    doc = ExtractedDocument(kind="docx", sections=[Section(text=p, page=None) for p in paras], page_count=None)
+    chunks = chunk_document(doc, max_tokens=60, overlap_tokens=0)
+    assert len(chunks) > 3
+    for ch in chunks:
+        m = re.fullmatch(r"paragraphs? (\d+)(?:-(\d+))?", ch.location)
+        assert m, ch.location
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        assert ch.text.startswith(f"Paragraph number {first} ")
+        assert f"Paragraph number {last} " in ch.text and f"Paragraph number {last + 1} " not in ch.text
+    assert chunks[0].location.startswith("paragraphs 1-")
