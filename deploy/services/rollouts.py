@@ -18,6 +18,8 @@ Invariants:
   and resumes from `applying` (applies are idempotent) or continues `rolling_back`.
 - `rollout_sweep_stale` ends every in-progress rollout past `deadline_at`: rolled back to the
   previous revision, or failed; nothing stays "in progress" forever.
+- Within its deadline, a started rollout whose lease expired (its worker died, its message is not
+  back yet) is re-sent by the same sweep, so it resumes instead of waiting for the deadline.
 - Terminal transitions write the deployment's status and an audit event in one transaction.
 """
 
