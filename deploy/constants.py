@@ -10,8 +10,8 @@ FIELD_MANAGER = "llmops-portal"
 # are shorter than a plain label: the manifest builder's MAX_NAME_LENGTH.
 DEPLOYMENT_NAME_MAX = 52
 
-# A running worker renews its lease at every step; a lease older than this means it died.
-LEASE_S = 120
+# A rollout worker's lease (how long before a silent worker counts as dead): the
+# DEPLOY_ROLLOUT_LEASE_S setting, 120 s by default.
 
 # Plan vs actual: the latency probe against the local Triton target.
 MEASURE_DURATION_S = 3.0

@@ -18,6 +18,8 @@ Invariants:
   and resumes from `applying` (applies are idempotent) or continues `rolling_back`.
 - `rollout_sweep_stale` ends every in-progress rollout past `deadline_at`: rolled back to the
   previous revision, or failed; nothing stays "in progress" forever.
+- Within its deadline, a started rollout whose lease expired (its worker died, its message is not
+  back yet) is re-sent by the same sweep, so it resumes instead of waiting for the deadline.
 - Terminal transitions write the deployment's status and an audit event in one transaction.
 """
 
@@ -35,7 +37,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from deploy.constants import LEASE_S
 from deploy.k8s.manifests import ManifestError
 from deploy.models import Deployment, Revision, Rollout, RolloutEvent
 from deploy.services.clusters import ClusterCredentialsInvalid, kube_target_for
@@ -68,6 +69,11 @@ ROLLBACK_MIN_S = 60.0
 
 # Tests and operators may swap how targets are built (e.g. a shorter poll against the API double).
 TargetFactory = Callable[[Deployment, Callable[[float], None]], RolloutTarget]
+
+
+def _lease_s() -> int:
+    """How long a silent worker keeps its rollout (renewed at every step and poll)."""
+    return int(settings.DEPLOY_ROLLOUT_LEASE_S)
 
 
 class LostClaim(Exception):
@@ -266,7 +272,7 @@ class _Runner:
         if (
             not self._scoped()
             .filter(state=self.state)
-            .update(lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_S))
+            .update(lease_expires_at=timezone.now() + dt.timedelta(seconds=_lease_s()))
         ):
             raise LostClaim()
 
@@ -280,7 +286,7 @@ class _Runner:
             updated = (
                 self._scoped()
                 .filter(state=self.state)
-                .update(state=state, lease_expires_at=now + dt.timedelta(seconds=LEASE_S), updated_at=now, **fields)
+                .update(state=state, lease_expires_at=now + dt.timedelta(seconds=_lease_s()), updated_at=now, **fields)
             )
             if not updated:
                 raise LostClaim()
@@ -410,7 +416,7 @@ def _claim(tenant: Tenant, rollout_id: int) -> tuple[Rollout, str, bool] | None:
     live worker holds it)."""
     now = timezone.now()
     token = secrets.token_hex(16)
-    lease = now + dt.timedelta(seconds=LEASE_S)
+    lease = now + dt.timedelta(seconds=_lease_s())
     qs = Rollout.objects.for_tenant(tenant).filter(pk=rollout_id)
     row = qs.first()
     if row is None or row.state in Rollout.TERMINAL:
@@ -461,7 +467,8 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
 
     Each is claimed by a conditional update (so a still-running worker stops at its next step),
     then rolled back to its previous revision, or failed (nothing was applied / no previous).
-    Pending rollouts within their deadline but older than the lease are re-enqueued (lost message).
+    Pending rollouts within their deadline but older than the lease are re-enqueued (lost message),
+    and so are started ones whose worker's lease expired (the worker died: resume, not roll back).
     Returns the ids it ended."""
     now = now or timezone.now()
     ended: list[int] = []
@@ -475,7 +482,7 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
             .update(
                 claim_token=token,
                 claimed_at=now,
-                lease_expires_at=now + dt.timedelta(seconds=LEASE_S),
+                lease_expires_at=now + dt.timedelta(seconds=_lease_s()),
                 attempts=F("attempts") + 1,
             )
         )
@@ -503,7 +510,21 @@ def rollout_sweep_stale(*, now: dt.datetime | None = None, target_factory: Targe
             if runner.target is not None:
                 runner.target.close()
         ended.append(rollout.pk)
-    lost_before = now - dt.timedelta(seconds=LEASE_S)
+    lost_before = now - dt.timedelta(seconds=_lease_s())
     for row in Rollout.objects.all_tenants().filter(state=S.PENDING, deadline_at__gte=now, created_at__lt=lost_before):
+        enqueue("deploy.rollout", tenant_id=row.tenant_id, rollout_id=row.pk)
+    # A worker SIGKILLed mid-rollout leaves its rollout applying/waiting/verifying/rolling_back
+    # with a lease nobody renews. Its unacknowledged message only comes back after the broker's
+    # visibility timeout (1 h on Redis), and a copy redelivered sooner finds the lease still live
+    # and does nothing; before this, such a rollout sat "in progress" until its deadline (15 min
+    # by default) and was then rolled back although nothing had gone wrong on the target. Send
+    # the task again once the lease expired: its claim takes over the expired lease and resumes
+    # from apply (applies are idempotent) or continues the rollback. A duplicate is harmless: the
+    # claim is a conditional update, so only one copy runs.
+    orphaned = Rollout.objects.all_tenants().filter(
+        state__in=Rollout.IN_PROGRESS, deadline_at__gte=now, lease_expires_at__lt=now
+    )
+    for row in orphaned.exclude(state=S.PENDING):
+        logger.warning("rollout %s: its worker's lease expired in state %s; re-sending it", row.pk, row.state)
         enqueue("deploy.rollout", tenant_id=row.tenant_id, rollout_id=row.pk)
     return ended

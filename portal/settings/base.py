@@ -330,7 +330,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("DOCUMENT_SWEEP_INTERVAL_S", default=60.0),
     },
     # No rollout stays "in progress" past its deadline (deploy/services/rollouts.py).
-    "deploy-sweep-stale-rollouts": {"task": "deploy.sweep_stale_rollouts", "schedule": 60.0},
+    "deploy-sweep-stale-rollouts": {
+        "task": "deploy.sweep_stale_rollouts",
+        "schedule": env.float("DEPLOY_ROLLOUT_SWEEP_INTERVAL_S", default=60.0),
+    },
     # No training run stays "running" after its worker died (recommendations/services/training.py).
     "recommendations-sweep-stale-runs": {"task": "recommendations.sweep_stale_runs", "schedule": 300.0},
     # A served model the local tritonserver lost (killed, crashed) is reloaded, the server restarted.
@@ -442,6 +445,11 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # public https addresses (deploy/k8s/egress.py): e.g. "10.20.0.0/16,k8s.internal.example".
 # Plain http:// is allowed only to allow-listed loopback addresses. Empty: public https only.
 DEPLOY_KUBE_EGRESS_ALLOW = env.list("DEPLOY_KUBE_EGRESS_ALLOW", default=[])
+# Seconds between two reads of a Deployment's rollout status while waiting for it to be ready.
+DEPLOY_KUBE_POLL_S = env.float("DEPLOY_KUBE_POLL_S", default=2.0)
+# A rollout's worker renews its lease at every step and poll; a lease older than this means the
+# worker died, and a redelivered task or the sweep takes the rollout over (deploy/services/rollouts.py).
+DEPLOY_ROLLOUT_LEASE_S = env.int("DEPLOY_ROLLOUT_LEASE_S", default=120)
 
 # ------------------------------------------------------------------------------------------------
 # Usage metering, prices and quotas (usage/, docs/usage.md)

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,8 +23,8 @@ import pytest
 
 from inference.vectorstore import VectorStore, VectorStoreUnavailable
 from tests.documents.conftest import DOCS
+from tests.support.worker import Workers, portal_env, run_scenario
 
-REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 VISIBILITY_TIMEOUT_S = 4
 
@@ -44,72 +41,28 @@ def _flush_redis() -> None:
 def scenario(tmp_path: Path, milvus_server) -> Iterator[dict]:  # type: ignore[no-untyped-def]
     _flush_redis()
     collection = f"kill_{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
-        "MILVUS_URI": milvus_server.uri,
-        "MILVUS_COLLECTION": collection,
+    env = portal_env(
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        CELERY_BROKER_URL=REDIS_URL,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT_S),
+        MILVUS_URI=milvus_server.uri,
+        MILVUS_COLLECTION=collection,
         # MiniLM keeps the collection name as given (and loads in 1 s instead of e5's ~10 s)
-        "EMBEDDING_MODEL": "all-MiniLM-L6-v2",
-        "TRITON_URL": "",
-        "DOCUMENT_EMBED_BATCH": "4",
-        "INFERENCE_TORCH_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start_worker(name: str) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-Q",
-                "ingestion",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"{name}@%h",
-                "--loglevel=INFO",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        procs.append(proc)
-        return proc
-
+        EMBEDDING_MODEL="all-MiniLM-L6-v2",
+        DOCUMENT_EMBED_BATCH="4",
+    )
+    workers = Workers(env, tmp_path)
     try:
         yield {
             "env": env,
             "db": tmp_path / "portal.sqlite3",
             "collection": collection,
-            "start_worker": start_worker,
+            "workers": workers,
             "logs": tmp_path,
         }
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+        workers.stop_all()
         _flush_redis()
 
 
@@ -142,35 +95,29 @@ def _wait(predicate, timeout: float, what: str, logs: Path) -> None:  # type: ig
 
 
 def test_sigkill_mid_embedding_then_redelivery_leaves_exactly_one_set(scenario, milvus_server):  # type: ignore[no-untyped-def]
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf"],
-        cwd=REPO,
-        env=scenario["env"],
-        capture_output=True,
-        check=True,
-        timeout=180,
+    ids = json.loads(
+        run_scenario("tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf", env=scenario["env"])
     )
-    ids = json.loads(out.stdout.decode().strip().splitlines()[-1])
     db, doc_id, logs = scenario["db"], ids["document_id"], scenario["logs"]
     store = VectorStore(milvus_server.uri, collection=scenario["collection"], timeout_s=10)
     tenant = str(ids["tenant_id"])
 
-    first = scenario["start_worker"]("kill1")
+    workers = scenario["workers"]
+    workers.start("kill1", queues="ingestion")
     _wait(
         lambda: (r := _row(db, doc_id))["status"] == "embedding" and r["chunks_done"] >= 8,
         120,
         "the first worker to be mid-embedding",
         logs,
     )
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
+    workers.kill("kill1")
     killed = _row(db, doc_id)
     assert killed["status"] == "embedding", killed
     assert 0 < killed["chunks_done"] < killed["chunks_total"], killed
     assert killed["chunks_by_generation"] == {killed["building_generation"]: killed["chunks_total"]}
     assert _count(store, tenant, doc_id) < killed["chunks_total"]
 
-    scenario["start_worker"]("kill2")
+    workers.start("kill2", queues="ingestion")
     _wait(lambda: _row(db, doc_id)["status"] in ("ready", "failed"), 150, "the redelivered task to finish", logs)
     done = _row(db, doc_id)
     assert done["status"] == "ready", done

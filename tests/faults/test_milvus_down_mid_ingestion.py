@@ -15,11 +15,7 @@ generation of chunks and as many vectors as chunks (no duplicates, nothing half-
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,8 +30,7 @@ from tests.documents.conftest import DOCS
 from tests.documents.test_ingestion_worker import _row, _wait
 from tests.support.milvus import start_lite_server, wait_no_engine
 from tests.support.redis_server import RedisServer
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.worker import Workers, portal_env, run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -51,59 +46,27 @@ def world(tmp_path: Path) -> Iterator[dict]:
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     milvus = start_lite_server(tmp_path / "milvus")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
-        "PORTAL_VAR_DIR": str(tmp_path / "var"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
-        "CELERY_BROKER_URL": redis.url(),
-        "CELERY_VISIBILITY_TIMEOUT": "30",
-        "MILVUS_URI": milvus.uri,
-        "MILVUS_COLLECTION": f"fault_{uuid.uuid4().hex[:8]}",
-        "MILVUS_TIMEOUT_S": "2",
-        "TRITON_URL": "",
-        "DOCUMENT_EMBED_BATCH": "4",
-        "DOCUMENT_INGEST_MAX_RETRIES": "2",
-        "DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S": "2",
-        "DOCUMENT_SWEEP_INTERVAL_S": "2",
-        "INFERENCE_TORCH_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    box = {"env": env, "tmp": tmp_path, "milvus": milvus, "redis": redis, "worker": None}
+    env = portal_env(
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        CELERY_BROKER_URL=redis.url(),
+        CELERY_VISIBILITY_TIMEOUT="30",
+        MILVUS_URI=milvus.uri,
+        MILVUS_COLLECTION=f"fault_{uuid.uuid4().hex[:8]}",
+        MILVUS_TIMEOUT_S="2",
+        DOCUMENT_EMBED_BATCH="4",
+        DOCUMENT_INGEST_MAX_RETRIES="2",
+        DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S="2",
+        DOCUMENT_SWEEP_INTERVAL_S="2",
+    )
+    workers = Workers(env, tmp_path)
+    box = {"env": env, "tmp": tmp_path, "milvus": milvus, "redis": redis, "workers": workers}
     try:
         yield box
     finally:
-        worker = box["worker"]
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
+        workers.stop_all()
         box["milvus"].stop()
         redis.stop()
-
-
-def _start_worker(world: dict) -> subprocess.Popen[bytes]:
-    tmp = world["tmp"]
-    log = open(tmp / "worker.log", "wb")  # noqa: SIM115 - the child keeps its copy
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "ingestion", "--pool=solo"),
-            *("--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "faults@%h", "--loglevel=INFO"),
-            *("-B", "--schedule", str(tmp / "beat-schedule")),
-        ],
-        cwd=REPO,
-        env=world["env"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    world["worker"] = proc
-    return proc
 
 
 def _count(store: VectorStore, tenant: str, doc_id: int) -> int:
@@ -118,17 +81,11 @@ def _count(store: VectorStore, tenant: str, doc_id: int) -> int:
 
 
 def test_milvus_down_mid_ingestion_fails_with_a_reason_then_resumes_by_itself(world):  # type: ignore[no-untyped-def]
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf"],
-        cwd=REPO,
-        env=world["env"],
-        capture_output=True,
-        check=True,
-        timeout=180,
+    ids = json.loads(
+        run_scenario("tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf", env=world["env"])
     )
-    ids = json.loads(out.stdout.decode().strip().splitlines()[-1])
     db, doc_id, logs = world["tmp"] / "portal.sqlite3", ids["document_id"], world["tmp"]
-    _start_worker(world)
+    world["workers"].start("worker", queues="ingestion", beat=True)
     _wait(
         lambda: (r := _row(db, doc_id))["status"] == "embedding" and r["chunks_done"] >= 4,
         150,

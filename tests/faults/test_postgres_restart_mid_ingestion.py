@@ -11,10 +11,6 @@ document ends ``ready`` with one generation of chunks and as many vectors as chu
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,8 +26,7 @@ from tests.documents.conftest import DOCS
 from tests.support import postgres_server
 from tests.support.milvus import start_lite_server
 from tests.support.redis_server import RedisServer
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.worker import Workers, portal_env, run_scenario
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,34 +50,22 @@ def world(tmp_path: Path) -> Iterator[dict]:
         pg.start()
         redis.start()
         milvus = start_lite_server(tmp_path / "milvus")
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "portal.settings.test",
-            "PORTAL_VAR_DIR": str(tmp_path / "var"),
-            "DATABASE_URL": pg.url(),
-            "DATABASE_CONN_MAX_AGE": "60",
-            "CELERY_BROKER_URL": redis.url(),
-            "MILVUS_URI": milvus.uri,
-            "MILVUS_COLLECTION": f"fault_{uuid.uuid4().hex[:8]}",
-            "TRITON_URL": "",
-            "DOCUMENT_EMBED_BATCH": "4",
-            "DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S": "2",
-            "INFERENCE_TORCH_THREADS": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "PYTHONPATH": str(REPO),
-        }
-        box = {"env": env, "tmp": tmp_path, "pg": pg, "milvus": milvus, "worker": None}
+        env = portal_env(
+            tmp_path,
+            DATABASE_URL=pg.url(),
+            DATABASE_CONN_MAX_AGE="60",
+            CELERY_BROKER_URL=redis.url(),
+            MILVUS_URI=milvus.uri,
+            MILVUS_COLLECTION=f"fault_{uuid.uuid4().hex[:8]}",
+            DOCUMENT_EMBED_BATCH="4",
+            DOCUMENT_INGEST_RETRY_BACKOFF_MAX_S="2",
+        )
+        workers = Workers(env, tmp_path)
+        box = {"env": env, "tmp": tmp_path, "pg": pg, "milvus": milvus, "workers": workers}
         yield box
     finally:
-        worker = locals().get("box", {}).get("worker")
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=10)
+        if "workers" in locals():
+            workers.stop_all()
         if milvus is not None:
             milvus.stop()
         redis.stop()
@@ -124,27 +107,11 @@ def _wait(predicate, timeout: float, what: str, log: Path) -> None:  # type: ign
 
 
 def test_postgres_restart_mid_ingestion_is_retried_and_the_document_completes(world):  # type: ignore[no-untyped-def]
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf"],
-        cwd=REPO,
-        env=world["env"],
-        capture_output=True,
-        timeout=300,
+    ids = json.loads(
+        run_scenario("tests.documents.worker_scenario", str(DOCS / "good/dmca.pdf"), "dmca.pdf", env=world["env"])
     )
-    assert out.returncode == 0, out.stderr.decode()[-3000:]
-    ids = json.loads(out.stdout.decode().strip().splitlines()[-1])
     url, doc_id, log = world["pg"].url(), ids["document_id"], world["tmp"] / "worker.log"
-    with open(log, "wb") as sink:
-        world["worker"] = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "ingestion", "--pool=solo"),
-                *("--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "pg@%h", "--loglevel=INFO"),
-            ],
-            cwd=REPO,
-            env=world["env"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    world["workers"].start("worker", queues="ingestion")
     _wait(
         lambda: (r := _row(url, doc_id))["status"] == "embedding" and r["chunks_done"] >= 4,
         150,

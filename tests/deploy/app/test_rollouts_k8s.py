@@ -252,6 +252,25 @@ def test_redelivered_task_resumes_a_crashed_rollout(deployment, tenant_a, k8s):
     assert live_revision(k8s) == "1"
 
 
+def test_sweep_resends_a_rollout_whose_worker_lease_expired(
+    deployment, tenant_a, k8s, django_capture_on_commit_callbacks
+):
+    """A worker died mid-rollout and its message is not back (visibility timeout 1 h): within
+    the deadline, the sweep sends the task again once the lease expired, never while it is held."""
+    rollout = rollout_start(tenant=tenant_a, actor=SYSTEM, deployment=deployment)
+    _crash(tenant_a, rollout, "waiting", lease_s=300, deadline_s=600)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert rollout_sweep_stale() == []
+    assert callbacks == []  # a live worker may hold it
+    _crash(tenant_a, rollout, "waiting", lease_s=-1, deadline_s=600)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert rollout_sweep_stale() == []  # not ended: resumed
+    assert len(callbacks) == 1
+    rollout.refresh_from_db()
+    assert rollout.state == "waiting"  # the sweep itself changed nothing
+    assert run(rollout.pk, tenant_a).state == "active"  # the re-sent task resumes it
+
+
 def test_sweep_rolls_back_a_rollout_past_its_deadline(
     client_a, deployment, tenant_a, k8s, django_capture_on_commit_callbacks
 ):
