@@ -183,7 +183,9 @@ def main() -> int:
                         out.status if out.status == "ready" else f"{out.status}: {out.error}",
                     )
                 )
-            # Raw embedding time of the largest PDF's chunks, same batches, same embedder.
+            # Raw embedding time of the largest PDF's chunks, same batches, same embedder, same
+            # texts: ingestion embeds each chunk's contextual index_text (title + heading path +
+            # passage), not the bare passage.
             biggest = max(
                 (d for d in docs if d.kind == "pdf"),
                 key=lambda d: Document.objects.for_tenant(tenant).get(pk=d.pk).pages_total or 0,
@@ -192,8 +194,9 @@ def main() -> int:
                 Chunk.objects.for_tenant(tenant)
                 .filter(document_id=biggest.pk)
                 .order_by("ordinal")
-                .values_list("text", flat=True)
+                .values_list("index_text", "text")
             )
+            texts = [index_text or text for index_text, text in texts]
             started = time.perf_counter()
             for i in range(0, len(texts), args.batch):
                 embedder.embed(texts[i : i + args.batch])

@@ -49,7 +49,7 @@ async def closed_loop(base: str, tokens: list[str], questions: list[str], *, dur
                         status = str(resp.status)
                         if resp.status == 200:
                             found[0] += bool(json.loads(payload).get("found"))
-                        elif resp.status != 429:
+                        elif resp.status not in (429, 503):
                             print(f"  client {c}: {resp.status} {payload[:300]!r}")
                 except TimeoutError:
                     status = "timeout"
@@ -145,8 +145,9 @@ def main() -> None:
     print(summary("p50 ms", [pct(r["latencies"], 50) for r in results], "{:.0f}"))
     print(summary("p95 ms", [pct(r["latencies"], 95) for r in results], "{:.0f}"))
     print(summary("answers/s", [r["statuses"].get("200", 0) / r["wall"] for r in results], "{:.2f}"))
-    errors = [sum(n for s, n in r["statuses"].items() if s not in ("200", "429")) for r in results]
-    print(summary("errors (not 200/429)", [float(e) for e in errors], "{:.0f}"))
+    errors = [sum(n for s, n in r["statuses"].items() if s not in ("200", "429", "503")) for r in results]
+    print(summary("errors (not 200/429/503)", [float(e) for e in errors], "{:.0f}"))
+    print(summary("503s shed", [float(r["statuses"].get("503", 0)) for r in results], "{:.0f}"))
     print(summary("429s", [float(r["statuses"].get("429", 0)) for r in results], "{:.0f}"))
     print(f"load average at end: {loadavg()}")
 

@@ -47,7 +47,8 @@ class RunResult:
 
     @property
     def errors(self) -> int:
-        return sum(n for s, n in self.statuses.items() if s not in ("200", "429"))
+        # 429 (throttle, quota) and 503 (load shed) with Retry-After are documented answers
+        return sum(n for s, n in self.statuses.items() if s not in ("200", "429", "503"))
 
 
 async def open_loop(
@@ -77,8 +78,8 @@ async def open_loop(
                     status = str(resp.status)
                     if resp.status == 200 and not json.loads(payload).get("items"):
                         status = "200-empty"
-                    if resp.status == 429 and "Retry-After" not in resp.headers:
-                        status = "429-no-retry-after"
+                    if resp.status in (429, 503) and "Retry-After" not in resp.headers:
+                        status = f"{resp.status}-no-retry-after"
             except TimeoutError:
                 status = "timeout"
             except aiohttp.ClientError as exc:
@@ -177,7 +178,8 @@ def main() -> None:
     print(summary("p95 ms", [pct(r.latencies_ms, 95) for r in results]))
     print(summary("p99 ms", [pct(r.latencies_ms, 99) for r in results]))
     print(summary("achieved ok/s", [r.ok / r.wall_s for r in results]))
-    print(summary("errors (not 200/429)", [float(r.errors) for r in results], "{:.0f}"))
+    print(summary("errors (not 200/429/503)", [float(r.errors) for r in results], "{:.0f}"))
+    print(summary("503s shed (Retry-After)", [float(r.statuses.get("503", 0)) for r in results], "{:.0f}"))
     print(summary("429s", [float(r.statuses.get("429", 0)) for r in results], "{:.0f}"))
     print(f"load average at end: {loadavg()}")
 

@@ -180,25 +180,21 @@ def production_stack(
             )
         workers, _, threads = server.partition("x")
         port = free_port()
+        # The production gunicorn config (portal/gunicorn.conf.py: the queue-timed thread worker
+        # behind load shedding), with this stack's size and address.
         procs["gunicorn"] = _spawn(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                str(ROOT / "portal" / "gunicorn.conf.py"),
                 "portal.wsgi:application",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                workers,
-                "--threads",
-                threads or "1",
-                "--timeout",
-                "120",
                 "--log-level",
                 "warning",
             ],
             tmp / "gunicorn.log",
-            env,
+            {**env, "PORTAL_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": workers, "PORTAL_THREADS": threads or "1"},
         )
         stack.base = f"http://127.0.0.1:{port}"
         _wait(lambda: _http_ok(f"{stack.base}/healthz"), procs["gunicorn"], "gunicorn", 90)

@@ -47,6 +47,11 @@ UNKNOWN = "unknown"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STAGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
+REQUESTS_SHED = Counter(
+    "portal_requests_shed",
+    "API requests answered 503 by load shedding (portal.overload), by the bound that shed them",
+    ["reason"],
+)
 FEATURE_REQUESTS = Counter(
     "portal_feature_requests",
     "API requests to a tenant-facing feature, by tenant and outcome",

@@ -37,7 +37,10 @@ ANY_OPERATION = {
     "405": "Method not allowed on this path.",
     "406": "The `Accept` header asks for a media type this operation cannot produce.",
     "429": "Rate limit reached; retry after `retry_after_s` seconds.",
-    "503": "A backing service (search, model server, broker) is unavailable; retry later.",
+    "503": (
+        "A backing service (search, model server, broker) is unavailable, or the server is shedding "
+        'load (code "overloaded"); retry after the Retry-After header.'
+    ),
 }
 WITH_BODY = {
     "409": "Conflicts with the object's current state.",

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestIdMiddleware",
+    "portal.overload.OverloadMiddleware",
     "portal.middleware.FeatureMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -237,6 +238,13 @@ X_FRAME_OPTIONS = "DENY"
 # Networks of the reverse proxies in front of the app (CIDRs). X-Forwarded-For is believed only
 # from a direct peer in one of them (portal.middleware.client_ip); empty = never believed.
 TRUSTED_PROXY_NETWORKS = env.list("DJANGO_TRUSTED_PROXY_NETWORKS", default=[])
+
+# Load shedding (portal/overload.py, docs/operations.md "Overload"): API requests that waited
+# longer than this for a worker thread, or beyond this many in flight per process, get 503 +
+# Retry-After at once. 0 turns a bound off.
+OVERLOAD_MAX_QUEUE_MS = env.int("OVERLOAD_MAX_QUEUE_MS", default=2000)
+OVERLOAD_MAX_INFLIGHT = env.int("OVERLOAD_MAX_INFLIGHT", default=0)
+OVERLOAD_RETRY_AFTER_S = env.int("OVERLOAD_RETRY_AFTER_S", default=1)
 
 # ------------------------------------------------------------------------------------------------
 # REST framework, OpenAPI
