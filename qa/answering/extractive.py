@@ -31,7 +31,7 @@ from pathlib import Path
 
 from documents.lexical import language
 from documents.passages import RetrievedChunk
-from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type
+from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type, sole_value
 from qa.answering.text import content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
 from qa.answering.types import NOT_FOUND_TEXT, Answer, Citation
 from qa.guardrails.injection import detect_injection
@@ -597,7 +597,10 @@ def _direct_sentence(question: str, qtype: str, q_terms: list[str], sentence: st
     if qtype == "yes_no":
         return answers_yes_no(question, sentence) + "."
     if " | " not in sentence:
-        return ""
+        # A long sentence holding exactly one value of the asked type opens with that value.
+        value = sole_value(qtype, sentence, question) if len(sentence) > 60 else ""
+        value = value.rstrip(".")
+        return f"{value[:1].upper()}{value[1:]}." if value else ""
     cells = [(m.group(1).strip(), m.group(2).strip()) for m in _CELL.finditer(sentence)]
     if len(cells) < 2:
         return ""

@@ -124,6 +124,43 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
     return any(any(w.lower() not in q_words for w in _WORD.findall(m.group(0))) for m in _NAME.finditer(sentence))
 
 
+_FULL_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}},?\s+(?:1[5-9]|20)\d\d\b|\b\d{{1,2}}\.?\s+(?:{_MONTHS})\.?\s+(?:1[5-9]|20)\d\d\b|"
+    r"\b\d{4}-\d\d-\d\d\b",
+    re.IGNORECASE,
+)
+
+
+def sole_value(qtype: str, sentence: str, question: str) -> str:
+    """The one value of the asked type that ``sentence`` states and the question does not ("June
+    16, 2008", "$248,200", "Steven E. Mercer"), as written; "" when there is none or more than
+    one (then only the whole sentence answers, and picking one would be a guess)."""
+    if qtype == "date":
+        q = {v.lower() for v in _FULL_DATE.findall(question)}
+        found = {m.group(0) for m in _FULL_DATE.finditer(sentence) if m.group(0).lower() not in q}
+        if not found:
+            q = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
+            found = {m.group(0).strip().rstrip(".,") for m in _DATE_VALUE.finditer(sentence)}
+            found = {v for v in found if v.lower() not in q}
+    elif qtype == "number":
+        q = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
+        found = set()
+        for m in _NUMBER_VALUE.finditer(sentence):
+            v = m.group(0).strip().rstrip(".,")
+            if v and v.lower() not in q and not _REFERENCE_BEFORE.search(sentence, max(0, m.start() - 24), m.start()):
+                found.add(v)
+    elif qtype == "person":
+        q_words = {w.lower() for w in _WORD.findall(question)}
+        found = {
+            m.group(0)
+            for m in _NAME.finditer(sentence)
+            if all(w.lower() not in q_words for w in _WORD.findall(m.group(0)))
+        }
+    else:
+        return ""
+    return next(iter(found)) if len(found) == 1 else ""
+
+
 def answers_yes_no(question: str, sentence: str) -> str:
     """ "Yes" or "No" for a yes/no question answered by ``sentence``: a negation the question
     does not carry reads as No (a heuristic; the cited sentence is shown right after it)."""

@@ -123,3 +123,16 @@ def test_person_question_without_a_name_in_the_passages_declines() -> None:
     chunk = _chunk("My thoughts were of home, and of the dear sister there, bedridden, with but little hope.")
     ans = answer_extractive("What was the name of the diarist's bedridden sister?", [chunk])
     assert not ans.found
+
+
+def test_long_sentence_with_one_value_of_the_asked_type_opens_with_it() -> None:
+    from qa.answering.qtypes import sole_value
+
+    when = "When is Form 1040NR due for an individual who did not receive wages?"
+    sentence = "File Form 1040NR by June 16, 2008, if you did not receive wages as an employee subject to withholding."
+    assert sole_value("date", sentence, when) == "June 16, 2008"
+    ans = answer_extractive(when, [_chunk(sentence)], min_confidence=0.0, min_support=0.0)
+    assert ans.found and ans.text.startswith("June 16, 2008. [1] File Form 1040NR")
+    # two values: no guess, the sentence alone answers
+    two = "Penalties range up to a $500,000 fine or up to five years imprisonment for a first offense."
+    assert sole_value("number", two, "What is the maximum penalty for a first offense?") == ""
