@@ -293,6 +293,10 @@ class E5Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(_check_texts(texts), E5_QUERY_PREFIX)
 
+    def embed_prefixed(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts that already carry their ``"query: "`` / ``"passage: "`` prefix (the Triton model)."""
+        return self._encode(_check_texts(texts), "")
+
 
 def embed_queries(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
     """Search-query vectors: ``embedder.embed_queries`` where the model is asymmetric (e5's
@@ -328,8 +332,12 @@ class TritonEmbedder:
         input_name: str = "text",
         output_name: str = "embedding",
         model_id: str | None = None,
+        passage_prefix: str = "",
+        query_prefix: str = "",
     ) -> None:
         self._clients = TritonClients(url, timeout_s=timeout_s)
+        # Asymmetric models (e5) mark what a text is; the server model sees the prefixed text.
+        self.passage_prefix, self.query_prefix = passage_prefix, query_prefix
         self.url = url
         self.protocol, self.address = self._clients.protocol, self._clients.address
         self.model_name = model_name
@@ -425,13 +433,19 @@ class TritonEmbedder:
         except ValueError as e:
             raise InferenceError(f"model {self.model_name!r} returned shape {emb.shape}: {e}") from e
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        items = _check_texts(texts)
+    def _embed(self, items: list[str], prefix: str) -> np.ndarray:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
+        items = [prefix + t for t in items] if prefix else items
         step = self.max_batch_size or 1
         parts = [self._infer(items[i : i + step]) for i in range(0, len(items), step)]
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(_check_texts(texts), self.passage_prefix)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(_check_texts(texts), self.query_prefix)
 
     def close(self) -> None:
         self._clients.close()
@@ -445,6 +459,9 @@ BACKEND_TRITON = "triton"
 
 
 MODEL_E5_SMALL = "multilingual-e5-small"
+# The name the built-in e5 model has on Triton (inference.triton.builtin.E5_NAME; not imported
+# from there: the builtin package sits above this module).
+TRITON_E5_NAME = "e5s"
 MODEL_MINILM = "all-MiniLM-L6-v2"
 INPROCESS_MODELS = (MODEL_E5_SMALL, MODEL_MINILM)
 
@@ -487,6 +504,17 @@ def embedder_from_config(
     if backend == BACKEND_TRITON:
         if not triton_url:
             raise ValueError("backend 'triton' needs triton_url (http://host:port or grpc://host:port)")
+        if model_name == TRITON_E5_NAME:
+            # the built-in e5 model: same vectors as the in-process e5, so the same model id
+            return TritonEmbedder(
+                triton_url,
+                model_name,
+                model_version,
+                timeout_s,
+                model_id=E5_MODEL_ID,
+                passage_prefix=E5_PASSAGE_PREFIX,
+                query_prefix=E5_QUERY_PREFIX,
+            )
         return TritonEmbedder(triton_url, model_name, model_version, timeout_s)
     raise ValueError(f"unknown embedder backend {backend!r}; use 'inprocess' or 'triton'")
 

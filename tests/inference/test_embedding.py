@@ -207,3 +207,26 @@ def test_e5_precision_choice() -> None:
     assert E5Embedder(precision="auto").precision in ("bf16", "fp32")
     with pytest.raises(ValueError, match="precision"):
         E5Embedder(precision="int4")
+
+
+@pytest.mark.slow
+def test_triton_e5_builtin_gives_the_in_process_e5_vectors(triton_e5: SharedTriton) -> None:
+    """Production embeds on Triton: the built-in ``e5s`` model must give the embedded default's
+    vectors (passages and queries, with e5's prefixes added by the client), so both can share one
+    collection and the quality figures measured in-process hold on Triton."""
+    from inference.e5 import E5_MODEL_ID
+    from inference.triton.builtin import E5_NAME
+
+    remote = embedder_from_config("triton", triton_e5.server.grpc_url, E5_NAME)
+    assert isinstance(remote, TritonEmbedder) and remote.model_id == E5_MODEL_ID
+    local_e5 = E5Embedder(threads=1)
+    texts = [*[t for t in TEXTS if t][:4], "Die hyperbolischen Geraden erfüllen nicht das Parallelenaxiom."]
+    for mine, theirs in (
+        (remote.embed(texts), local_e5.embed(texts)),
+        (embed_queries(remote, texts), local_e5.embed_queries(texts)),
+    ):
+        assert mine.shape == theirs.shape == (len(texts), 384)
+        cos = np.sum(mine * theirs, axis=1)
+        assert np.all(cos > 0.995), cos
+    # the prefix matters: a query vector is not the passage vector of the same text
+    assert float(np.dot(remote.embed(texts[:1])[0], embed_queries(remote, texts[:1])[0])) < 0.999

@@ -3,7 +3,7 @@
 Import the fixtures in a conftest (``from tests.support.triton import triton_server, ...``).
 The server is reference-counted at module level, so even when two conftests define the fixtures
 a session starts exactly one server (and the MiniLM model is loaded once). It runs on free ports
-with a temp repository holding: ``minilm`` (built-in), ``echo``, ``failing_init`` and ``env_probe``
+with a temp repository holding: ``minilm`` and ``e5s`` (built-in), ``echo``, ``failing_init`` and ``env_probe``
 (fixtures).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.triton.builtin import MINILM_NAME, install_minilm
+from inference.triton.builtin import E5_NAME, MINILM_NAME, install_e5, install_minilm
 from inference.triton.client import TritonAdmin
 from inference.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
 from inference.triton.server import TritonServer
@@ -61,6 +61,7 @@ def _acquire(tmp_path_factory: pytest.TempPathFactory) -> SharedTriton:
             root = tmp_path_factory.mktemp("triton")
             repo = root / "repo"
             install_minilm(repo, version=1, dynamic_batching=True)
+            install_e5(repo, version=1)
             write_model_entry(repo, echo_spec(), 1, {"model.py": FIXTURES / "echo" / "model.py"})
             write_model_entry(repo, echo_spec(FAILING), 1, {"model.py": FIXTURES / "failing_init" / "model.py"})
             write_model_entry(repo, echo_spec(ENV_PROBE), 1, {"model.py": FIXTURES / "env_probe" / "model.py"})
@@ -109,4 +110,12 @@ def triton_minilm(triton: SharedTriton) -> SharedTriton:
     if not triton.minilm_loaded or not triton.grpc.model_ready(MINILM_NAME):
         triton.grpc.load_model(MINILM_NAME)
         triton.minilm_loaded = True
+    return triton
+
+
+@pytest.fixture
+def triton_e5(triton: SharedTriton) -> SharedTriton:
+    """``triton`` with the built-in multilingual-e5-small model loaded."""
+    if not triton.grpc.model_ready(E5_NAME):
+        triton.grpc.load_model(E5_NAME)
     return triton

@@ -1,15 +1,26 @@
 """Built-in models the portal ships for Triton (python backend).
 
 ``minilm``: all-MiniLM-L6-v2 embeddings, BYTES ``text`` [1] -> FP32 ``embedding`` [384].
+``e5s``: multilingual-e5-small (the embedded default), same tensors; texts carry e5's prefixes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from inference.embedding import TRITON_E5_NAME
 from inference.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
 
-__all__ = ["MINILM_DIM", "MINILM_MODEL_PY", "MINILM_NAME", "install_minilm", "minilm_spec"]
+__all__ = [
+    "E5_NAME",
+    "MINILM_DIM",
+    "MINILM_MODEL_PY",
+    "MINILM_NAME",
+    "e5_spec",
+    "install_e5",
+    "install_minilm",
+    "minilm_spec",
+]
 
 MINILM_NAME = "minilm"
 MINILM_DIM = 384
@@ -56,3 +67,41 @@ def install_minilm(
     """Write the MiniLM entry (config.pbtxt + ``<version>/model.py``) into ``repo_dir``; return its dir."""
     spec = minilm_spec(dynamic_batching, name=name, instance_count=instance_count, threads=threads)
     return write_model_entry(Path(repo_dir), spec, version, {"model.py": MINILM_MODEL_PY})
+
+
+E5_NAME = TRITON_E5_NAME
+E5_MODEL_PY = Path(__file__).resolve().parent / "e5" / "model.py"
+_E5_LIB = Path(__file__).resolve().parents[2] / "e5.py"  # inference/e5.py, copied beside model.py
+
+
+def e5_spec(
+    *,
+    name: str = E5_NAME,
+    max_batch_size: int = 64,
+    max_queue_delay_us: int = 2000,
+    instance_count: int = 1,
+    threads: int = 1,
+    precision: str = "auto",
+) -> TritonModelSpec:
+    """The multilingual-e5-small spec: the MiniLM tensors (BYTES ``text`` -> FP32 ``embedding``
+    [384]), dynamic batching, CPU instances; ``precision`` as for the in-process embedder."""
+    return TritonModelSpec(
+        name=name,
+        backend="python",
+        max_batch_size=max_batch_size,
+        inputs=[TensorSpec("text", "BYTES", (1,))],
+        outputs=[TensorSpec("embedding", "FP32", (MINILM_DIM,))],
+        dynamic_batching=True,
+        max_queue_delay_us=max_queue_delay_us,
+        instance_kind="KIND_CPU",
+        instance_count=instance_count,
+        parameters={"threads": str(threads), "precision": precision},
+    )
+
+
+def install_e5(
+    repo_dir: Path, version: int = 1, *, name: str = E5_NAME, instance_count: int = 1, threads: int = 1
+) -> Path:
+    """Write the e5 entry (config.pbtxt + ``<version>/model.py`` + ``e5.py``) into ``repo_dir``."""
+    spec = e5_spec(name=name, instance_count=instance_count, threads=threads)
+    return write_model_entry(Path(repo_dir), spec, version, {"model.py": E5_MODEL_PY, "e5.py": _E5_LIB})
