@@ -370,6 +370,15 @@ class _Evidence:
         text = self.text(i)
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
+        if (
+            not self._same_chunk(i, i + 1)
+            and self._same_chunk(i, i - 1)
+            and text.rstrip()[-1:] not in _SENTENCE_END
+            and not is_row(text)
+        ):
+            # the passage's last unit stops mid-sentence ("... access control measures, and the"):
+            # the chunk boundary cut it, and the next passage's overlap holds the whole sentence
+            return False
         if is_quotable(text, is_row=is_row(text)):
             return True
         chunk = self.chunks[self.units[i].chunk_index]
@@ -435,6 +444,7 @@ class _Evidence:
         return out
 
 
+_SENTENCE_END = frozenset('.!?;:)"”’»')
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
 
 

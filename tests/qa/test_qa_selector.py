@@ -136,3 +136,13 @@ def test_long_sentence_with_one_value_of_the_asked_type_opens_with_it() -> None:
     # two values: no guess, the sentence alone answers
     two = "Penalties range up to a $500,000 fine or up to five years imprisonment for a first offense."
     assert sole_value("number", two, "What is the maximum penalty for a first offense?") == ""
+
+
+def test_a_sentence_cut_by_the_passage_boundary_is_never_quoted() -> None:
+    first = _chunk(
+        "Section 1201 contains seven exceptions. An exception for encryption research permits "
+        "circumvention of access control measures, and the",
+        cid="c1",
+    )
+    ans = answer_extractive("What does the exception for encryption research permit?", [first], min_confidence=0.0)
+    assert not any(c.quote.rstrip().endswith("and the") for c in ans.citations)
