@@ -131,6 +131,18 @@ _FULL_DATE = re.compile(
 )
 
 
+_IDENTIFIER_JOIN = "-\u2010\u2011\u2012\u2013\u2014/"
+
+
+def _part_of_identifier(text: str, start: int, end: int) -> bool:
+    """ "2018" in "AD 2018-23-51", "737" in "737-8": a number joined to more digits is a name."""
+    after = text[end : end + 2]
+    before = text[max(0, start - 2) : start]
+    return (len(after) == 2 and after[0] in _IDENTIFIER_JOIN and after[1].isdigit()) or (
+        len(before) == 2 and before[1] in _IDENTIFIER_JOIN and before[0].isdigit()
+    )
+
+
 def sole_value(qtype: str, sentence: str, question: str) -> str:
     """The one value of the asked type that ``sentence`` states and the question does not ("June
     16, 2008", "$248,200", "Steven E. Mercer"), as written; "" when there is none or more than
@@ -140,14 +152,23 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
         found = {m.group(0) for m in _FULL_DATE.finditer(sentence) if m.group(0).lower() not in q}
         if not found:
             q = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
-            found = {m.group(0).strip().rstrip(".,") for m in _DATE_VALUE.finditer(sentence)}
+            found = {
+                m.group(0).strip().rstrip(".,")
+                for m in _DATE_VALUE.finditer(sentence)
+                if not _part_of_identifier(sentence, m.start(), m.end())
+            }
             found = {v for v in found if v.lower() not in q}
     elif qtype == "number":
         q = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
         found = set()
         for m in _NUMBER_VALUE.finditer(sentence):
             v = m.group(0).strip().rstrip(".,")
-            if v and v.lower() not in q and not _REFERENCE_BEFORE.search(sentence, max(0, m.start() - 24), m.start()):
+            if (
+                v
+                and v.lower() not in q
+                and not _REFERENCE_BEFORE.search(sentence, max(0, m.start() - 24), m.start())
+                and not _part_of_identifier(sentence, m.start(), m.end())
+            ):
                 found.add(v)
     elif qtype == "person":
         q_words = {w.lower() for w in _WORD.findall(question)}

@@ -146,3 +146,12 @@ def test_a_sentence_cut_by_the_passage_boundary_is_never_quoted() -> None:
     )
     ans = answer_extractive("What does the exception for encryption research permit?", [first], min_confidence=0.0)
     assert not any(c.quote.rstrip().endswith("and the") for c in ans.citations)
+
+
+def test_numbers_inside_identifiers_are_not_taken_for_the_answer_value() -> None:
+    from qa.answering.qtypes import sole_value
+
+    s = "AD 2018\u201323\u201351, the procedural information required by that AD would be outdated when the rule is effective."
+    assert sole_value("date", s, "When would the procedural information be outdated?") == ""
+    s = "The FAA estimates that this proposed AD affects 73 airplanes of U.S. registry, all Model 737\u20138."
+    assert sole_value("number", s, "How many airplanes does the AD affect?") == "73"
