@@ -41,6 +41,26 @@ def minilm_spec(
     Dynamic batching is on by default: measured +70% throughput for this torch model at 16
     clients on 2 cores (shared/notes/triton-local.md §0.5).
     """
+    return _text_embedding_spec(
+        name,
+        max_batch_size=max_batch_size,
+        dynamic_batching=dynamic_batching,
+        max_queue_delay_us=max_queue_delay_us if dynamic_batching else 0,
+        instance_count=instance_count,
+        parameters={"threads": str(threads)},
+    )
+
+
+def _text_embedding_spec(
+    name: str,
+    *,
+    max_batch_size: int,
+    dynamic_batching: bool,
+    max_queue_delay_us: int,
+    instance_count: int,
+    parameters: dict[str, str],
+) -> TritonModelSpec:
+    """The tensors every built-in text embedder shares: BYTES ``text`` [1] -> FP32 ``embedding`` [384]."""
     return TritonModelSpec(
         name=name,
         backend="python",
@@ -48,10 +68,10 @@ def minilm_spec(
         inputs=[TensorSpec("text", "BYTES", (1,))],
         outputs=[TensorSpec("embedding", "FP32", (MINILM_DIM,))],
         dynamic_batching=dynamic_batching,
-        max_queue_delay_us=max_queue_delay_us if dynamic_batching else 0,
+        max_queue_delay_us=max_queue_delay_us,
         instance_kind="KIND_CPU",
         instance_count=instance_count,
-        parameters={"threads": str(threads)},
+        parameters=parameters,
     )
 
 
@@ -85,15 +105,11 @@ def e5_spec(
 ) -> TritonModelSpec:
     """The multilingual-e5-small spec: the MiniLM tensors (BYTES ``text`` -> FP32 ``embedding``
     [384]), dynamic batching, CPU instances; ``precision`` as for the in-process embedder."""
-    return TritonModelSpec(
-        name=name,
-        backend="python",
+    return _text_embedding_spec(
+        name,
         max_batch_size=max_batch_size,
-        inputs=[TensorSpec("text", "BYTES", (1,))],
-        outputs=[TensorSpec("embedding", "FP32", (MINILM_DIM,))],
         dynamic_batching=True,
         max_queue_delay_us=max_queue_delay_us,
-        instance_kind="KIND_CPU",
         instance_count=instance_count,
         parameters={"threads": str(threads), "precision": precision},
     )
