@@ -299,6 +299,9 @@ def summary(name: str, values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{name}: {fmt.format(med)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
+MAX_UPLOAD_ATTEMPTS = 30
+
+
 async def upload_files(
     base: str, token: str, files: list[tuple[str, bytes]], *, concurrency: int, statuses: Any, latencies_ms: list[float]
 ) -> list[int]:
@@ -312,26 +315,40 @@ async def upload_files(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
 
         async def one(name: str, data: bytes) -> None:
-            form = aiohttp.FormData()
-            form.add_field("files", data, filename=name, content_type="application/octet-stream")
-            async with sem:
-                t0 = time.perf_counter()
-                try:
-                    async with session.post(f"{base}/api/v1/documents/", data=form, headers=headers) as resp:
-                        body = await resp.read()
-                        status = str(resp.status)
-                        if resp.status == 202:
-                            accepted.extend(d["id"] for d in json.loads(body)["documents"])
-                        elif resp.status == 429 and "Retry-After" not in resp.headers:
-                            status = "429-no-retry-after"
-                except TimeoutError:
-                    status = "timeout"
-                except aiohttp.ClientError as exc:
-                    status = type(exc).__name__
-                latencies_ms.append((time.perf_counter() - t0) * 1000)
-                statuses[status] += 1
-                if status not in ("202", "429"):
-                    print(f"  upload {name}: {status} {body[:300]!r}" if status.isdigit() else f"  {name}: {status}")
+            # A well-behaved client: a documented 429 or 503 (throttle, quota, load shed) with
+            # Retry-After is retried after that many seconds; every response is counted.
+            for _attempt in range(MAX_UPLOAD_ATTEMPTS):
+                form = aiohttp.FormData()
+                form.add_field("files", data, filename=name, content_type="application/octet-stream")
+                retry_after = None
+                async with sem:
+                    t0 = time.perf_counter()
+                    body = b""
+                    try:
+                        async with session.post(f"{base}/api/v1/documents/", data=form, headers=headers) as resp:
+                            body = await resp.read()
+                            status = str(resp.status)
+                            if resp.status == 202:
+                                accepted.extend(d["id"] for d in json.loads(body)["documents"])
+                            elif resp.status in (429, 503):
+                                if "Retry-After" in resp.headers:
+                                    retry_after = float(resp.headers["Retry-After"])
+                                else:
+                                    status = f"{resp.status}-no-retry-after"
+                    except TimeoutError:
+                        status = "timeout"
+                    except aiohttp.ClientError as exc:
+                        status = type(exc).__name__
+                    latencies_ms.append((time.perf_counter() - t0) * 1000)
+                    statuses[status] += 1
+                    if status not in ("202", "429", "503"):
+                        print(
+                            f"  upload {name}: {status} {body[:300]!r}" if status.isdigit() else f"  {name}: {status}"
+                        )
+                if retry_after is None:
+                    return
+                await asyncio.sleep(retry_after)
+            statuses["gave-up"] += 1
 
         await asyncio.gather(*(one(n, d) for n, d in files))
     return accepted
