@@ -88,7 +88,13 @@ class Document(TenantOwnedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "status"]), models.Index(fields=["tenant", "sha256"])]
+        indexes = [
+            models.Index(fields=["tenant", "status"]),
+            models.Index(fields=["tenant", "sha256"]),
+            # the platform-wide count of documents still being indexed (upload backlog bound):
+            # nearly every row is ready, so the few pending ones are found through this index
+            models.Index(fields=["status"], name="documents_doc_status_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title

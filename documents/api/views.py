@@ -59,8 +59,9 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def create(self, request: Request) -> Response:
         """Upload one or many files (field `files`, or `file`); each becomes a queued document.
 
-        A rejected file (400 bad type/empty, 409 duplicate, 413 too large) is listed in
-        `rejected`; when every file is rejected the response carries the first file's status.
+        A rejected file (400 bad type/empty, 409 duplicate, 413 too large, 503 indexing backlog
+        full) is listed in `rejected`; when every file is rejected the response carries the first
+        file's status (and its Retry-After).
         """
         files = [*request.FILES.getlist("files"), *request.FILES.getlist("file")]
         if not files:
@@ -108,6 +109,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
                     "request_id": current_request.get().request_id,
                 },
                 status=first.status_code,
+                headers={"Retry-After": str(first.retry_after_s)} if getattr(first, "retry_after_s", None) else None,
             )
         body = {"documents": DocumentSerializer(accepted, many=True).data, "rejected": [r for _, r in rejected]}
         return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -26,7 +26,7 @@ from documents.models import Document
 from documents.naming import sanitize_filename, title_from_filename
 from documents.selectors import document_find_duplicate
 from portal.celery import enqueue
-from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge
+from portal.exceptions import ApplicationError, Conflict, PayloadTooLarge, ServiceUnavailable
 from tenants.access import access_require
 from tenants.actors import Actor
 from tenants.models import Tenant
@@ -96,6 +96,42 @@ class DuplicateDocument(Conflict):
     code = "duplicate"
 
 
+class IngestionBusy(ServiceUnavailable):
+    """503 + Retry-After: the tenant (or the platform) already has as many documents waiting for
+    ingestion as the workers are allowed to owe; nothing was stored."""
+
+    code = "ingestion_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message, extra=extra)
+        self.retry_after_s = retry_after_s
+
+
+def ingestion_backlog_check(*, tenant: Tenant) -> None:
+    """Refuse a new upload (IngestionBusy) when documents not yet ready or failed already number
+    ``DOCUMENT_MAX_PENDING_PER_TENANT`` for this tenant or ``DOCUMENT_MAX_PENDING`` for the
+    platform (0 = no bound). Shedding here keeps an upload flood from queueing hours of work that
+    would block every other tenant's documents, and tells the client when to try again instead."""
+    per_tenant = int(settings.DOCUMENT_MAX_PENDING_PER_TENANT)
+    platform = int(settings.DOCUMENT_MAX_PENDING)
+    retry = int(settings.DOCUMENT_BUSY_RETRY_AFTER_S)
+    waiting = [value for value in Document.Status.values if value not in Document.TERMINAL]
+    pending = Document.objects.all_tenants().filter(status__in=waiting)
+    if per_tenant and pending.filter(tenant=tenant).count() >= per_tenant:
+        raise IngestionBusy(
+            f"This workspace already has {per_tenant:,} documents waiting to be indexed; "
+            f"please retry in {retry} seconds.",
+            retry_after_s=retry,
+            extra={"pending_limit": per_tenant, "retry_after_s": retry},
+        )
+    if platform and pending.count() >= platform:
+        raise IngestionBusy(
+            f"Document indexing is busy right now; please retry in {retry} seconds.",
+            retry_after_s=retry,
+            extra={"retry_after_s": retry},
+        )
+
+
 class DocumentBusy(Conflict):
     code = "busy"
 
@@ -158,10 +194,12 @@ def document_upload(
     The type comes from the bytes (``detect_kind``); the name is display metadata only and the
     stored name is generated. Raises ``PermissionDenied`` (403), ``DocumentTooLarge`` (413,
     tenant limit), ``DocumentRejected`` (400: empty, unsupported type, encrypted Office file),
-    ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``).
+    ``DuplicateDocument`` (409: same SHA-256 already in this tenant, unless ``force``),
+    ``IngestionBusy`` (503 + Retry-After: too many documents already waiting to be indexed).
     """
     access_require(tenant=tenant, actor=actor, capability="documents.upload")
     quota_check(tenant=tenant, feature="embedding", add_documents=1, add_bytes=file.size or 0)
+    ingestion_backlog_check(tenant=tenant)
     display = sanitize_filename(filename if filename is not None else getattr(file, "name", ""))
     limit = tenant_max_upload_bytes(tenant)
     size = file.size if file.size is not None else 0

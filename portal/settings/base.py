@@ -413,6 +413,11 @@ SERVING_MAX_PREFERRED_BATCH_SIZES = env.int("SERVING_MAX_PREFERRED_BATCH_SIZES",
 # ------------------------------------------------------------------------------------------------
 DOCUMENT_MAX_UPLOAD_BYTES = env.int("DOCUMENT_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_MAX_PAGES = env.int("DOCUMENT_MAX_PAGES", default=2000)
+# Uploads are refused with 503 + Retry-After while this many documents wait to be indexed, per
+# tenant / platform-wide (documents.services.ingestion_backlog_check; 0 = no bound).
+DOCUMENT_MAX_PENDING_PER_TENANT = env.int("DOCUMENT_MAX_PENDING_PER_TENANT", default=2000)
+DOCUMENT_MAX_PENDING = env.int("DOCUMENT_MAX_PENDING", default=10000)
+DOCUMENT_BUSY_RETRY_AFTER_S = env.int("DOCUMENT_BUSY_RETRY_AFTER_S", default=30)
 # Recommendations: how often (s) a serving process re-checks the active version / catalog stamp.
 RECS_SERVING_STAMP_TTL_S = env.float("RECS_SERVING_STAMP_TTL_S", default=1.0)
 

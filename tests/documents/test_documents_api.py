@@ -311,3 +311,41 @@ def test_openapi_schema_has_the_document_routes(client):
         "/api/v1/documents/{id}/chunks/",
     } <= set(paths)
     assert "multipart/form-data" in paths["/api/v1/documents/"]["post"]["requestBody"]["content"]
+
+
+@pytest.mark.django_db
+def test_upload_beyond_the_ingestion_backlog_is_503_with_retry_after_and_stores_nothing(
+    writer, tenant_a, tenant_b, settings, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """Documents waiting to be indexed are bounded per tenant and platform-wide: beyond the bound
+    an upload is refused with 503 + Retry-After (the client tries again later), nothing stored."""
+    settings.DOCUMENT_MAX_PENDING_PER_TENANT = 2
+    settings.DOCUMENT_MAX_PENDING = 0
+    settings.DOCUMENT_BUSY_RETRY_AFTER_S = 30
+    with django_capture_on_commit_callbacks(execute=False):  # no worker: they stay queued
+        for i in range(2):
+            assert (
+                writer.post(
+                    LIST, {"files": [_file(f"n{i}.txt", TEXT + bytes([65 + i]))]}, format="multipart"
+                ).status_code
+                == 202
+            )
+        files_before = Document.objects.for_tenant(tenant_a).count()
+        resp = writer.post(LIST, {"files": [_file("n9.txt", TEXT + b"Z")]}, format="multipart")
+        assert resp.status_code == 503 and resp["Retry-After"] == "30"
+        assert resp.json()["code"] == "ingestion_busy" and "retry in 30 seconds" in resp.json()["detail"]
+        # several files at once: each is refused, the response still says when to come back
+        resp = writer.post(
+            LIST, {"files": [_file("a.txt", TEXT + b"a"), _file("b.txt", TEXT + b"b")]}, format="multipart"
+        )
+        assert resp.status_code == 503 and resp["Retry-After"] == "30"
+        assert {r["code"] for r in resp.json()["rejected"]} == {"ingestion_busy"}
+        assert Document.objects.for_tenant(tenant_a).count() == files_before
+        # once one is indexed (terminal), there is room again
+        Document.objects.for_tenant(tenant_a).filter(filename="n0.txt").update(status=Document.Status.READY)
+        assert writer.post(LIST, {"files": [_file("n9.txt", TEXT + b"Z")]}, format="multipart").status_code == 202
+        # the platform-wide bound counts every tenant's waiting documents
+        settings.DOCUMENT_MAX_PENDING_PER_TENANT = 0
+        settings.DOCUMENT_MAX_PENDING = Document.objects.all_tenants().exclude(status__in=Document.TERMINAL).count()
+        resp = writer.post(LIST, {"files": [_file("n10.txt", TEXT + b"Y")]}, format="multipart")
+        assert resp.status_code == 503 and resp.json()["code"] == "ingestion_busy"
