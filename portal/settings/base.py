@@ -245,6 +245,9 @@ TRUSTED_PROXY_NETWORKS = env.list("DJANGO_TRUSTED_PROXY_NETWORKS", default=[])
 OVERLOAD_MAX_QUEUE_MS = env.int("OVERLOAD_MAX_QUEUE_MS", default=2000)
 OVERLOAD_MAX_INFLIGHT = env.int("OVERLOAD_MAX_INFLIGHT", default=0)
 OVERLOAD_RETRY_AFTER_S = env.int("OVERLOAD_RETRY_AFTER_S", default=1)
+# A shed request's body up to this size is read and dropped first, so its client gets the 503
+# instead of a connection reset (uploads are at most DOCUMENT_MAX_UPLOAD_BYTES).
+OVERLOAD_DRAIN_MAX_BYTES = env.int("OVERLOAD_DRAIN_MAX_BYTES", default=64 * 1024 * 1024)
 
 # ------------------------------------------------------------------------------------------------
 # REST framework, OpenAPI

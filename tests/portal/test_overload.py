@@ -120,3 +120,23 @@ def test_middleware_is_installed_before_authentication() -> None:
     assert stack.index("portal.overload.OverloadMiddleware") < stack.index(
         "django.contrib.auth.middleware.AuthenticationMiddleware"
     )
+
+
+def test_a_shed_upload_has_its_body_read_first(settings) -> None:  # type: ignore[no-untyped-def]
+    """Answering an upload early with unread bytes makes the server reset the connection; the
+    client must get the 503, so the body is drained (up to OVERLOAD_DRAIN_MAX_BYTES)."""
+    settings.OVERLOAD_MAX_QUEUE_MS = 100
+    settings.OVERLOAD_DRAIN_MAX_BYTES = 1_000_000
+    mw = OverloadMiddleware(_ok)
+    rf = RequestFactory()
+    body = b"x" * 300_000
+    set_queued_since(time.monotonic() - 1)
+    try:
+        request = rf.post("/api/v1/documents/", data=body, content_type="application/octet-stream")
+        _assert_overloaded(mw(request))
+        assert request.read() == b""  # nothing left unread
+        big = rf.post("/api/v1/documents/", data=b"y" * 2_000_000, content_type="application/octet-stream")
+        _assert_overloaded(mw(big))
+        assert len(big.read(10)) == 10  # over the bound: not read
+    finally:
+        set_queued_since(None)
