@@ -318,13 +318,20 @@ class _Evidence:
                 self.alias.get(t, t) for t in u.terms
             )
 
-    def _spread(self, u: _Unit) -> float:
-        """The unit's score without its single best-matching term: matching several question
-        terms beats repeating one rare word."""
-        have = {self.alias.get(t, t) for t in u.terms} & set(self.q_terms)
-        if len(have) < 2:
-            return 0.0
-        return u.own - max(self.weight[t] for t in have)
+    def refusal(self) -> str:
+        """Why these passages cannot answer at all ("" when they might)."""
+        if not self.q_terms:
+            return "the question has no content words"
+        if not self.chunks:
+            return "no passages were retrieved"
+        if not self.units:
+            return "the passages contain no usable sentences"
+        missing = self.missing_everywhere()
+        if missing:
+            return f"key question terms absent from every passage: {', '.join(missing)}"
+        if max(u.own for u in self.units) <= 0:
+            return "no sentence shares a content word with the question"
+        return ""
 
     def text(self, i: int) -> str:
         u = self.units[i]
@@ -359,11 +366,13 @@ class _Evidence:
         total = sum(self.weight.values()) or 1.0
         return sum(self.weight[t] for t in self.q_terms if t in terms) / total
 
-    def missing_keys(self, i: int, *, scope: str) -> list[str]:
-        """Asked names/periods absent from the unit's ``local`` context or its ``document``."""
-        have = self.doc_terms[self.chunks[self.units[i].chunk_index].document_id] if scope == "document" else None
-        if have is None:
-            have = self.context_terms(i)
+    def missing_keys(self, i: int, *, scope: str, local: set[str] | None = None) -> list[str]:
+        """Asked names/periods absent from the unit's ``local`` context (``local``: that context,
+        when the caller has it already) or from its ``document``'s retrieved passages."""
+        if scope == "document":
+            have = self.doc_terms[self.chunks[self.units[i].chunk_index].document_id]
+        else:
+            have = local if local is not None else self.context_terms(i)
         return sorted(k for k in self.key_terms if k not in have)
 
     def answer_shaped(self, i: int) -> bool:
@@ -419,13 +428,14 @@ class _Evidence:
             own_pairs = {(self.alias.get(a, a), self.alias.get(b, b)) for a, b in itertools.pairwise(u.terms)}
             neighbours = [units[j].own for j in (i - 1, i + 1) if self._same_chunk(i, j)]
             shaped = self.answer_shaped(i)
+            context = self.context_terms(i)
             features = (
                 u.own / best_own,
                 u.own / max_own,
                 self.coverage({self.alias.get(t, t) for t in u.terms}),
-                self.coverage(self.context_terms(i)),
+                self.coverage(context),
                 len(pairs & own_pairs) / len(pairs) if pairs else 0.0,
-                len(self.missing_keys(i, scope="local")) / n_keys if self.key_terms else 0.0,
+                len(self.missing_keys(i, scope="local", local=context)) / n_keys if self.key_terms else 0.0,
                 len(self.missing_keys(i, scope="document")) / n_keys if self.key_terms else 0.0,
                 float(typed),
                 float(typed_needed),
@@ -458,23 +468,8 @@ def sentence_candidates(
 ) -> tuple[list[UnitCandidate], str]:
     """Every usable unit of ``chunks`` with its features, or ([], the reason nothing can answer)."""
     ev = _Evidence(question, chunks, config or ExtractiveConfig())
-    reason = ev_reason(ev)
+    reason = ev.refusal()
     return ([], reason) if reason else (ev.candidates(), "")
-
-
-def ev_reason(ev: _Evidence) -> str:
-    if not ev.q_terms:
-        return "the question has no content words"
-    if not ev.chunks:
-        return "no passages were retrieved"
-    if not ev.units:
-        return "the passages contain no usable sentences"
-    missing = ev.missing_everywhere()
-    if missing:
-        return f"key question terms absent from every passage: {', '.join(missing)}"
-    if max(u.own for u in ev.units) <= 0:
-        return "no sentence shares a content word with the question"
-    return ""
 
 
 def answer_extractive(
@@ -505,7 +500,7 @@ def answer_extractive(
     threshold = sel.min_confidence if min_confidence is None else min_confidence
     support_floor = sel.min_support if min_support is None else min_support
     ev = _Evidence(question, chunks, cfg)
-    reason = ev_reason(ev)
+    reason = ev.refusal()
     if reason:
         return _not_found(reason)
     cands = ev.candidates()
