@@ -44,6 +44,14 @@ def trusted_proxy_networks() -> tuple[IPNetwork, ...]:
     return _networks(tuple(getattr(settings, "TRUSTED_PROXY_NETWORKS", ()) or ()))
 
 
+def peer_is_trusted_proxy(request: HttpRequest) -> bool:
+    """Is the direct peer (REMOTE_ADDR) one of settings.TRUSTED_PROXY_NETWORKS? Only such a peer's
+    claims about the request (X-Forwarded-For, X-Request-Start) are believed."""
+    networks = trusted_proxy_networks()
+    address = _parse_hop(request.META.get("REMOTE_ADDR") or "") if networks else None
+    return address is not None and any(address in net for net in networks)
+
+
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address: THE function for token IP allow-lists, audit IPs, throttles and logs.
 
@@ -56,12 +64,10 @@ def client_ip(request: HttpRequest) -> str | None:
     trusted hop (the proxy that passed it on).
     """
     peer = request.META.get("REMOTE_ADDR") or None
+    if peer is None or not peer_is_trusted_proxy(request):
+        return peer
     networks = trusted_proxy_networks()
-    if peer is None or not networks:
-        return peer
     address = _parse_hop(peer)
-    if address is None or not any(address in net for net in networks):
-        return peer
     hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
     for raw in reversed(hops[-MAX_FORWARDED_HOPS:]):
         hop = _parse_hop(raw)

@@ -24,7 +24,6 @@ console, the admin and logins are never shed:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
@@ -35,7 +34,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from portal import metrics
 from portal.context import current_request
-from portal.middleware import trusted_proxy_networks
+from portal.middleware import peer_is_trusted_proxy
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def _proxy_queue_ms(request: HttpRequest) -> float | None:
     raw = request.META.get("HTTP_X_REQUEST_START", "").strip()
     # Only the proxy in front of us may say when it received the request; from anyone else the
     # header is a claim that could shed a victim's requests or hide real queueing.
-    if not raw or not _peer_trusted(request.META.get("REMOTE_ADDR") or ""):
+    if not raw or not peer_is_trusted_proxy(request):
         return None
     value = raw[2:] if raw.startswith("t=") else raw
     try:
@@ -70,14 +69,6 @@ def _proxy_queue_ms(request: HttpRequest) -> float | None:
         stamp /= 1000.0
     waited = (time.time() - stamp) * 1000.0
     return waited if 0.0 <= waited < 3_600_000 else None
-
-
-def _peer_trusted(peer: str) -> bool:
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in net for net in trusted_proxy_networks())
 
 
 def request_queue_ms(request: HttpRequest) -> float | None:
