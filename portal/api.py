@@ -71,14 +71,18 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def retry_after_headers(exc: ApplicationError) -> dict[str, str] | None:
+    """``Retry-After`` for an error that says when to come back (quota, throttle, busy), else None."""
+    retry_after = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error is `{"detail": <sentence>, "code": <slug>, ...}` plus the request id."""
     request_id = current_request.get().request_id
     if isinstance(exc, ApplicationError):
         body = {"detail": exc.message, "code": exc.code, **exc.extra, "request_id": request_id}
-        retry_after = getattr(exc, "retry_after_s", None)
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return Response(body, status=exc.status_code, headers=headers)
+        return Response(body, status=exc.status_code, headers=retry_after_headers(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

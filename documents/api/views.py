@@ -21,6 +21,7 @@ from documents.api.serializers import (
 from documents.models import Document
 from documents.selectors import chunk_list, document_list
 from documents.services import document_delete, document_reingest, document_upload
+from portal.api import retry_after_headers
 from portal.context import current_request
 from portal.exceptions import ApplicationError, PermissionDenied
 from tenants.api.base import TenantScopedViewSet
@@ -109,7 +110,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
                     "request_id": current_request.get().request_id,
                 },
                 status=first.status_code,
-                headers={"Retry-After": str(first.retry_after_s)} if getattr(first, "retry_after_s", None) else None,
+                headers=retry_after_headers(first),
             )
         body = {"documents": DocumentSerializer(accepted, many=True).data, "rejected": [r for _, r in rejected]}
         return Response(body, status=status.HTTP_202_ACCEPTED)
