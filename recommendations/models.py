@@ -92,7 +92,9 @@ class TrainingRun(TenantOwnedModel):
 
     Invariants: ``version`` numbers runs per tenant (1, 2, ...). A run leaves ``queued`` only by
     the conditional-update claim in the task, ends ``ready`` (artifact saved, registry version
-    created) or ``failed`` (``error`` is a sentence). Only a ready run can be active.
+    created) or ``failed`` (``error`` is a sentence). Only a ready run can be active. A run
+    whose worker died goes back to ``queued`` while ``attempts`` (claims so far) is below
+    RECS_TRAIN_MAX_ATTEMPTS.
     """
 
     class Status(models.TextChoices):
@@ -117,6 +119,7 @@ class TrainingRun(TenantOwnedModel):
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.QUEUED)
     progress = models.FloatField(default=0.0, help_text="0..1, for progress bars")
     error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started this run")
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     stats = models.JSONField(default=dict, blank=True)

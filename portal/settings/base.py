@@ -423,6 +423,9 @@ DOCUMENT_MAX_PENDING = env.int("DOCUMENT_MAX_PENDING", default=10000)
 DOCUMENT_BUSY_RETRY_AFTER_S = env.int("DOCUMENT_BUSY_RETRY_AFTER_S", default=30)
 # Recommendations: how often (s) a serving process re-checks the active version / catalog stamp.
 RECS_SERVING_STAMP_TTL_S = env.float("RECS_SERVING_STAMP_TTL_S", default=1.0)
+# A training run whose worker died (SIGKILL, OOM) is queued again until it has been started this
+# many times; then it ends failed with the reason (recommendations/services/training.py).
+RECS_TRAIN_MAX_ATTEMPTS = env.int("RECS_TRAIN_MAX_ATTEMPTS", default=2)
 
 # ------------------------------------------------------------------------------------------------
 # Document ingestion (documents/services/ingestion.py)

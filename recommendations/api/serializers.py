@@ -75,6 +75,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "stage",
             "progress",
             "error",
+            "attempts",
             "is_active",
             "params",
             "metrics",

@@ -3,7 +3,8 @@
 Status machine and invariants are in recommendations/models.py (TrainingRun). Execution is
 idempotent: only the caller that flips ``queued -> running`` with a conditional UPDATE does the
 work (a run left ``running`` by a dead worker for longer than STALE_RUNNING_S can be reclaimed);
-every failure ends ``failed`` with a sentence in ``error``.
+every failure ends ``failed`` with a sentence in ``error``. A run whose worker died mid-way
+(SIGKILL, OOM) is queued again once its message comes back, up to RECS_TRAIN_MAX_ATTEMPTS starts.
 
 The registry owns version numbers and aliases: a finished run registers the tenant's
 ``recommender`` model version through ``models_registry.services.version_register`` (artifact
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from models_registry.backends import get_embedder
@@ -123,6 +125,7 @@ def _claim(tenant: Tenant, run_id: int) -> bool:
             progress=0.05,
             started_at=timezone.now(),
             error="",
+            attempts=F("attempts") + 1,
         )
     )
 
@@ -218,10 +221,12 @@ def training_run_execute(*, tenant: Tenant, run_id: int) -> None:
         _fail(tenant=tenant, run=run, reason=reason)
 
 
-WORKER_LOST_REASON = (
-    "The worker running this training stopped before it finished (killed, or out of memory); "
-    "nothing was registered. Start a new run."
-)
+def worker_lost_reason(attempts: int) -> str:
+    times = "once" if attempts == 1 else f"{attempts} times"
+    return (
+        f"The worker running this training stopped {times} before it finished (killed, or out of "
+        "memory); nothing was registered. Start a new run."
+    )
 
 
 def _stale_reason() -> str:
@@ -233,13 +238,34 @@ def _stale_reason() -> str:
 
 def training_run_worker_lost(*, tenant: Tenant, run_id: int) -> bool:
     """A redelivered message found its run ``running``: the worker that claimed it died before
-    acknowledging it (acks_late + reject_on_worker_lost). End the run FAILED with the reason
-    instead of leaving it ``running`` (the claim would refuse it for STALE_RUNNING_S). True if
-    it changed. Conditional on ``running``: a queued or finished run is left alone."""
+    acknowledging it (acks_late + reject_on_worker_lost). A worker dying is usually the worker's
+    trouble (a deploy, a node drained, a neighbour's memory), so the run goes back to ``queued``
+    for the caller to train again, audited; once it has been started RECS_TRAIN_MAX_ATTEMPTS
+    times it ends FAILED with the reason instead (a run that kills every worker it meets must not
+    take the queue down with it). True if it changed. Conditional on ``running``: a queued or
+    finished run is left alone."""
     run = TrainingRun.objects.for_tenant(tenant).filter(pk=run_id, status=TrainingRun.Status.RUNNING).first()
     if run is None:
         return False
-    return _fail(tenant=tenant, run=run, reason=WORKER_LOST_REASON, only_if_running=True)
+    if run.attempts >= settings.RECS_TRAIN_MAX_ATTEMPTS:
+        return _fail(tenant=tenant, run=run, reason=worker_lost_reason(run.attempts), only_if_running=True)
+    return _requeue(tenant=tenant, run=run, reason=worker_lost_reason(run.attempts))
+
+
+@transaction.atomic
+def _requeue(*, tenant: Tenant, run: TrainingRun, reason: str) -> bool:
+    rows = TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk, status=TrainingRun.Status.RUNNING)
+    if not rows.update(status=TrainingRun.Status.QUEUED, stage=TrainingRun.Stage.QUEUED, progress=0.0):
+        return False
+    audit_record(
+        tenant=tenant,
+        actor=Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id),
+        action="recommendations.trainingrun.requeued",
+        target=run,
+        changes={"reason": reason[:500], "attempts": run.attempts},
+    )
+    log.warning("training run %s: worker lost after %s start(s); queued again", run.pk, run.attempts)
+    return True
 
 
 def training_runs_sweep_stale(*, now: dt.datetime | None = None) -> list[int]:
