@@ -32,7 +32,7 @@ from pathlib import Path
 from documents.lexical import language
 from documents.passages import RetrievedChunk
 from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type, sole_value
-from qa.answering.text import content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
+from qa.answering.text import STOPWORDS, content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
 from qa.answering.types import NOT_FOUND_TEXT, Answer, Citation
 from qa.guardrails.injection import detect_injection
 
@@ -105,6 +105,7 @@ FEATURES: tuple[str, ...] = (
     "neighbour_rel",  # best adjacent unit's BM25 over the best unit's
     "heading_like",
     "yes_no",  # a yes/no question (the sentence itself is the answer)
+    "new_specific",  # names and numbers the question does not hold (0..1, three or more = 1)
 )
 
 
@@ -276,6 +277,7 @@ class _Evidence:
         self.weight: dict[str, float] = {}
         self.doc_terms: dict[object, set[str]] = {}
         self.title_terms = [_title_terms(c.document_title) | _context_terms(c) for c in chunks]
+        self._q_specific_words = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
         if self.units:
             self._score()
 
@@ -329,7 +331,8 @@ class _Evidence:
         missing = self.missing_everywhere()
         if missing:
             return f"key question terms absent from every passage: {', '.join(missing)}"
-        if max(u.own for u in self.units) <= 0:
+        if max(u.own for u in self.units) <= 0 and not set(self.q_terms) & set().union(*self.title_terms):
+            # (a passage's context counts: "What does the second footnote say?" -> "footnote 2")
             return "no sentence shares a content word with the question"
         return ""
 
@@ -379,14 +382,10 @@ class _Evidence:
         text = self.text(i)
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
-        if (
-            not self._same_chunk(i, i + 1)
-            and self._same_chunk(i, i - 1)
-            and text.rstrip()[-1:] not in _SENTENCE_END
-            and not is_row(text)
-        ):
+        if not self._same_chunk(i, i + 1) and self._same_chunk(i, i - 1) and _CUT_END.search(text) and not is_row(text):
             # the passage's last unit stops mid-sentence ("... access control measures, and the"):
             # the chunk boundary cut it, and the next passage's overlap holds the whole sentence
+            # (a line ending in a capital or a figure, "1100 REGISTERED VOTERS", is whole)
             return False
         if is_quotable(text, is_row=is_row(text)):
             return True
@@ -395,14 +394,24 @@ class _Evidence:
             return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
         # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED
         # VOTERS") answers a "when / how many" question; a bare heading holds no value.
+        # A form's or list's item number alone ("4.", "(5)") says nothing; "29.5 $204" under its
+        # header line does.
         first = text.lstrip("\"'“‘([•*-–— ")[:1]
         return (
-            self.qtype in ("date", "number", "person")
+            self.qtype in _TYPED
             and len(text) <= 120
             and not first.islower()
+            and not _ITEM_NUMBER.match(text)
             and has_value(self.qtype, text, self.question)
             and not is_code(text)
         )
+
+    def _new_specifics(self, text: str) -> set[str]:
+        """Capitalised words and numbers of ``text`` that the question does not hold: what a
+        sentence adds beyond restating the question ("Cincinnati", "80186")."""
+        q = self._q_specific_words
+        found = (m.group(0).lower() for m in _CAPITALISED.finditer(text))
+        return {w for w in found if w not in q and w not in STOPWORDS}
 
     def candidates(self) -> list[UnitCandidate]:
         units, chunks = self.units, self.chunks
@@ -411,7 +420,7 @@ class _Evidence:
         best_passage = max((c.score for c in chunks), default=0.0) or 1.0
         numeric = bool(_NUMERIC_QUESTION.search(self.question))
         q_numbers = {m.group(0).lower() for m in _NUMBER.finditer(self.question)}
-        typed_needed = self.qtype in ("date", "number", "person")
+        typed_needed = self.qtype in _TYPED
         pairs = {(a, b) for a, b in itertools.pairwise(self.q_terms)}
         n_keys = len(self.key_terms) or 1
         out: list[UnitCandidate] = []
@@ -449,13 +458,18 @@ class _Evidence:
                 max(neighbours, default=0.0) / best_own,
                 float(not row and _is_heading_like(text)),
                 float(self.qtype == "yes_no"),
+                min(1.0, len(self._new_specifics(text)) / 3.0),
             )
             out.append(UnitCandidate(i, u.chunk_index, u.start, u.end, text, features, shaped, typed))
         return out
 
 
+# Question types whose answer must state a value of that type.
+_TYPED = ("date", "number", "person", "place")
 _SENTENCE_END = frozenset('.!?;:)"”’»')
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
+_CUT_END = re.compile(r"[a-zß-ÿ,(&/-]\s*$")
+_ITEM_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
 
 
 def _is_heading_like(text: str) -> bool:
@@ -506,7 +520,7 @@ def answer_extractive(
     cands = ev.candidates()
     prob = [sel.probability(c.features) for c in cands]
     order = sorted(range(len(cands)), key=lambda i: (-prob[i], cands[i].chunk_index, cands[i].start))
-    typed_needed = ev.qtype in ("date", "number", "person")
+    typed_needed = ev.qtype in _TYPED
 
     lead: int | None = None
     partner: int | None = None  # a sentence that must follow the lead (it found the lead)
@@ -531,7 +545,10 @@ def answer_extractive(
     support = cands[lead].features[_CONTEXT_COV]
     # Word overlap cannot measure support across languages (an English question, a Portuguese
     # passage): there the selector's probability alone decides.
-    same_language = language(question) in ("?", language(chunks[cands[lead].chunk_index].text))
+    # A table row or a short line has no function words to tell its language by ("?"): only
+    # two known, different languages skip the floor.
+    q_lang, p_lang = language(question), language(chunks[cands[lead].chunk_index].text)
+    same_language = "?" in (q_lang, p_lang) or q_lang == p_lang
     if support < support_floor and same_language:
         return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
     if cfg.require_entities:

@@ -21,7 +21,7 @@ __all__ = [
     "question_type",
 ]
 
-QTYPES = ("yes_no", "date", "number", "person", "other")
+QTYPES = ("yes_no", "date", "number", "person", "place", "other")
 
 _YES_NO = re.compile(
     r"^\s*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should|must|may|"
@@ -81,8 +81,20 @@ _NEGATION = re.compile(
     r"não|nunca|sem)\b|n't\b",
     re.IGNORECASE,
 )
-_CODE = re.compile(r"^\s*(?:\$ |>>> |#!|```|[{}\[\]]\s*$)|[{};]\s*$|\b(?:def|import|return|curl|pip)\s")
+# Code keywords only where code puts them (a line's start, a call): "A return for the 2007
+# calendar year is due ..." and "import duties" are prose.
+_CODE = re.compile(
+    r"^\s*(?:\$ |>>> |#!|```|[{}\[\]]\s*$)|[{};]\s*$|^\s*(?:def|import|return|curl|pip|from\s+[\w.]+\s+import)\s|"
+    r"\bdef\s+\w+\(|\breturn\s+[\w.]+\(.*\)\s*$"
+)
 _WORD = re.compile(r"[^\W\d_]{2,}")
+# "Where do estates and trusts file?", "What is Linn Electronics' street address?" (not "what
+# condition does the directive address?"): a place name or an address answers.
+_PLACE_Q = re.compile(
+    r"^\s*(?:where|wo|onde|dónde)\b|\b(?:street|postal|mailing|office)\s+address\b|\baddress\s+of\b",
+    re.IGNORECASE,
+)
+_PLACE_WORD = re.compile(r"(?<![\w])[A-ZÀ-Ý][\w’'-]+")
 
 
 def question_type(question: str) -> str:
@@ -93,6 +105,8 @@ def question_type(question: str) -> str:
         return "number"
     if _PERSON_Q.search(question):
         return "person"
+    if _PLACE_Q.search(question):
+        return "place"
     if _YES_NO.search(question):
         return "yes_no"
     return "other"
@@ -121,6 +135,10 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
         exclude = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
         return bool(_values(_NUMBER_VALUE, sentence, exclude))
     q_words = {w.lower() for w in _WORD.findall(question)}
+    if qtype == "place":
+        # a capitalised word past the sentence's first that the question does not hold ("Cincinnati",
+        # "Vale do Lobo", "Oxnard Street")
+        return any(m.start() > 0 and m.group(0).lower() not in q_words for m in _PLACE_WORD.finditer(sentence))
     return any(any(w.lower() not in q_words for w in _WORD.findall(m.group(0))) for m in _NAME.finditer(sentence))
 
 

@@ -53,7 +53,10 @@ STOPWORDS: frozenset[str] = words(
     combien comment où quand pourquoi el los las uno una unos unas y o pero es son fue fueron ha
     han con para por sobre en del al lo que qué cuál cuáles quién quiénes cuánto cuántos cuántas
     cómo dónde cuándo os as um uma é são foi com para por em no na nos nas do da dos das quanto
-    quantos qual quais
+    quantos qual quais welchem welchen welchen kann kannst können konnte konnten muss müssen
+    musste soll sollen sollte darf dürfen man sich es er sie ihr ihre ihren ihrem sein seine
+    seinen seinem seiner hier dort gibt gab einem einen noch schon nur durch ob dass bis um
+    o e se ao aos pela pelo pelas pelos ser pode podem deve devem tem têm há
     """
 )
 
