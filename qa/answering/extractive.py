@@ -32,7 +32,7 @@ from pathlib import Path
 from documents.lexical import language
 from documents.passages import RetrievedChunk
 from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type, sole_value
-from qa.answering.text import STOPWORDS, content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
+from qa.answering.text import content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
 from qa.answering.types import NOT_FOUND_TEXT, Answer, Citation
 from qa.guardrails.injection import detect_injection
 
@@ -105,7 +105,6 @@ FEATURES: tuple[str, ...] = (
     "neighbour_rel",  # best adjacent unit's BM25 over the best unit's
     "heading_like",
     "yes_no",  # a yes/no question (the sentence itself is the answer)
-    "new_specific",  # names and numbers the question does not hold (0..1, three or more = 1)
 )
 
 
@@ -277,7 +276,6 @@ class _Evidence:
         self.weight: dict[str, float] = {}
         self.doc_terms: dict[object, set[str]] = {}
         self.title_terms = [_title_terms(c.document_title) | _context_terms(c) for c in chunks]
-        self._q_specific_words = {w.lower() for w in re.findall(r"[\w’'-]+", question)}
         if self.units:
             self._score()
 
@@ -406,13 +404,6 @@ class _Evidence:
             and not is_code(text)
         )
 
-    def _new_specifics(self, text: str) -> set[str]:
-        """Capitalised words and numbers of ``text`` that the question does not hold: what a
-        sentence adds beyond restating the question ("Cincinnati", "80186")."""
-        q = self._q_specific_words
-        found = (m.group(0).lower() for m in _CAPITALISED.finditer(text))
-        return {w for w in found if w not in q and w not in STOPWORDS}
-
     def candidates(self) -> list[UnitCandidate]:
         units, chunks = self.units, self.chunks
         best_own = max(u.own for u in units) or 1.0
@@ -458,7 +449,6 @@ class _Evidence:
                 max(neighbours, default=0.0) / best_own,
                 float(not row and _is_heading_like(text)),
                 float(self.qtype == "yes_no"),
-                min(1.0, len(self._new_specifics(text)) / 3.0),
             )
             out.append(UnitCandidate(i, u.chunk_index, u.start, u.end, text, features, shaped, typed))
         return out

@@ -56,7 +56,7 @@ from usage.services import quota_check
 
 __all__ = ["QA_DEFAULT_TOP_K", "QA_MAX_TOP_K", "QuestionInvalid", "qa_answer", "qa_prepare", "qa_stream"]
 
-QA_DEFAULT_TOP_K = 12
+QA_DEFAULT_TOP_K = 8
 QA_MAX_TOP_K = 20
 QA_HISTORY_TURNS = 3
 
