@@ -257,13 +257,7 @@ def _requeue(*, tenant: Tenant, run: TrainingRun, reason: str) -> bool:
     rows = TrainingRun.objects.for_tenant(tenant).filter(pk=run.pk, status=TrainingRun.Status.RUNNING)
     if not rows.update(status=TrainingRun.Status.QUEUED, stage=TrainingRun.Stage.QUEUED, progress=0.0):
         return False
-    audit_record(
-        tenant=tenant,
-        actor=Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id),
-        action="recommendations.trainingrun.requeued",
-        target=run,
-        changes={"reason": reason[:500], "attempts": run.attempts},
-    )
+    _audit_system(tenant, run, "requeued", {"reason": reason[:500], "attempts": run.attempts})
     log.warning("training run %s: worker lost after %s start(s); queued again", run.pk, run.attempts)
     return True
 
@@ -292,14 +286,19 @@ def _fail(*, tenant: Tenant, run: TrainingRun, reason: str, only_if_running: boo
         rows = rows.filter(status=TrainingRun.Status.RUNNING)
     if not rows.update(status=TrainingRun.Status.FAILED, error=reason[:2000], finished_at=timezone.now()):
         return False
+    _audit_system(tenant, run, "failed", {"error": reason[:500]})
+    return True
+
+
+def _audit_system(tenant: Tenant, run: TrainingRun, verb: str, changes: dict[str, Any]) -> None:
+    """Audit a change the training machinery made on its own, naming who asked for the run."""
     audit_record(
         tenant=tenant,
         actor=Actor.system(label="recommendations.train", triggered_by_user_id=run.requested_by_id),
-        action="recommendations.trainingrun.failed",
+        action=f"recommendations.trainingrun.{verb}",
         target=run,
-        changes={"error": reason[:500]},
+        changes=changes,
     )
-    return True
 
 
 def _registry_model(*, tenant: Tenant, actor: Actor) -> RegisteredModel:

@@ -8,7 +8,8 @@ import pytest
 
 from documents.passages import RetrievedChunk
 from qa.answering.citations import validate_citations
-from qa.answering.extractive import answer_extractive
+from qa.answering.extractive import answer_extractive, sentence_candidates
+from qa.answering.qtypes import has_value, is_code, is_quotable, question_type
 from qa.answering.text import split_units
 from qa.answering.types import NOT_FOUND_TEXT
 
@@ -151,9 +152,11 @@ def test_split_units_abbreviations_numbers_tables() -> None:
     ]
 
 
-def test_prose_with_code_words_is_quotable_and_code_is_not() -> None:
-    from qa.answering.qtypes import is_code, is_quotable
+def _passage(text: str, *, title: str, page: int | None, cid: str) -> RetrievedChunk:
+    return RetrievedChunk(chunk_id=cid, document_id=title, document_title=title, page=page, text=text, score=1.0)
 
+
+def test_prose_with_code_words_is_quotable_and_code_is_not() -> None:
     # "return" / "import" are English words: a tax return's due date was never quoted before
     prose = "A return for the 2007 calendar year is due by June 16, 2008."
     assert not is_code(prose) and is_quotable(prose, is_row=False)
@@ -161,17 +164,15 @@ def test_prose_with_code_words_is_quotable_and_code_is_not() -> None:
     for code in ("return x;", "pip install portal", "from django import forms", "    def f(x):", "curl -X POST /x"):
         assert is_code(code), code
 
-    chunk = RetrievedChunk(
-        chunk_id="i1",
-        document_id="i1040nr",
-        document_title="i1040nr.pdf",
-        page=4,
-        text=(
+    chunk = _passage(
+        (
             "If you did not receive wages as an employee subject to U.S. income tax withholding, file "
             "Form 1040NR by the 15th day of the 6th month after your tax year ends. A return for the "
             "2007 calendar year is due by June 16, 2008."
         ),
-        score=1.0,
+        title="i1040nr.pdf",
+        page=4,
+        cid="i1",
     )
     answer = answer_extractive("When is the 2007 return due without wages subject to withholding?", [chunk])
     assert answer.found and "June 16, 2008" in answer.text, answer
@@ -179,16 +180,12 @@ def test_prose_with_code_words_is_quotable_and_code_is_not() -> None:
 
 def test_a_bare_number_line_is_never_the_answer() -> None:
     # a form's numbered lines ("4.", "5.") hold a number and nothing else: not an answer
-    chunk = RetrievedChunk(
-        chunk_id="f1",
-        document_id="f1040nr",
-        document_title="f1040nr.pdf",
+    chunk = _passage(
+        "Enter the total of lines 1 through 3.\nIs the amount on line 36 more than $156,400 for a single filer?\n7.",
+        title="f1040nr.pdf",
         page=3,
-        text="Enter the total of lines 1 through 3.\nIs the amount on line 36 more than $156,400 for a single filer?\n7.",
-        score=1.0,
+        cid="f1",
     )
-    from qa.answering.extractive import sentence_candidates
-
     cands, _ = sentence_candidates("Above what amount on line 36 are itemized deductions limited?", [chunk])
     shaped = {c.text.strip(): c.shaped for c in cands}
     assert shaped["7."] is False, shaped
@@ -196,8 +193,6 @@ def test_a_bare_number_line_is_never_the_answer() -> None:
 
 
 def test_where_and_address_questions_want_a_place() -> None:
-    from qa.answering.extractive import sentence_candidates
-    from qa.answering.qtypes import has_value, question_type
 
     assert question_type("Where do estates and trusts file their return?") == "place"
     assert question_type("What is the company's street address?") == "place"
@@ -206,13 +201,11 @@ def test_where_and_address_questions_want_a_place() -> None:
     assert not has_value("place", "Estates and trusts file it by mail.", "Where do Estates file?")
 
     # an address line has no closing stop and is all capitals: quotable for a place question only
-    chunk = RetrievedChunk(
-        chunk_id="l1",
-        document_id="linn",
-        document_title="linn.txt",
+    chunk = _passage(
+        "Any time signature may be used.\n\nAcme Sequencers, Inc.\n\n18720 Oxnard Street, Tarzana, CA 91356",
+        title="linn.txt",
         page=None,
-        text="Any time signature may be used.\n\nAcme Sequencers, Inc.\n\n18720 Oxnard Street, Tarzana, CA 91356",
-        score=1.0,
+        cid="l1",
     )
     cands, _ = sentence_candidates("What is Acme Sequencers' street address?", [chunk])
     by_text = {c.text.strip(): c for c in cands}
@@ -221,25 +214,19 @@ def test_where_and_address_questions_want_a_place() -> None:
 
 
 def test_a_whole_last_line_is_not_taken_for_a_cut_sentence() -> None:
-    from qa.answering.extractive import sentence_candidates
-
-    chunk = RetrievedChunk(
-        chunk_id="p1",
-        document_id="precincts",
-        document_title="precinct-bulletin.pdf",
+    chunk = _passage(
+        "327 BALLOTS CAST CONG 25 SEN 21 ASM 36\n\n1100 REGISTERED VOTERS",
+        title="precinct-bulletin.pdf",
         page=1,
-        text="327 BALLOTS CAST CONG 25 SEN 21 ASM 36\n\n1100 REGISTERED VOTERS",
-        score=1.0,
+        cid="p1",
     )
     cands, _ = sentence_candidates("How many registered voters does the precinct have?", [chunk])
     assert {c.text.strip(): c.shaped for c in cands}["1100 REGISTERED VOTERS"] is True
-    cut = RetrievedChunk(
-        chunk_id="p2",
-        document_id="dmca",
-        document_title="dmca.pdf",
+    cut = _passage(
+        "The Act prohibits circumvention. It also bans devices that defeat access control measures, and the",
+        title="dmca.pdf",
         page=3,
-        text="The Act prohibits circumvention. It also bans devices that defeat access control measures, and the",
-        score=1.0,
+        cid="p2",
     )
     cands, _ = sentence_candidates("What does the Act ban?", [cut])
     assert [c.shaped for c in cands if c.text.endswith("and the")] == [False]
