@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from inference.triton.local import BUILTIN_ARTIFACTS, ArtifactError
+from inference.triton.local import BUILTIN_ARTIFACTS, ArtifactError, builtin_artifact_source
 from portal.exceptions import ApplicationError
 
 __all__ = ["allowed_prefixes", "artifact_limits", "artifact_source", "artifact_uri_check"]
@@ -95,8 +95,11 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
 
-def artifact_source(*, tenant_slug: str | None, upload_path: str = "", artifact_uri: str = "") -> Path:
-    """The local file or directory to copy for the local Triton, or ArtifactError (tenant-readable).
+def artifact_source(
+    *, tenant_slug: str | None, upload_path: str = "", artifact_uri: str = ""
+) -> Path | dict[str, Path]:
+    """The local file or directory to copy for the local Triton (a built-in model of several files:
+    its files by name), or ArtifactError (tenant-readable).
 
     Checked again here, not only at registration: revisions and versions may predate the current
     settings, and rows can be written without the registration service. A path that resolves
@@ -112,11 +115,10 @@ def artifact_source(*, tenant_slug: str | None, upload_path: str = "", artifact_
             raise ArtifactError("the uploaded artifact is not in the portal's media storage")
         return real
     if artifact_uri.startswith("builtin:"):
-        files = BUILTIN_ARTIFACTS.get(artifact_uri.removeprefix("builtin:"))
-        if files is None:
+        name = artifact_uri.removeprefix("builtin:")
+        if name not in BUILTIN_ARTIFACTS:
             raise ArtifactError(f"unknown built-in model {artifact_uri!r} (known: {sorted(BUILTIN_ARTIFACTS)})")
-        (path,) = files.values()
-        return Path(path)
+        return builtin_artifact_source(name)
     try:
         uri = artifact_uri_check(artifact_uri, tenant_slug=tenant_slug)
     except ApplicationError as exc:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from inference.triton.builtin import MINILM_MODEL_PY
+from inference.triton.builtin import E5_FILES, E5_NAME, MINILM_MODEL_PY, MINILM_NAME
 from inference.triton.client import (
     ModelStatistics,
     RepositoryModel,
@@ -54,6 +54,8 @@ __all__ = [
     "StagedArtifact",
     "artifact_digest",
     "artifact_staged",
+    "builtin_artifact_digest",
+    "builtin_artifact_source",
     "load_version",
     "local_server_ensure",
     "local_server_status",
@@ -63,8 +65,28 @@ __all__ = [
     "unload_model",
 ]
 
-# builtin:<name> artifact URIs -> the file(s) the portal ships for them.
-BUILTIN_ARTIFACTS: dict[str, dict[str, Path]] = {"minilm": {"model.py": MINILM_MODEL_PY}}
+# builtin:<name> artifact URIs -> the file(s) the portal ships for them, by their name in the
+# version directory. One file is staged as the version's artifact name; several, as they are named.
+BUILTIN_ARTIFACTS: dict[str, dict[str, Path]] = {
+    MINILM_NAME: {"model.py": MINILM_MODEL_PY},
+    E5_NAME: dict(E5_FILES),
+}
+
+
+def builtin_artifact_source(name: str) -> Path | dict[str, Path]:
+    """What :func:`artifact_staged` copies for ``builtin:<name>``: its one file, or its files by
+    name. KeyError for an unknown name."""
+    files = BUILTIN_ARTIFACTS[name]
+    return next(iter(files.values())) if len(files) == 1 else dict(files)
+
+
+def builtin_artifact_digest(name: str) -> tuple[int, str]:
+    """(size, sha256) of ``builtin:<name>`` as :func:`artifact_staged` will compute it."""
+    source = builtin_artifact_source(name)
+    if isinstance(source, Path):
+        return artifact_digest(source)
+    sized = {rel: _file_digest(path) for rel, path in source.items()}
+    return sum(size for size, _ in sized.values()), _tree_digest([(rel, d) for rel, (_, d) in sized.items()])
 
 
 class ArtifactError(Exception):
@@ -292,7 +314,15 @@ def _copy_hashing(src: Path, dest: Path, budget: _Budget) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-def _stage(source: Path, name: str, staging: Path, budget: _Budget) -> StagedArtifact:
+def _stage(source: Path | Mapping[str, Path], name: str, staging: Path, budget: _Budget) -> StagedArtifact:
+    if isinstance(source, Mapping):  # named files from different places (a built-in model's)
+        entries, total = [], 0
+        for rel, path in source.items():
+            budget.take(files=1)
+            size, digest = _copy_hashing(Path(path), staging / rel, budget)
+            total += size
+            entries.append((rel, digest))
+        return StagedArtifact({rel: staging / rel for rel in source}, total, _tree_digest(entries))
     try:
         mode = os.lstat(source).st_mode
     except OSError:
@@ -326,7 +356,7 @@ def _stage(source: Path, name: str, staging: Path, budget: _Budget) -> StagedArt
 
 @contextlib.contextmanager
 def artifact_staged(
-    source: Path,
+    source: Path | Mapping[str, Path],
     *,
     name: str,
     within: Path,
@@ -335,7 +365,8 @@ def artifact_staged(
 ) -> Iterator[StagedArtifact]:
     """Copy the artifact at ``source`` into a private directory under ``within``, hashing it.
 
-    A file is placed as ``name``; a directory's tree is copied as it is (symbolic links and
+    A file is placed as ``name``; named files (a mapping) under their names, hashed as a directory
+    holding them; a directory's tree is copied as it is (symbolic links and
     special files are refused, never followed). Whatever is checked against the digest (an
     operator's approval, the digest recorded at registration) is then exactly what
     :func:`load_version` writes into the repository, even if the source changes meanwhile.
@@ -346,7 +377,8 @@ def artifact_staged(
     within.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".artifact-", dir=within))
     try:
-        yield _stage(Path(source), name, staging, _Budget(max_bytes, max_files))
+        src = source if isinstance(source, Mapping) else Path(source)
+        yield _stage(src, name, staging, _Budget(max_bytes, max_files))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

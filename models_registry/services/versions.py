@@ -21,7 +21,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from inference.triton.local import BUILTIN_ARTIFACTS, artifact_digest
+from inference.triton.local import builtin_artifact_digest
 from inference.triton.repository import InvalidModelConfig
 from inference.triton.specs import default_artifact_name, normalize_serving, version_spec
 from models_registry.artifacts import artifact_limits, artifact_uri_check
@@ -63,8 +63,7 @@ def _digest_upload(upload: UploadedFile) -> tuple[int, str]:
 
 @functools.cache
 def _builtin_digest(name: str) -> tuple[int, str]:
-    (path,) = BUILTIN_ARTIFACTS[name].values()
-    return artifact_digest(path)
+    return builtin_artifact_digest(name)
 
 
 def _digest_uri(uri: str, *, tenant: Tenant | None) -> tuple[str, int | None, str]:

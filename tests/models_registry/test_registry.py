@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from inference.triton.builtin import MINILM_MODEL_PY
+from inference.triton.builtin import E5_FILES, MINILM_MODEL_PY
 from inference.triton.repository import parse_config
 from models_registry.models import ModelAlias, ModelVersion, RegisteredModel
 from tenants.models import AuditEvent
@@ -227,19 +227,27 @@ def test_ensure_builtin_models_is_idempotent(db, owner_a, make_token, api):
     call_command("ensure_builtin_models")
     call_command("ensure_builtin_models")
     shared = RegisteredModel.objects.all_tenants().filter(tenant__isnull=True)
-    assert list(shared.values_list("name", flat=True)) == ["minilm"]
+    assert sorted(shared.values_list("name", flat=True)) == ["e5s", "minilm"]
     version = ModelVersion.objects.all_tenants().get(model__name="minilm", tenant__isnull=True)
     assert version.version == 1 and version.artifact_uri == "builtin:minilm"
     assert version.artifact_sha256 == hashlib.sha256(MINILM_MODEL_PY.read_bytes()).hexdigest()
     assert ModelAlias.objects.all_tenants().get(model=version.model, name="production").version_id == version.pk
+    # e5s ships two files (model.py + the portal's inference/e5.py): its digest names both
+    e5 = ModelVersion.objects.all_tenants().get(model__name="e5s", tenant__isnull=True)
+    assert e5.version == 1 and e5.artifact_uri == "builtin:e5s" and e5.parameters["precision"] == "auto"
+    lines = "".join(
+        f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n" for name, path in sorted(E5_FILES.items())
+    )
+    assert e5.artifact_sha256 == hashlib.sha256(lines.encode()).hexdigest()
+    assert ModelAlias.objects.all_tenants().get(model=e5.model, name="production").version_id == e5.pk
     assert (
         AuditEvent.objects.all_tenants()
         .filter(tenant__isnull=True, action="models_registry.version.registered")
         .count()
-        == 1
+        == 2
     )
     rows = api(make_token(owner_a, ["read"])).get(reverse("api:model-list")).json()["results"]
-    assert [(r["name"], r["shared"]) for r in rows] == [("minilm", True)]
+    assert sorted((r["name"], r["shared"]) for r in rows) == [("e5s", True), ("minilm", True)]
 
 
 def test_platform_models_refuse_non_system_actors(owner_a):

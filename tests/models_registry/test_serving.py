@@ -16,7 +16,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from inference.embedding import InProcessEmbedder, TritonEmbedder
+from inference.embedding import E5Embedder, InProcessEmbedder, TritonEmbedder, embedder_from_config
 from inference.triton.builtin import MINILM_MODEL_PY
 from inference.triton.client import TritonAdmin
 from inference.triton.local import _pid_is_our_server
@@ -273,3 +273,24 @@ def test_task_starts_and_stops_a_real_server(tmp_path, settings):
     assert not config.pid_file.exists()
     assert not Path(f"/proc/{pid}").exists() or not _pid_is_our_server(pid, config)
     admin.close()
+
+
+def test_shared_builtin_e5_is_servable_from_the_registry(local):
+    """The embedded default's embedder, registered and served like any model (two shipped files:
+    model.py and the portal's inference/e5.py), gives the in-process e5's vectors."""
+    from django.core.management import call_command
+
+    call_command("ensure_builtin_models", "--serve", "e5s")
+    row = LocalServing.objects.all_tenants().get(version__model__name="e5s", tenant__isnull=True)
+    assert row.status == LocalServing.Status.READY and row.triton_name == "e5s", row.error
+    version_dir = Path(local.repo_dir) / "e5s" / "1"
+    assert {"e5.py", "model.py"} <= {p.name for p in version_dir.iterdir()}
+    remote = embedder_from_config("triton", local.server.grpc_url, "e5s")  # TRITON_EMBED_MODEL=e5s
+    assert isinstance(remote, TritonEmbedder)
+    try:
+        texts = ["The DMCA was signed into law in 1998.", "Die Euler-Charakteristik des Oktaeders ist 2."]
+        cos = np.sum(remote.embed(texts) * E5Embedder(threads=1).embed(texts), axis=1)
+        assert np.all(cos > 0.995), cos
+    finally:
+        remote.close()
+        local.http.unload_model("e5s", wait_s=10)

@@ -12,6 +12,7 @@ from inference.embedding import TRITON_E5_NAME
 from inference.triton.repository import TensorSpec, TritonModelSpec, write_model_entry
 
 __all__ = [
+    "E5_FILES",
     "E5_NAME",
     "MINILM_DIM",
     "MINILM_MODEL_PY",
@@ -91,7 +92,9 @@ def install_minilm(
 
 E5_NAME = TRITON_E5_NAME
 E5_MODEL_PY = Path(__file__).resolve().parent / "e5" / "model.py"
-_E5_LIB = Path(__file__).resolve().parents[2] / "e5.py"  # inference/e5.py, copied beside model.py
+E5_LIB_PY = Path(__file__).resolve().parents[2] / "e5.py"  # inference/e5.py, copied beside model.py
+# The files of the e5 entry's version directory, by the name each has there.
+E5_FILES = {"model.py": E5_MODEL_PY, "e5.py": E5_LIB_PY}
 
 
 def e5_spec(
@@ -120,4 +123,4 @@ def install_e5(
 ) -> Path:
     """Write the e5 entry (config.pbtxt + ``<version>/model.py`` + ``e5.py``) into ``repo_dir``."""
     spec = e5_spec(name=name, instance_count=instance_count, threads=threads)
-    return write_model_entry(Path(repo_dir), spec, version, {"model.py": E5_MODEL_PY, "e5.py": _E5_LIB})
+    return write_model_entry(Path(repo_dir), spec, version, E5_FILES)
