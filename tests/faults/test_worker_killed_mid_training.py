@@ -32,8 +32,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 # The broker gives an unacknowledged message back once it is this old (counted from its
 # delivery); a starting worker scans for such messages at once, a running one every ~100 s.
 VISIBILITY_TIMEOUT_S = 4
-# Items embedded by the run: ~1-2 s per thousand on one CPU thread, plus the model load.
-FILLER_ITEMS = 3000
+# Items embedded by the run, twice (killed, then trained again): enough that the run stays in its
+# embedding stage for seconds (the model load plus ~20-50 items/s on one CPU thread), no more.
+FILLER_ITEMS = 800
 
 
 @pytest.fixture
