@@ -456,7 +456,6 @@ class _Evidence:
 
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "person", "place")
-_SENTENCE_END = frozenset('.!?;:)"”’»')
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
 _CUT_END = re.compile(r"[a-zß-ÿ,(&/-]\s*$")
 _ITEM_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
