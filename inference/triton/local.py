@@ -83,10 +83,7 @@ def builtin_artifact_source(name: str) -> Path | dict[str, Path]:
 def builtin_artifact_digest(name: str) -> tuple[int, str]:
     """(size, sha256) of ``builtin:<name>`` as :func:`artifact_staged` will compute it."""
     source = builtin_artifact_source(name)
-    if isinstance(source, Path):
-        return artifact_digest(source)
-    sized = {rel: _file_digest(path) for rel, path in source.items()}
-    return sum(size for size, _ in sized.values()), _tree_digest([(rel, d) for rel, (_, d) in sized.items()])
+    return artifact_digest(source) if isinstance(source, Path) else _files_digest(source)
 
 
 class ArtifactError(Exception):
@@ -260,13 +257,18 @@ def artifact_digest(path: Path) -> tuple[int, str]:
     if path.is_file():
         return _file_digest(path)
     if path.is_dir():
-        entries, total = [], 0
-        for p in (q for q in path.rglob("*") if q.is_file()):
-            size, digest = _file_digest(p)
-            total += size
-            entries.append((p.relative_to(path).as_posix(), digest))
-        return total, _tree_digest(entries)
+        return _files_digest({q.relative_to(path).as_posix(): q for q in path.rglob("*") if q.is_file()})
     raise ArtifactError(f"artifact {path.name} does not exist")
+
+
+def _files_digest(files: Mapping[str, Path]) -> tuple[int, str]:
+    """(total size, :func:`_tree_digest`) of files by their relative posix path."""
+    entries, total = [], 0
+    for rel, p in files.items():
+        size, digest = _file_digest(p)
+        total += size
+        entries.append((rel, digest))
+    return total, _tree_digest(entries)
 
 
 @dataclass(frozen=True)
@@ -316,13 +318,8 @@ def _copy_hashing(src: Path, dest: Path, budget: _Budget) -> tuple[int, str]:
 
 def _stage(source: Path | Mapping[str, Path], name: str, staging: Path, budget: _Budget) -> StagedArtifact:
     if isinstance(source, Mapping):  # named files from different places (a built-in model's)
-        entries, total = [], 0
-        for rel, path in source.items():
-            budget.take(files=1)
-            size, digest = _copy_hashing(Path(path), staging / rel, budget)
-            total += size
-            entries.append((rel, digest))
-        return StagedArtifact({rel: staging / rel for rel in source}, total, _tree_digest(entries))
+        budget.take(files=len(source))
+        return _stage_files({rel: Path(path) for rel, path in source.items()}, staging, budget)
     try:
         mode = os.lstat(source).st_mode
     except OSError:
@@ -345,12 +342,17 @@ def _stage(source: Path | Mapping[str, Path], name: str, staging: Path, budget: 
                 raise ArtifactError("the artifact directory contains something other than files and directories")
         for entry in filenames:
             rels.append((here / entry).relative_to(source).as_posix())
+    return _stage_files({rel: source / rel for rel in rels}, staging, budget)
+
+
+def _stage_files(files: Mapping[str, Path], staging: Path, budget: _Budget) -> StagedArtifact:
+    """Copy each file to ``staging/<relative path>``, hashing it; the digest is the tree's."""
     entries, total = [], 0
-    for rel in rels:
-        size, digest = _copy_hashing(source / rel, staging / rel, budget)
+    for rel, src in files.items():
+        size, digest = _copy_hashing(src, staging / rel, budget)
         total += size
         entries.append((rel, digest))
-    tops = sorted({PurePosixPath(rel).parts[0] for rel in rels})
+    tops = sorted({PurePosixPath(rel).parts[0] for rel in files})
     return StagedArtifact({top: staging / top for top in tops}, total, _tree_digest(entries))
 
 
