@@ -31,8 +31,16 @@ from pathlib import Path
 
 from documents.lexical import language
 from documents.passages import RetrievedChunk
-from qa.answering.qtypes import answers_yes_no, has_value, is_code, is_quotable, question_type, sole_value
-from qa.answering.text import content_terms, is_row, normalise_ws, split_units, stem, word_terms, words
+from qa.answering.qtypes import (
+    answers_yes_no,
+    has_value,
+    is_code,
+    is_quotable,
+    period_mismatch,
+    question_type,
+    sole_value,
+)
+from qa.answering.text import content_terms, fold, is_row, normalise_ws, split_units, stem, word_terms, words
 from qa.answering.types import NOT_FOUND_TEXT, Answer, Citation
 from qa.guardrails.injection import detect_injection
 
@@ -203,6 +211,9 @@ def _question_terms(question: str) -> tuple[list[str], set[str]]:
         if t not in terms and t not in _ANSWER_TYPE_WORDS:
             terms.append(t)
     keys: set[str] = set()
+    # What the question quotes ("zhgd.", „Lineare Algebra I“) is the entity asked about.
+    for m in _QUOTED.finditer(question):
+        keys.update(t for t in content_terms(m.group(1)) if t in terms)
     german = _is_german(question)
     for m in _CAPITALISED.finditer(question):
         if m.start() == 0 or question[: m.start()].rstrip().endswith(("?", "¿", "¡", ".")):
@@ -213,6 +224,9 @@ def _question_terms(question: str) -> tuple[list[str], set[str]]:
             if t in terms and len(t) >= 2:
                 keys.add(t)
     return terms, keys
+
+
+_QUOTED = re.compile(r'["“„«»]([^"“”„«»]{1,60})["”“«»]')
 
 
 _GERMAN_QUESTION = re.compile(
@@ -240,6 +254,11 @@ def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit
     return units
 
 
+# A glossary or abbreviation-list line ("zhgd. zusammenhängend", "vgl. vergleiche") starts in
+# lower case but continues nothing: it is an entry of its own.
+_GLOSSARY_LINE = re.compile(r"[a-zß-ÿ][\w.]{0,8}\.\s+\S")
+
+
 def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
     """Join a unit that continues the one before it to that unit: one starting in lower case
     ("and up to a $1,000,000 fine ... offenses.", "argument before the Supreme Court"), or one
@@ -255,7 +274,8 @@ def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> 
             letters = [ch for ch in prev if ch.isalpha()]
             prose = sum(ch.islower() for ch in letters) >= 0.5 * len(letters)  # not a capitals heading
             run_on = prose and prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
-            if not is_row(prev) and (first.islower() or run_on):
+            glossary = _GLOSSARY_LINE.match(piece) and len(piece) <= 80 and not prev.rstrip().endswith(",")
+            if not is_row(prev) and not glossary and (first.islower() or run_on):
                 out[-1] = (out[-1][0], end)
                 continue
         out.append((start, end))
@@ -271,6 +291,7 @@ class _Evidence:
         self.cfg = cfg
         self.qtype = question_type(question)
         self.q_terms, self.key_terms = _question_terms(question)
+        self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
         self.units = _build_units(chunks, cfg.max_unit_chars) if self.q_terms else []
         self.alias: dict[str, str] = {}
         self.weight: dict[str, float] = {}
@@ -284,10 +305,19 @@ class _Evidence:
         # German-style compounds: a long question term inside a longer passage word ("semester"
         # in "wintersemester") counts as a weaker match of that term.
         long_terms = [t for t in q_terms if len(t) >= 5 and not t[0].isdigit()]
+        # An abbreviated name in a passage ("25TH CONGRESS DIST" for "District") stands for the
+        # asked entity: a passage term of 4+ letters that begins a longer key term.
+        long_keys = [k for k in self.key_terms if len(k) >= 6 and k.isalpha()]
         if long_terms:
             for u in units:
                 for w, t in zip(u.words, u.terms, strict=True):
-                    if t in self.alias or t in q_terms or len(w) < 7:
+                    if t in self.alias or t in q_terms:
+                        continue
+                    if len(w) < 7:
+                        if len(t) >= 4 and t.isalpha():
+                            abbreviated = next((k for k in long_keys if k.startswith(t) and len(k) >= len(t) + 2), "")
+                            if abbreviated:
+                                self.alias[t] = abbreviated
                         continue
                     for q in long_terms:
                         if q in w:
@@ -378,6 +408,8 @@ class _Evidence:
 
     def answer_shaped(self, i: int) -> bool:
         text = self.text(i)
+        if self.chunks[self.units[i].chunk_index].kind in _FURNITURE and not _FURNITURE_Q.search(self.question):
+            return False  # a running header/footer ("... Summary December 1998 Page 1") answers only about itself
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
         if not self._same_chunk(i, i + 1) and self._same_chunk(i, i - 1) and _CUT_END.search(text) and not is_row(text):
@@ -387,6 +419,8 @@ class _Evidence:
             return False
         if is_quotable(text, is_row=is_row(text)):
             return True
+        if any(fold(text.lstrip()).startswith(q) for q in self.quoted):
+            return True  # the glossary entry of the quoted term ("zhgd. zusammenhängend")
         chunk = self.chunks[self.units[i].chunk_index]
         if chunk.page is None and chunk.text.strip() == text and not is_code(text):
             return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
@@ -453,6 +487,12 @@ class _Evidence:
             out.append(UnitCandidate(i, u.chunk_index, u.start, u.end, text, features, shaped, typed))
         return out
 
+
+# Page furniture (running headers and footers) and the questions that ask about it.
+_FURNITURE = ("header", "footer")
+_FURNITURE_Q = re.compile(
+    r"\b(?:headers?|footers?|running\s+head|kopfzeile|fu(?:ß|ss)zeile|cabeçalho|rodapé)\b", re.IGNORECASE
+)
 
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "person", "place")
@@ -540,6 +580,10 @@ def answer_extractive(
     same_language = "?" in (q_lang, p_lang) or q_lang == p_lang
     if support < support_floor and same_language:
         return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
+    if ev.qtype == "number":
+        stated = period_mismatch(question, cands[lead].text)
+        if stated:
+            return _not_found(f"the passages state this per {stated}, not for the period asked about")
     if cfg.require_entities:
         missing = ev.missing_keys(lead, scope="document")
         if missing:

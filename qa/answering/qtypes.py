@@ -18,6 +18,7 @@ __all__ = [
     "has_value",
     "is_code",
     "is_quotable",
+    "period_mismatch",
     "question_type",
 ]
 
@@ -30,7 +31,7 @@ _YES_NO = re.compile(
 )
 _DATE_Q = re.compile(
     r"^\s*(?:when|wann|quando|cuándo)\b|\b(?:what|which|on\s+what|in\s+what|on\s+which|in\s+which)\s+"
-    r"(?:date|day|year|month)\b|\bin\s+welchem\s+jahr\b|\ban\s+welchem\s+(?:tag|datum)\b|"
+    r"(?:[\w-]+\s+){0,2}(?:date|day|year|month)(?![\w-])|\bin\s+welchem\s+jahr\b|\ban\s+welchem\s+(?:tag|datum)\b|"
     r"\bwelches\s+datum\b|\bem\s+que\s+(?:data|ano|dia)\b|\bwhat\s+is\s+the\s+(?:date|deadline)\b",
     re.IGNORECASE,
 )
@@ -40,7 +41,8 @@ _NUMBER_Q = re.compile(
     r"\bquant[oa]s?\b|\bcu[aá]nt[oa]s?\b|\bcombien\b|\bwhat\s+(?:was|is|were|are)\s+the\s+(?:total|number|"
     r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area|elevation|"
     r"height|length|width|depth|weight|distance|temperature|age|salary|wage|income|speed|duration|"
-    r"capacity|size|score|balance)\b|^\s*what\s+(?:[\w-]+\s+){1,3}(?:amount|rate|percentage|fee|price|cost)\b",
+    r"capacity|size|score|balance)\b|^\s*(?:what|which)\s+(?:[\w-]+\s+){1,3}(?:amount|rate|percentage|fee|price|cost|"
+    r"fine|penalty|salary|wage)\b",
     re.IGNORECASE,
 )
 _PERSON_Q = re.compile(
@@ -112,13 +114,46 @@ def question_type(question: str) -> str:
     return "other"
 
 
+# Questions about a sum of money, and how a sum is written ("$156,400", "€24,960", "R$ 50",
+# "500 dollars").
+_MONEY_Q = re.compile(
+    r"\b(?:fines?|fees?|prices?|costs?|salary|salaries|wages?|earns?|earned|earning|"
+    r"geldbu(?:ß|ss)e|gebühr(?:en)?|preis|kosten|gehalt|lohn|multa|taxa|preço|custo|salário)\b",
+    re.IGNORECASE,
+)
+_CURRENCY_AFTER = re.compile(r"\s*(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)", re.IGNORECASE)
+_MONEY_VALUE = re.compile(
+    r"(?:[$€£]|r\$|us\$|eur|usd)\s?\d|\d[\d,.]*\s*(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)",
+    re.IGNORECASE,
+)
+
+
+def _is_money(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 4) : start + 1].lower().replace(" ", "")
+    return (
+        any(sym in before for sym in "$€£") or before.endswith(("eur", "usd")) or bool(_CURRENCY_AFTER.match(text, end))
+    )
+
+
+# A list or form item's own number ("7. Is the amount on line 6 ...", "(3) Enter ..."): it
+# numbers the sentence, it is not a value the sentence states.
+_ENUMERATOR = re.compile(r"\s*\(?(\d{1,3})(?:\.\s|\)\s)")
+
+
+def _is_enumerator(text: str, start: int) -> bool:
+    m = _ENUMERATOR.match(text)
+    return bool(m) and m.start(1) == start
+
+
 def _values(pattern: re.Pattern[str], text: str, exclude: set[str]) -> list[str]:
     out = []
     for m in pattern.finditer(text):
         v = m.group(0).strip().lower().rstrip(".,")
         if not v or v in exclude:
             continue
-        if pattern is _NUMBER_VALUE and _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        if pattern is _NUMBER_VALUE and (
+            _REFERENCE_BEFORE.search(text, max(0, m.start() - 24), m.start()) or _is_enumerator(text, m.start())
+        ):
             continue
         out.append(v)
     return out
@@ -132,6 +167,8 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
         exclude = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
         return bool(_values(_DATE_VALUE, sentence, exclude))
     if qtype == "number":
+        if _MONEY_Q.search(question) and not _MONEY_VALUE.search(sentence):
+            return False  # "what fine / how much does she earn": a sum of money, not "six"
         exclude = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
         return bool(_values(_NUMBER_VALUE, sentence, exclude))
     q_words = {w.lower() for w in _WORD.findall(question)}
@@ -178,6 +215,7 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
             found = {v for v in found if v.lower() not in q}
     elif qtype == "number":
         q = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
+        money = bool(_MONEY_Q.search(question))
         found = set()
         for m in _NUMBER_VALUE.finditer(sentence):
             v = m.group(0).strip().rstrip(".,")
@@ -186,6 +224,8 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
                 and v.lower() not in q
                 and not _REFERENCE_BEFORE.search(sentence, max(0, m.start() - 24), m.start())
                 and not _part_of_identifier(sentence, m.start(), m.end())
+                and not _is_enumerator(sentence, m.start())
+                and (not money or _is_money(sentence, m.start(), m.end()))
             ):
                 found.add(v)
     elif qtype == "person":
@@ -238,3 +278,32 @@ def is_quotable(sentence: str, *, is_row: bool) -> bool:
     # unless it reads as a long line of prose.
     capitalised = sum(w[0].isupper() for w in words) / len(words)
     return len(words) >= 8 and capitalised < 0.5
+
+
+# The period a rate is stated for: "earning €24,960 per annum" does not answer "how much does
+# she earn per hour?".
+_RATE_PERIODS: dict[str, re.Pattern[str]] = {
+    period: re.compile(pattern, re.IGNORECASE)
+    for period, pattern in {
+        "hour": r"\b(?:per|an|a|each|every)\s+hour\b|\bhourly\b|\bpro\s+stunde\b|\bstündlich\b|\bpor\s+hora\b",
+        "day": r"\b(?:per|a|each|every)\s+day\b|\bdaily\b|\bpro\s+tag\b|\btäglich\b|\bpor\s+dia\b",
+        "week": r"\b(?:per|a|each|every)\s+week\b|\bweekly\b|\bpro\s+woche\b|\bwöchentlich\b|\bpor\s+semana\b",
+        "month": r"\b(?:per|a|each|every)\s+month\b|\bmonthly\b|\bpro\s+monat\b|\bmonatlich\b|\bpor\s+m[eê]s\b|"
+        r"\bmensal\b",
+        "year": r"\b(?:per|a|each|every)\s+year\b|\bper\s+annum\b|\bp\.\s?a\.|\bannual(?:ly)?\b|\byearly\b|"
+        r"\bpro\s+jahr\b|\bjährlich\b|\bpor\s+ano\b|\banual\b",
+    }.items()
+}
+
+
+def _periods(text: str) -> set[str]:
+    return {period for period, pattern in _RATE_PERIODS.items() if pattern.search(text)}
+
+
+def period_mismatch(question: str, sentence: str) -> str:
+    """The period ``sentence`` states a rate for when the question asks for another one ("year"
+    for a question asking "per hour"); "" when they agree or either states none."""
+    asked, stated = _periods(question), _periods(sentence)
+    if not asked or not stated or asked & stated:
+        return ""
+    return sorted(stated)[0]

@@ -9,7 +9,7 @@ import pytest
 from documents.passages import RetrievedChunk
 from qa.answering.citations import validate_citations
 from qa.answering.extractive import answer_extractive, sentence_candidates
-from qa.answering.qtypes import has_value, is_code, is_quotable, question_type
+from qa.answering.qtypes import has_value, is_code, is_quotable, period_mismatch, question_type, sole_value
 from qa.answering.text import split_units
 from qa.answering.types import NOT_FOUND_TEXT
 
@@ -230,3 +230,81 @@ def test_a_whole_last_line_is_not_taken_for_a_cut_sentence() -> None:
     )
     cands, _ = sentence_candidates("What does the Act ban?", [cut])
     assert [c.shaped for c in cands if c.text.endswith("and the")] == [False]
+
+
+def test_an_item_number_is_not_the_value_a_sentence_states() -> None:
+    question = "Above what amount on line 36 may itemized deductions be limited?"
+    assert not has_value("number", "7. Is the amount on line 6 less than the amount on line 5?", question)
+    assert sole_value("number", "7. The limit applies above $156,400 for a single filer.", question) == "$156,400"
+    assert has_value("number", "7.5 percent of the amount is deductible.", question)
+
+
+def test_questions_about_a_year_a_fine_or_a_wage_want_that_value() -> None:
+    assert question_type("What copyright year is shown in the footer?") == "date"
+    assert question_type("Which tax year does the form cover?") == "date"
+    assert question_type("What year-end adjustments apply?") == "other"
+    assert question_type("What maximum fine does the Act set?") == "number"
+    assert not has_value("number", "Title IV contains six miscellaneous provisions.", "What maximum fine does it set?")
+    assert has_value("number", "Infringers face a fine of up to $500,000.", "What maximum fine does it set?")
+    assert sole_value("number", "She earns €24,960 a year, up 3 percent.", "How much does she earn?") == "€24,960"
+    # "paid vacation" is not a sum of money
+    assert has_value("number", "Employees receive 25 days of paid vacation.", "How many days of paid vacation?")
+
+
+def test_a_rate_for_another_period_is_declined() -> None:
+    chunk = _passage(
+        "Siobhan is single and employed as a shop assistant, earning €24,960 per annum.",
+        title="budget-2016.pdf",
+        page=3,
+        cid="b1",
+    )
+    per_hour = answer_extractive("How much does Siobhan earn per hour?", [chunk])
+    assert not per_hour.found and "per year" in per_hour.reason, per_hour
+    per_year = answer_extractive("How much does Siobhan earn per year?", [chunk])
+    assert per_year.found and "€24,960" in per_year.text, per_year
+    assert period_mismatch("How much per month?", "It costs €10.") == ""
+
+
+def test_a_quoted_abbreviation_is_answered_by_its_glossary_line() -> None:
+    chunk = _passage(
+        "Abkürzungsverzeichnis\n\nBew. Beweis\n\nvgl. vergleiche\n\nz. B. zum Beispiel\n\nzhgd. zusammenhängend\n\n"
+        "z. z. zu zeigen",
+        title="GeoTopo.pdf",
+        page=110,
+        cid="g1",
+    )
+    answer = answer_extractive('What does the abbreviation "zhgd." stand for in the script?', [chunk])
+    assert answer.found and answer.citations[0].quote == "zhgd. zusammenhängend", answer
+
+
+def test_an_abbreviated_name_in_a_passage_counts_as_the_asked_entity() -> None:
+    chunk = _passage(
+        "25TH CONGRESS DIST\nVOTER NOMINATED\nTONY STRICKLAND | REP | 149\nSTEVE KNIGHT | REP | 146",
+        title="precinct-bulletin.pdf",
+        page=1,
+        cid="e1",
+    )
+    answer = answer_extractive("How many votes did the 25th Congressional District race give Steve Knight?", [chunk])
+    assert "absent from every passage" not in answer.reason, answer
+    unrelated = answer_extractive("How many votes did the 25th Congressional Division race give?", [chunk])
+    assert not unrelated.found and "divis" in unrelated.reason, unrelated
+
+
+def test_a_running_footer_answers_only_questions_about_page_furniture() -> None:
+    footer = RetrievedChunk(
+        chunk_id="f1",
+        document_id="dmca",
+        document_title="dmca",
+        page=1,
+        text="Copyright Office Summary December 1998 Page 1",
+        score=1.0,
+        kind="footer",
+        location="page footer",
+    )
+    body = _passage("The Copyright Office is directed to conduct two joint studies.", title="dmca", page=1, cid="b2")
+    about_comments = answer_extractive("How many public comments did the Copyright Office receive?", [footer, body])
+    assert all(c.quote != footer.text for c in about_comments.citations), about_comments
+    about_footer = answer_extractive(
+        "What date does the page footer of the Copyright Office Summary show?", [footer, body]
+    )
+    assert about_footer.found and about_footer.citations[0].quote == footer.text, about_footer
