@@ -121,17 +121,18 @@ _MONEY_Q = re.compile(
     r"geldbu(?:ß|ss)e|gebühr(?:en)?|preis|kosten|gehalt|lohn|multa|taxa|preço|custo|salário)\b",
     re.IGNORECASE,
 )
-_CURRENCY_AFTER = re.compile(r"\s*(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)", re.IGNORECASE)
-_MONEY_VALUE = re.compile(
-    r"(?:[$€£]|r\$|us\$|eur|usd)\s?\d|\d[\d,.]*\s*(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)",
-    re.IGNORECASE,
-)
+_CURRENCY = r"(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)(?![a-z])"
+_CURRENCY_AFTER = re.compile(rf"\s*{_CURRENCY}", re.IGNORECASE)
+_MONEY_VALUE = re.compile(rf"(?:[$€£]|\b(?:r\$|us\$|eur|usd))\s?\d|\d[\d,.]*\s*{_CURRENCY}", re.IGNORECASE)
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£]|\b(?:eur|usd))\s?$", re.IGNORECASE)
 
 
 def _is_money(text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - 4) : start + 1].lower().replace(" ", "")
+    """Is the number at ``text[start:end]`` written as a sum of money ("$5", "EUR 5", "5 euros")?"""
     return (
-        any(sym in before for sym in "$€£") or before.endswith(("eur", "usd")) or bool(_CURRENCY_AFTER.match(text, end))
+        text[start : start + 1] in ("$", "€", "£")
+        or bool(_CURRENCY_BEFORE.search(text[max(0, start - 5) : start]))
+        or bool(_CURRENCY_AFTER.match(text, end))
     )
 
 

@@ -308,3 +308,10 @@ def test_a_running_footer_answers_only_questions_about_page_furniture() -> None:
         "What date does the page footer of the Copyright Office Summary show?", [footer, body]
     )
     assert about_footer.found and about_footer.citations[0].quote == footer.text, about_footer
+
+
+def test_a_currency_is_read_only_where_it_is_written_as_one() -> None:
+    question = "What fee does the office charge?"
+    assert sole_value("number", "The fee is EUR 500 for 3 items.", question) == "500"
+    assert not has_value("number", "An amateur 5 piece band played.", question)
+    assert sole_value("number", "It costs 5 eurovision points and $7.", question) == "$7"
