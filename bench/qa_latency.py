@@ -1,18 +1,20 @@
 """Latency of ``POST /api/v1/qa/`` under concurrent clients, embedded default, 10,000 chunks.
 
-    python bench/qa_latency.py [--chunks 10000] [--clients 1,2,4] [--requests 120]
+    python bench/qa_latency.py [--chunks 10000] [--clients 1,2,4] [--requests 120] [--server 2x4]
 
-The corpus is real text: the PubMedQA-L abstracts (shared/data/qa/pubmedqa) cut into ~2-sentence
-passages, one document per abstract. Passages are embedded with the product's in-process MiniLM
-(one torch thread; cached in .cache/ so re-runs skip it), written as ready Documents + Chunks and
-upserted through ``VectorStore`` under the bench tenant: the same rows ingestion would write,
-without re-running extraction. The portal then serves HTTP from Django's threaded WSGI server in
-this process, and N client threads ask the PubMedQA questions over real HTTP with an API token.
+Production settings (bench/load_support.py ``production_stack``): ``portal.settings.base``
+(throttles and usage metering on), PostgreSQL, Redis, a real Milvus Lite server and the
+production gunicorn config (``--server`` workers x threads, default 2x4; each worker loads the
+embedder, one torch thread). The corpus is real text: the PubMedQA-L abstracts
+(shared/data/qa/pubmedqa) cut into ~2-sentence passages, one document per abstract. Passages are
+embedded with the product's default embedder (one torch thread; cached in .cache/ so re-runs skip
+it), written as ready Documents + Chunks and upserted through ``VectorStore`` under the bench
+tenant: the same rows ingestion would write, without re-running extraction. N client threads in
+another process ask the PubMedQA questions over real HTTP, one API token per client thread.
 
-Prints, per concurrency: client-observed p50/p95 of the whole request, the time inside Django's
-WSGI app (all middleware, auth, throttling, DRF and the service), and the server's own
-``latency_ms.retrieve`` (query embedding + Milvus hybrid search + DB post-filter) and
-``latency_ms.total`` p50/p95.
+Prints, per concurrency (after a warm-up round that loads the embedder in every worker):
+client-observed p50/p95 of the whole request and the server's own ``latency_ms.retrieve`` (query
+embedding + Milvus hybrid search + DB post-filter) and ``latency_ms.total`` p50/p95.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,11 +30,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qa_common import DATA, REPO, bench_tenant, setup_django, start_milvus
+from load_support import production_stack
+from qa_common import DATA, REPO, bench_tenant
 
 CACHE = REPO / ".cache" / "qa_latency"
 
@@ -62,17 +67,18 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-def client_main(url: str, token: str, n: int, total: int, qfile: str) -> None:
+def client_main(url: str, tokens: list[str], n: int, total: int, qfile: str) -> None:
     """Load generator (own process): ``n`` threads share ``total`` requests; prints one JSON line."""
     import requests
 
     questions = json.loads(Path(qfile).read_text())
-    res: dict = {"client_ms": [], "retrieve_ms": [], "total_ms": [], "found": 0, "errors": 0}
+    res: dict = {"client_ms": [], "retrieve_ms": [], "total_ms": [], "found": 0, "errors": 0, "statuses": {}}
     lock = threading.Lock()
     counter = iter(range(total))
 
     def worker(offset: int) -> None:
         session = requests.Session()
+        token = tokens[offset % len(tokens)]
         for i in counter:
             t = time.perf_counter()
             r = session.post(
@@ -85,6 +91,7 @@ def client_main(url: str, token: str, n: int, total: int, qfile: str) -> None:
             with lock:
                 if r.status_code != 200:
                     res["errors"] += 1
+                    res["statuses"][str(r.status_code)] = res["statuses"].get(str(r.status_code), 0) + 1
                     continue
                 body = r.json()
                 res["client_ms"].append(ms)
@@ -104,26 +111,22 @@ def client_main(url: str, token: str, n: int, total: int, qfile: str) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+        client_main(sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, default=10_000)
     ap.add_argument("--clients", default="1,2,4")
     ap.add_argument("--requests", type=int, default=120)
+    ap.add_argument("--server", default="2x4", help="gunicorn workers x threads")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="qa-latency-") as tmpdir, contextlib.ExitStack() as stack:
-        tmp = Path(tmpdir)
-        setup_django(tmp)
-        start_milvus(stack, tmp)
-        run(args, stack)
+    with production_stack(milvus=True, server=args.server) as stack, contextlib.ExitStack() as cleanup:
+        run(args, stack, cleanup)
 
 
-def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+def run(args: argparse.Namespace, stack: Any, cleanup: contextlib.ExitStack) -> None:
     import hashlib
 
     import torch
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-    from django.core.wsgi import get_wsgi_application
 
     from documents.models import Chunk, Document
     from documents.vectors import tenant_vector_key
@@ -187,40 +190,22 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         f"Milvus count {store.count(tenant=tenant_vector_key(tenant.pk))}"
     )
 
-    token = token_create(tenant=tenant, actor=actor, membership=membership, name="bench", scopes=["qa"]).plaintext
+    clients = max(int(x) for x in args.clients.split(","))
+    tokens = [
+        token_create(tenant=tenant, actor=actor, membership=membership, name=f"bench-{k}", scopes=["qa"]).plaintext
+        for k in range(clients)
+    ]
+    url = f"{stack.base}/api/v1/qa/"
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler)
-    django_app = get_wsgi_application()
-    app_ms: list[float] = []
-
-    def timed_app(environ, start_response):  # type: ignore[no-untyped-def]
-        # Time inside Django (middleware, token auth, throttling, DRF, the service, JSON), which
-        # leaves out this dev server's socket handling (it sends headers and body in separate
-        # writes, so a client sees delayed-ACK stalls that a production server does not add).
-        t = time.perf_counter()
-        try:
-            return django_app(environ, start_response)
-        finally:
-            app_ms.append((time.perf_counter() - t) * 1000)
-
-    server.set_app(timed_app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stack.callback(server.shutdown)
-    url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/qa/"
-
-    qfile = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "questions.json"
+    qfile = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "questions.json"
     qfile.write_text(json.dumps(questions))
     print(
-        f"\n{'clients':>7} {'reqs':>5} {'req/s':>6} | client p50/p95 ms | django p50/p95 ms | "
-        "retrieve p50/p95 ms | total p50/p95 ms | found | errors"
+        f"\nserver: gunicorn {args.server} (workers x threads), portal.settings.base, PostgreSQL, Redis; "
+        f"load average {os.getloadavg()[0]:.2f}\n"
+        f"{'clients':>7} {'reqs':>5} {'req/s':>6} | client p50/p95 ms | retrieve p50/p95 ms | total p50/p95 ms | "
+        "found | errors"
     )
     for n in [0, *(int(x) for x in args.clients.split(","))]:
-        app_ms.clear()
         # The clients run in their own process, so they do not share the server's GIL.
         out = subprocess.run(
             [
@@ -228,9 +213,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
                 __file__,
                 "--client",
                 url,
-                token,
-                str(max(n, 1)),
-                str(args.requests if n else 10),
+                ",".join(tokens),
+                str(n or clients),  # the warm-up uses every client thread, so every worker loads its models
+                str(args.requests if n else 40),
                 str(qfile),
             ],
             capture_output=True,
@@ -243,10 +228,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         c, rt, tt = r["client_ms"], r["retrieve_ms"], r["total_ms"]
         print(
             f"{n:>7} {len(c):>5} {len(c) / r['wall_s']:>6.1f} | {pct(c, 0.5):7.1f} / {pct(c, 0.95):7.1f} | "
-            f"{pct(app_ms, 0.5):7.1f} / {pct(app_ms, 0.95):7.1f} | "
             f"{pct(rt, 0.5):8.1f} / {pct(rt, 0.95):7.1f} | {pct(tt, 0.5):7.1f} / {pct(tt, 0.95):7.1f} | "
-            f"{r['found']}/{len(c)} | {r['errors']}"
+            f"{r['found']}/{len(c)} | {r['errors']} {r['statuses'] or ''}"
         )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     print("retrieve = query embedding + Milvus hybrid search + DB post-filter (server-side timer)")
 
 
