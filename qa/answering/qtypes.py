@@ -146,6 +146,29 @@ def _is_enumerator(text: str, start: int) -> bool:
     return bool(m) and m.start(1) == start
 
 
+# A name never starts with an article: "Das Skript", "The Department", "O Conselho" are not people.
+_ARTICLE = re.compile(
+    r"(?:the|a|an|this|these|those|der|die|das|dem|den|des|ein|eine|einen|dieses|diese|o|os|as|um|uma|"
+    r"el|la|los|las|le|les|un|une)\s+",
+    re.IGNORECASE,
+)
+
+
+def _names(sentence: str) -> list[str]:
+    """Runs of two or more capitalised words ("Martin Thoma", "Steven E. Mercer"), less a leading
+    article; a run that is only an article and one word is no name."""
+    out = []
+    for m in _NAME.finditer(sentence):
+        name = m.group(0)
+        article = _ARTICLE.match(name)
+        if article:
+            name = name[article.end() :]
+            if not _NAME.fullmatch(name):
+                continue
+        out.append(name)
+    return out
+
+
 def _values(pattern: re.Pattern[str], text: str, exclude: set[str]) -> list[str]:
     out = []
     for m in pattern.finditer(text):
@@ -177,7 +200,7 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
         # a capitalised word past the sentence's first that the question does not hold ("Cincinnati",
         # "Vale do Lobo", "Oxnard Street")
         return any(m.start() > 0 and m.group(0).lower() not in q_words for m in _PLACE_WORD.finditer(sentence))
-    return any(any(w.lower() not in q_words for w in _WORD.findall(m.group(0))) for m in _NAME.finditer(sentence))
+    return any(any(w.lower() not in q_words for w in _WORD.findall(name)) for name in _names(sentence))
 
 
 _FULL_DATE = re.compile(
@@ -231,11 +254,7 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
                 found.add(v)
     elif qtype == "person":
         q_words = {w.lower() for w in _WORD.findall(question)}
-        found = {
-            m.group(0)
-            for m in _NAME.finditer(sentence)
-            if all(w.lower() not in q_words for w in _WORD.findall(m.group(0)))
-        }
+        found = {name for name in _names(sentence) if all(w.lower() not in q_words for w in _WORD.findall(name))}
     else:
         return ""
     return next(iter(found)) if len(found) == 1 else ""

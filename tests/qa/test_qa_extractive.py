@@ -315,3 +315,10 @@ def test_a_currency_is_read_only_where_it_is_written_as_one() -> None:
     assert sole_value("number", "The fee is EUR 500 for 3 items.", question) == "500"
     assert not has_value("number", "An amateur 5 piece band played.", question)
     assert sole_value("number", "It costs 5 eurovision points and $7.", question) == "$7"
+
+
+def test_a_name_never_starts_with_an_article() -> None:
+    question = "Who wrote the lecture notes?"
+    assert not has_value("person", "Das Skript ist kostenlos über martin-thoma.com verfügbar.", question)
+    assert sole_value("person", "Dieses Skript wurde von Martin Thoma geschrieben.", question) == "Martin Thoma"
+    assert sole_value("person", "Argued by Steven E. Mercer for the state.", question) == "Steven E. Mercer"
