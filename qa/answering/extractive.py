@@ -274,7 +274,8 @@ def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> 
             letters = [ch for ch in prev if ch.isalpha()]
             prose = sum(ch.islower() for ch in letters) >= 0.5 * len(letters)  # not a capitals heading
             run_on = prose and prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
-            glossary = _GLOSSARY_LINE.match(piece) and len(piece) <= 80 and not prev.rstrip().endswith(",")
+            # (a wrapped prose line before "e.g. when ..." is long: that one is still joined)
+            glossary = _GLOSSARY_LINE.match(piece) and len(piece) <= 80 and len(prev) <= 80 and prev[-1:] != ","
             if not is_row(prev) and not glossary and (first.islower() or run_on):
                 out[-1] = (out[-1][0], end)
                 continue

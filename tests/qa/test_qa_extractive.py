@@ -275,6 +275,16 @@ def test_a_quoted_abbreviation_is_answered_by_its_glossary_line() -> None:
     )
     answer = answer_extractive('What does the abbreviation "zhgd." stand for in the script?', [chunk])
     assert answer.found and answer.citations[0].quote == "zhgd. zusammenhängend", answer
+    # a wrapped prose line is still joined to its lower-case continuation
+    wrapped = _passage(
+        "If you did not receive wages subject to withholding and your situation has other conditions\n"
+        "e.g. when the return is filed late, you must pay interest on the tax due.",
+        title="i1040nr.pdf",
+        page=4,
+        cid="g2",
+    )
+    cands, _ = sentence_candidates("When must you pay interest on the tax due?", [wrapped])
+    assert [c.text.startswith("If you did not") for c in cands] == [True], cands
 
 
 def test_an_abbreviated_name_in_a_passage_counts_as_the_asked_entity() -> None:
