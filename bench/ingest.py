@@ -1,9 +1,10 @@
 """Ingestion throughput over the real corpus (shared/data/docs/good), in-process and via Triton.
 
-    python bench/ingest.py [--docs DIR] [--no-triton] [--threads N] [--batch N]
+    python bench/ingest.py [--docs DIR] [--no-triton] [--threads N] [--batch N] [--sqlite]
 
 Runs ``documents.services.document_ingest`` (exactly what the ``documents.ingest`` Celery task
-runs) for every file, against a throw-away SQLite database, a real Milvus Lite server and, in
+runs) for every file, against a throw-away PostgreSQL database (production's; ``--sqlite`` for the
+embedded default's SQLite file), a real Milvus Lite server and, in
 turn, the in-process default embedder (``EMBEDDING_MODEL``: multilingual-e5-small unless set)
 and a real ``tritonserver`` serving the built-in ``minilm`` model.
 Each document goes through ``document_upload`` first (type detection, storage, hashing) and is
@@ -44,12 +45,32 @@ class Row:
     status: str
 
 
-def _setup_django(tmp: Path, threads: int, batch: int) -> None:
+def _database(stack: contextlib.ExitStack, tmp: Path, sqlite: bool) -> str:
+    """A throw-away database URL: PostgreSQL (dropped at exit) unless ``sqlite``."""
+    if sqlite:
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    from load_support import DEFAULT_PG, _psql
+
+    name = f"ingest_{uuid.uuid4().hex[:10]}"
+    _psql(DEFAULT_PG, f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        _psql(DEFAULT_PG, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    stack.callback(drop)
+    return f"{DEFAULT_PG}/{name}"
+
+
+def _setup_django(tmp: Path, threads: int, batch: int, database_url: str) -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings.test",
             "PORTAL_VAR_DIR": str(tmp / "var"),
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": "memory://",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -104,6 +125,7 @@ def main() -> int:
     parser.add_argument("--no-triton", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in-process (default 1)")
     parser.add_argument("--batch", type=int, default=64, help="chunks per embed call (DOCUMENT_EMBED_BATCH)")
+    parser.add_argument("--sqlite", action="store_true", help="the embedded default's SQLite instead of PostgreSQL")
     args = parser.parse_args()
     files = sorted(p for p in args.docs.iterdir() if p.suffix.lower() in (".pdf", ".docx", ".txt", ".md"))
     if not files:
@@ -112,7 +134,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
-        _setup_django(tmp, args.threads, args.batch)
+        _setup_django(tmp, args.threads, args.batch, _database(stack, tmp, args.sqlite))
         from django.conf import settings
         from django.contrib.auth import get_user_model
         from django.core.files.uploadedfile import SimpleUploadedFile
@@ -208,7 +230,7 @@ def main() -> int:
 
         print(
             f"\nbench/ingest.py  {len(files)} files from {args.docs}  batch={args.batch}  "
-            f"cpu={os.cpu_count()}  load={os.getloadavg()[0]:.1f}"
+            f"database={'SQLite' if args.sqlite else 'PostgreSQL'}  cpu={os.cpu_count()}  load={os.getloadavg()[0]:.1f}"
         )
         for note in notes:
             print(note)
