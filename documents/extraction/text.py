@@ -1,4 +1,4 @@
-"""Plain text and Markdown: encoding detection and sectioning.
+"""Plain text and Markdown: encoding detection and sectioning (Markdown pipe tables as rows).
 
 Decoding order (first that applies wins):
 1. a byte-order mark (UTF-32 before UTF-16, because the UTF-32LE BOM starts with the UTF-16LE one);
@@ -21,8 +21,10 @@ import unicodedata
 import charset_normalizer
 
 from documents.extraction.errors import EmptyFile, UnsupportedType
+from documents.extraction.layout import Cell, Table
 from documents.extraction.normalize import normalize_text
 from documents.extraction.result import DocumentKind, ExtractedDocument, Section
+from documents.extraction.structure import render_table
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -122,20 +124,83 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return paras
 
 
+# A GitHub-flavoured Markdown table: a header row of pipe-separated cells, then a delimiter row
+# ("|---|:--:|"), then body rows.
+_PIPE_DELIMITER = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_PIPE_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def _pipe_cells(line: str) -> list[str]:
+    line = line.strip()
+    line = line.removeprefix("|")
+    if line.endswith("|") and not line.endswith("\\|"):
+        line = line[:-1]
+    return [c.strip().replace("\\|", "|") for c in _PIPE_SPLIT.split(line)]
+
+
+def _pipe_table(header: str, rows: list[str]) -> str:
+    """Rows of a Markdown table as the other extractors write tables: one self-describing row
+    per line ("Scope: `deploy` | Lowest role: admin | Also grants: `read`")."""
+    labels = _pipe_cells(header)
+    n = len(labels)
+    table = Table(
+        [(float(i), float(i + 1)) for i in range(n)],
+        [[Cell(v, i, i) for i, v in enumerate(_pipe_cells(r)[:n])] for r in rows],
+        header=[[Cell(lab, i, i) for i, lab in enumerate(labels)]],
+        ruled=True,
+    )
+    _caption, lines = render_table(table)
+    return normalize_text("\n".join(lines))
+
+
+def _split_tables(para: str) -> list[tuple[str, str]]:
+    """A paragraph as ("paragraph" | "table", text) pieces, in order."""
+    lines = para.split("\n")
+    out: list[tuple[str, str]] = []
+    i = 0
+    start = 0
+    while i + 1 < len(lines):
+        if "|" in lines[i] and _PIPE_DELIMITER.match(lines[i + 1]) and "|" in lines[i] + lines[i + 1]:
+            if start < i:
+                out.append(("paragraph", "\n".join(lines[start:i])))
+            j = i + 2
+            while j < len(lines) and "|" in lines[j]:
+                j += 1
+            if j > i + 2:
+                out.append(("table", _pipe_table(lines[i], lines[i + 2 : j])))
+            else:
+                out.append(("paragraph", "\n".join(lines[i:j])))  # a header with no rows: plain text
+            start = i = j
+            continue
+        i += 1
+    if start < len(lines):
+        out.append(("paragraph", "\n".join(lines[start:])))
+    return out
+
+
 def _markdown_sections(text: str) -> list[Section]:
     """ATX (``#``) and setext (``===``/``---``) headings give the heading path; fenced code is
-    never parsed for headings."""
+    never parsed for headings; pipe tables become table sections of self-describing rows."""
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     body: list[str] = []
     fence: str | None = None
+    tables = 0
 
     def flush() -> None:
+        nonlocal tables
         heading_path = tuple(t for _, t in path)
         for para in _paragraphs(body):
-            norm = normalize_text(para)
-            if norm:
-                sections.append(Section(norm, None, heading_path, "paragraph"))
+            fenced = bool(_FENCE.match(para.split("\n", 1)[0]))
+            for kind, piece in [("paragraph", para)] if fenced else _split_tables(para):
+                norm = normalize_text(piece)
+                if not norm:
+                    continue
+                if kind == "table":
+                    tables += 1
+                    sections.append(Section(norm, None, heading_path, "table", f"table {tables}"))
+                else:
+                    sections.append(Section(norm, None, heading_path, "paragraph"))
         body.clear()
 
     def open_heading(level: int, title: str) -> None:

@@ -396,6 +396,29 @@ def test_markdown_by_extension_with_heading_paths():
     assert doc.title == "Guide"
 
 
+def test_markdown_pipe_tables_become_rows_that_keep_their_header_labels():
+    md = (
+        b"# Roles\n\n## API token scopes\n\nA scope can only be held by a role at least as high as its minimum:\n"
+        b"| Scope | Lowest role | Also grants |\n|---|:---:|---|\n| `read` | viewer | |\n"
+        b"| `deploy` | admin | `read` |\n| `a \\| b` | owner | every scope |\n\nAfter the table.\n\n"
+        b"```\n| not | a table |\n|---|---|\n| x | y |\n```\n\n| just | a header |\n|---|---|\n"
+    )
+    doc = extract(md, "rbac.md")
+    tables = [s for s in doc.sections if s.kind == "table"]
+    assert [t.label for t in tables] == ["table 1"]
+    assert tables[0].heading_path == ("Roles", "API token scopes")
+    assert tables[0].text.split("\n") == [
+        "Scope: `read` | Lowest role: viewer",
+        "Scope: `deploy` | Lowest role: admin | Also grants: `read`",
+        "Scope: `a | b` | Lowest role: owner | Also grants: every scope",
+    ]
+    texts = [s.text for s in doc.sections if s.kind == "paragraph"]
+    assert "A scope can only be held by a role at least as high as its minimum:" in texts
+    assert "After the table." in texts
+    assert any(t.startswith("```") and "| not | a table |" in t for t in texts)  # fenced: left as code
+    assert "| just | a header |\n|---|---|" in texts  # a header with no rows stays text
+
+
 def test_max_bytes_names_the_limit():
     with pytest.raises(TooLarge) as info:
         extract(read_doc("good/dmca.pdf"), "dmca.pdf", max_bytes=10_000)
