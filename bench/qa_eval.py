@@ -84,6 +84,15 @@ def _workdir(stack: contextlib.ExitStack, path: Path | None) -> Path:
     return path
 
 
+def eval_workdir(stack: contextlib.ExitStack, path: Path | None, **env: str) -> Path:
+    """The eval's work directory (``--workdir``, else a temporary one) with Django set up on it and
+    its Milvus Lite server started: what every script that reuses this eval's ingestion needs."""
+    tmp = _workdir(stack, path)
+    setup_django(tmp, **env)
+    start_milvus(stack, tmp)
+    return tmp
+
+
 def tenant_and_docs() -> tuple[Any, Any, dict[str, int]]:
     """The bench tenant's owner actor and its ingested documents (ingested now if this work
     directory has none yet)."""

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qa_common import setup_django, start_milvus
-from qa_eval import _workdir, tenant_and_docs
+from qa_eval import eval_workdir, tenant_and_docs
 from qa_eval_lib import answer_correct, load_questions
 
 
@@ -39,9 +38,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
-        tmp = _workdir(stack, args.workdir)
-        setup_django(tmp)
-        start_milvus(stack, tmp)
+        eval_workdir(stack, args.workdir)
         from documents.rerank import load_model, rerank
         from documents.retrieval import RetrievalConfig, chunks_candidates
         from models_registry.backends import get_embedder, get_vector_store

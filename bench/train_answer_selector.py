@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qa_common import REPO, setup_django, start_milvus
-from qa_eval import _workdir, tenant_and_docs
+from qa_common import REPO
+from qa_eval import eval_workdir, tenant_and_docs
 from qa_eval_lib import aggregate, answer_correct, load_questions, score_row
 
 OUT = REPO / "qa" / "answering" / "selector_weights.json"
@@ -56,9 +56,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
-        tmp = _workdir(stack, args.workdir)
-        setup_django(tmp)
-        start_milvus(stack, tmp)
+        eval_workdir(stack, args.workdir)
         rows = load_questions(split="tune")
         retrieved = retrieve_all(rows)
         fit_and_choose(rows, retrieved, write=args.write)

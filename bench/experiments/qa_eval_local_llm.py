@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from qa_common import setup_django, start_milvus
-from qa_eval import _workdir, tenant_and_docs
+from qa_eval import eval_workdir, tenant_and_docs
 from qa_eval_lib import aggregate, load_questions, score_row
 
 
@@ -87,9 +86,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path)
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
-        tmp = _workdir(stack, args.workdir)
-        setup_django(tmp, QA_LLM_MAX_TOKENS=str(args.max_tokens))
-        start_milvus(stack, tmp)
+        eval_workdir(stack, args.workdir, QA_LLM_MAX_TOKENS=str(args.max_tokens))
         run(args)
 
 
