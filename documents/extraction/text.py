@@ -160,7 +160,7 @@ def _split_tables(para: str) -> list[tuple[str, str]]:
     i = 0
     start = 0
     while i + 1 < len(lines):
-        if "|" in lines[i] and _PIPE_DELIMITER.match(lines[i + 1]) and "|" in lines[i] + lines[i + 1]:
+        if "|" in lines[i] and _PIPE_DELIMITER.match(lines[i + 1]):
             if start < i:
                 out.append(("paragraph", "\n".join(lines[start:i])))
             j = i + 2

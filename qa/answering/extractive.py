@@ -409,7 +409,8 @@ class _Evidence:
 
     def answer_shaped(self, i: int) -> bool:
         text = self.text(i)
-        if self.chunks[self.units[i].chunk_index].kind in _FURNITURE and not _FURNITURE_Q.search(self.question):
+        chunk = self.chunks[self.units[i].chunk_index]
+        if chunk.kind in _FURNITURE and not _FURNITURE_Q.search(self.question):
             return False  # a running header/footer ("... Summary December 1998 Page 1") answers only about itself
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
@@ -422,7 +423,6 @@ class _Evidence:
             return True
         if any(fold(text.lstrip()).startswith(q) for q in self.quoted):
             return True  # the glossary entry of the quoted term ("zhgd. zusammenhängend")
-        chunk = self.chunks[self.units[i].chunk_index]
         if chunk.page is None and chunk.text.strip() == text and not is_code(text):
             return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
         # A short line holding the asked value ("Your Name January 3, 2024", "1100 REGISTERED

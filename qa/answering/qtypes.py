@@ -121,10 +121,11 @@ _MONEY_Q = re.compile(
     r"geldbu(?:ß|ss)e|gebühr(?:en)?|preis|kosten|gehalt|lohn|multa|taxa|preço|custo|salário)\b",
     re.IGNORECASE,
 )
-_CURRENCY = r"(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)(?![a-z])"
+_CURRENCY = r"(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)(?![a-z])"  # after the figure
+_CURRENCY_SIGN = r"(?:[$€£]|\b(?:r\$|us\$|eur|usd))"  # before it
 _CURRENCY_AFTER = re.compile(rf"\s*{_CURRENCY}", re.IGNORECASE)
-_MONEY_VALUE = re.compile(rf"(?:[$€£]|\b(?:r\$|us\$|eur|usd))\s?\d|\d[\d,.]*\s*{_CURRENCY}", re.IGNORECASE)
-_CURRENCY_BEFORE = re.compile(r"(?:[$€£]|\b(?:eur|usd))\s?$", re.IGNORECASE)
+_CURRENCY_BEFORE = re.compile(rf"{_CURRENCY_SIGN}\s?$", re.IGNORECASE)
+_MONEY_VALUE = re.compile(rf"{_CURRENCY_SIGN}\s?\d|\d[\d,.]*\s*{_CURRENCY}", re.IGNORECASE)
 
 
 def _is_money(text: str, start: int, end: int) -> bool:
