@@ -56,6 +56,12 @@ TAGS = (
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=("test", "tune"), default="test")
+    ap.add_argument(
+        "--questions",
+        type=Path,
+        help="score another question file in the same row format instead of a half of the held-out set "
+        "(e.g. ../shared/data/qa/dev.jsonl, a second tuning set; --split is then ignored)",
+    )
     ap.add_argument("--generative-limit", type=int, default=0, help="questions for the generative answerer")
     ap.add_argument("--max-tokens", type=int, default=96, help="generative answer length")
     ap.add_argument("--verbose", action="store_true")
@@ -205,7 +211,7 @@ def run(args: argparse.Namespace) -> None:
     from qa.services.ask import qa_answer, qa_prepare
 
     tenant, actor, docs = tenant_and_docs()
-    rows = load_questions(split=args.split)
+    rows = _rows(args)
     llm_name = os.environ.get("QA_EVAL_LLM_NAME", "")
     gen_n = min(args.generative_limit, len(rows)) if llm_name else 0
     scores: dict[str, list[Any]] = {"old": [], "new": [], "generative": []}
@@ -228,7 +234,7 @@ def run(args: argparse.Namespace) -> None:
         if args.verbose:
             s = scores["new"][-1]
             flag = "ok " if (s.answer_correct or (not s.answerable and s.abstained)) else "BAD"
-            print(f"{flag} {row['id']} [{','.join(row['tags'])}] {row['question']}  (expected {row['answer']!r})")
+            print(f"{flag} {row['id']} [{','.join(row.get('tags', []))}] {row['question']}  (expected {row['answer']!r})")
             print(f"     new: {' '.join(new['answer'].split())[:220]}")
         if dump:
             dump.write(json.dumps(out, default=str) + "\n")
@@ -236,7 +242,7 @@ def run(args: argparse.Namespace) -> None:
         dump.close()
 
     n_ans = sum(r["answerable"] for r in rows)
-    print(f"\nsplit={args.split}: {len(rows)} questions ({n_ans} answerable, {len(rows) - n_ans} unanswerable)")
+    print(f"\n{'questions=' + str(args.questions) if args.questions else 'split=' + args.split}: {len(rows)} questions ({n_ans} answerable, {len(rows) - n_ans} unanswerable)")
     print(_table({k: aggregate(v) for k, v in scores.items() if v}, gen_n, len(rows)))
     if gen_n:
         same = {"old": scores["old"][:gen_n], "new": scores["new"][:gen_n], "generative": scores["generative"]}
@@ -246,6 +252,15 @@ def run(args: argparse.Namespace) -> None:
         by = aggregate_by(scores[name], lambda s: [t for t in s.tags if t in TAGS])
         print(f"\nper tag, {name}:")
         print(_table(by, 0, 0, first="tag"))
+
+
+def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.questions is None:
+        return load_questions(split=args.split)
+    rows = load_questions(args.questions)
+    for r in rows:
+        r.setdefault("tags", [])
+    return rows
 
 
 def _pct(x: float | None) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from documents.lexical import language
 from documents.passages import RetrievedChunk
 from qa.answering.qtypes import (
+    NUMBER_WORDS,
     answers_yes_no,
     has_value,
     is_code,
@@ -75,11 +76,7 @@ _NUMERIC_QUESTION = re.compile(
     r"cu[aá]nt[oa]s?|cu[aá]ndo)",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(
-    r"(?<![\w.])[$€£]?\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred|thousand|million|billion)\b",
-    re.IGNORECASE,
-)
+_NUMBER = re.compile(rf"(?<![\w.])[$€£]?\d[\d,.]*\b|\b(?:{NUMBER_WORDS})\b", re.IGNORECASE)
 # "section 1201 or 1202", "page 24": numbers that name things, not answers ("No. 07-1315" may be one).
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:sections?|§+|articles?|titles?|parts?|pages?|chapters?|rules?|lines?|"
@@ -250,6 +247,7 @@ def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit
             if end - start > max_chars or any(start < be and bs < end for bs, be in bad):
                 continue
             pairs = word_terms(chunk.text[start:end])
+            pairs += _date_months(chunk.text[start:end])
             units.append(_Unit(ci, start, end, [t for _, t in pairs], [w for w, _ in pairs]))
     return units
 
@@ -257,6 +255,11 @@ def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit
 # A glossary or abbreviation-list line ("zhgd. zusammenhängend", "vgl. vergleiche") starts in
 # lower case but continues nothing: it is an entry of its own.
 _GLOSSARY_LINE = re.compile(r"[a-zß-ÿ][\w.]{0,8}\.\s+\S")
+
+
+_LIST_ITEM = re.compile(r"\s*(?:\(?\d{1,2}[.)]|\(?[a-z][.)]|[•◦▪·*–—-])\s+\S")
+# A line a list completes: a lead-in ("for at least:") or an item that goes on ("2007, and").
+_OPENS_LIST = re.compile(r"(?::|[,;]|[,;]?\s+(?:and|or|und|oder|e|ou))\s*$", re.IGNORECASE)
 
 
 def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
@@ -269,14 +272,29 @@ def _join_fragments(text: str, spans: list[tuple[int, int]], max_chars: int) -> 
     for start, end in spans:
         piece = text[start:end]
         first = piece.lstrip("\"'“‘([•*-–— ")[:1]
-        if out and end - out[-1][0] <= max_chars and not is_row(piece):
+        if out and end - out[-1][0] <= max_chars:
             prev = text[out[-1][0] : out[-1][1]]
+            # "... present in the United States for at least:" / "1. 31 days during 2007, and" /
+            # "2. 183 days during ...": list items that complete the line before them (an item
+            # with figures counts as a row by its numbers alone; one with cells never joins)
+            listed = (
+                _LIST_ITEM.match(piece)
+                and _OPENS_LIST.search(prev)
+                and " | " not in piece + prev
+                and len(prev) + len(piece) <= max_chars // 2
+            )
+            if listed:
+                out[-1] = (out[-1][0], end)
+                continue
+            if is_row(piece) or is_row(prev):
+                out.append((start, end))
+                continue
             letters = [ch for ch in prev if ch.isalpha()]
             prose = sum(ch.islower() for ch in letters) >= 0.5 * len(letters)  # not a capitals heading
             run_on = prose and prev[-1:].isalpha() and ("," in prev or len(prev) > 60) and first.isalpha()
             # (a wrapped prose line before "e.g. when ..." is long: that one is still joined)
             glossary = _GLOSSARY_LINE.match(piece) and len(piece) <= 80 and len(prev) <= 80 and prev[-1:] != ","
-            if not is_row(prev) and not glossary and (first.islower() or run_on):
+            if not glossary and (first.islower() or run_on):
                 out[-1] = (out[-1][0], end)
                 continue
         out.append((start, end))
@@ -406,6 +424,29 @@ class _Evidence:
         else:
             have = local if local is not None else self.context_terms(i)
         return sorted(k for k in self.key_terms if k not in have)
+
+    def other_month(self, i: int) -> bool:
+        """The unit (with its context) names a month, but none the question asks about: the
+        figure of another month's row or report ("January 2016" for "... in April 2016?")."""
+        asked = {t for t in self.q_terms if t in _MONTH_TERMS}
+        if not asked:
+            return False
+        text = self.text(i)
+        if " | " in text:
+            # a labelled row's dates: the cell the question names decides ("received in April":
+            # "Received: 02/08/2016" is February whatever the "Effective" cell says)
+            q = set(self.q_terms)
+            named = {
+                t
+                for label, value in _CELL.findall(text)
+                if q & set(content_terms(label))
+                for t in content_terms(value) + [s for _, s in _date_months(value)]
+                if t in _MONTH_TERMS
+            }
+            if named:
+                return not named & asked
+        named = {t for t in self.context_terms(i) if t in _MONTH_TERMS}
+        return bool(named) and not named & asked
 
     def answer_shaped(self, i: int) -> bool:
         text = self.text(i)
@@ -557,6 +598,8 @@ def answer_extractive(
     for i in order:
         if not cands[i].shaped:
             continue
+        if ev.other_month(i):
+            continue
         if not typed_needed or cands[i].typed:
             lead = i
             break
@@ -668,13 +711,14 @@ def _direct_sentence(question: str, qtype: str, q_terms: list[str], sentence: st
     return head + " — " + "; ".join(f"{lab}: {val}" for lab, val in asked[:3]) + "."
 
 
-# Months and period words: asked periods are checked against the whole document's passages.
-_PERIOD_TERMS = frozenset(
+# Month words in the passages' languages: a question about April is not answered by January's row.
+_MONTH_TERMS = frozenset(
     stem(w)
     for w in words(
         """
     january february march april may june july august september october november december
-    januar februar märz juni juli oktober dezember quarter fiscal
+    januar februar märz mai juni juli oktober dezember janeiro fevereiro março abril maio junho
+    julho agosto setembro outubro novembro dezembro
         """
     )
 )
@@ -695,6 +739,35 @@ _MONTH_NAMES = [
     "december",
 ]
 _TITLE_PERIOD = re.compile(r"(?<!\d)(?:19|20)\d\d[-_.](0[1-9]|1[0-2])(?!\d)")
+
+
+_NUMERIC_DATE = re.compile(
+    r"(?<![\d/.-])(?:(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)|(\d{1,2})\.(\d{1,2})\.(\d{4}|\d\d)|(\d{4})-(\d\d)-\d\d)"
+    r"(?![\d/.-]?\d)"
+)
+
+
+def _date_months(text: str) -> list[tuple[str, str]]:
+    """Month words and full years for the dates a unit writes in figures ("TO BE HELD 11/04/14"
+    is about November 2014): month first after slashes (US), second after dots (German), ISO in
+    the middle."""
+    out = []
+    for m in _NUMERIC_DATE.finditer(text):
+        if m.group(1):
+            first, second, year = int(m.group(1)), int(m.group(2)), m.group(3)
+            month = first if first <= 12 else second
+        elif m.group(4):
+            month, year = int(m.group(5)), m.group(6)
+        else:
+            month, year = int(m.group(8)), m.group(7)
+        if not 1 <= month <= 12:
+            continue
+        name = _MONTH_NAMES[month - 1]
+        out.append((name, stem(name)))
+        if len(year) == 2:
+            full = str((2000 if int(year) < 70 else 1900) + int(year))
+            out.append((full, full))
+    return out
 
 
 def _context_terms(chunk: RetrievedChunk) -> set[str]:

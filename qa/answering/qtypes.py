@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "NUMBER_WORDS",
     "QTYPES",
     "answers_yes_no",
     "has_value",
@@ -63,11 +64,16 @@ _DATE_VALUE = re.compile(
     r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|noon|midnight)s?\b",
     re.IGNORECASE,
 )
+# Numbers written as words ("thirteen dollars a month", "fünf Jahre", "três membros").
+NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"hundred|thousand|million|billion|dozen|eins|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|"
+    r"elf|zwölf|zwanzig|dreißig|hundert|tausend|dois|duas|três|quatro|cinco|seis|sete|oito|nove|dez|"
+    r"onze|doze|treze|quinze|vinte|trinta|cem|mil"
+)
 _NUMBER_VALUE = re.compile(
-    r"(?<![\w.])[$€£]?\d[\d,.\u00a0\u202f]*%?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve|fifteen|twenty|thirty|forty|fifty|hundred|thousand|million|billion|eins|zwei|drei|vier|"
-    r"fünf|sechs|sieben|acht|neun|zehn|zwölf|dois|duas|três|quatro|cinco|seis|sete|oito|nove|dez|"
-    r"quinze|vinte|trinta)\b",
+    rf"(?<![\w.])[$€£]?\d[\d,.\u00a0\u202f]*%?|\b(?:{NUMBER_WORDS})\b",
     re.IGNORECASE,
 )
 # "section 1201", "page 24", "Form 1040": numbers that name things rather than answer "how many".
@@ -117,15 +123,15 @@ def question_type(question: str) -> str:
 # Questions about a sum of money, and how a sum is written ("$156,400", "€24,960", "R$ 50",
 # "500 dollars").
 _MONEY_Q = re.compile(
-    r"\b(?:fines?|fees?|prices?|costs?|salary|salaries|wages?|earns?|earned|earning|"
-    r"geldbu(?:ß|ss)e|gebühr(?:en)?|preis|kosten|gehalt|lohn|multa|taxa|preço|custo|salário)\b",
+    r"\b(?:fines?|fees?|prices?|costs?|salary|salaries|wages?|earns?|earned|earning|money|"
+    r"geldbu(?:ß|ss)e|gebühr(?:en)?|preis|kosten|gehalt|lohn|geld|multa|taxa|preço|custo|salário|dinheiro)\b",
     re.IGNORECASE,
 )
 _CURRENCY = r"(?:dollars?|euros?|cents?|pounds?|usd|eur|gbp|reais|€)(?![a-z])"  # after the figure
 _CURRENCY_SIGN = r"(?:[$€£]|\b(?:r\$|us\$|eur|usd))"  # before it
 _CURRENCY_AFTER = re.compile(rf"\s*{_CURRENCY}", re.IGNORECASE)
 _CURRENCY_BEFORE = re.compile(rf"{_CURRENCY_SIGN}\s?$", re.IGNORECASE)
-_MONEY_VALUE = re.compile(rf"{_CURRENCY_SIGN}\s?\d|\d[\d,.]*\s*{_CURRENCY}", re.IGNORECASE)
+_MONEY_VALUE = re.compile(rf"{_CURRENCY_SIGN}\s?\d|(?:\d[\d,.]*|\b(?:{NUMBER_WORDS}))\s*{_CURRENCY}", re.IGNORECASE)
 
 
 def _is_money(text: str, start: int, end: int) -> bool:

@@ -332,3 +332,63 @@ def test_a_name_never_starts_with_an_article() -> None:
     assert not has_value("person", "Das Skript ist kostenlos über martin-thoma.com verfügbar.", question)
     assert sole_value("person", "Dieses Skript wurde von Martin Thoma geschrieben.", question) == "Martin Thoma"
     assert sole_value("person", "Argued by Steven E. Mercer for the state.", question) == "Steven E. Mercer"
+
+
+def test_money_written_in_words_answers_a_money_question() -> None:
+    question = "How much money a month does the head of a family draw in the army?"
+    assert has_value("number", "Many a family depends on the thirteen dollars a month he draws.", question)
+    assert not has_value("number", "Money cannot do us much good here among the hills.", question)
+    assert has_value("number", "The unit has sixteen members.", "How many members does the unit have?")
+
+
+def test_a_list_completes_its_lead_in_line() -> None:
+    chunk = _passage(
+        "Substantial Presence Test\n\n"
+        "You meet this test if you were physically present in the United States for at least:\n"
+        "1. 31 days during 2007, and\n"
+        "2. 183 days during the period 2007, 2006, and 2005.\n",
+        title="i1040nr.pdf",
+        page=2,
+        cid="l1",
+    )
+    question = "For at least how many days must a person have been physically present in the United States during 2007?"
+    answer = answer_extractive(question, [chunk])
+    assert answer.found and "31 days during 2007" in answer.citations[0].quote, answer
+    assert answer.citations[0].quote.startswith("You meet this test"), answer
+    # a list of whole sentences after a full stop stays a list of units
+    cands, _ = sentence_candidates(
+        "Which transit days count?", [_passage("Count these.\n1. Days in transit.\n", title="t", page=1, cid="l2")]
+    )
+    assert [c.text for c in cands] == ["Count these.", "1. Days in transit."]
+
+
+def test_a_date_in_figures_names_its_month() -> None:
+    chunk = _passage(
+        "JOB 0014 GENERAL ELECTION | TO BE HELD 11/04/14\n327 BALLOTS CAST IN PRECINCT 0050003A ACTON",
+        title="precinct-bulletin.pdf",
+        page=1,
+        cid="d1",
+    )
+    answer = answer_extractive(
+        "How many ballots were cast in precinct 0050003A in the November 2014 election?", [chunk]
+    )
+    assert answer.found and "327" in answer.text, answer
+    # a month the passages do not name in any form is still missing
+    october = answer_extractive(
+        "How many ballots were cast in precinct 0050003A in the October 2014 election?", [chunk]
+    )
+    assert not october.found, october
+
+
+def test_another_months_row_does_not_answer() -> None:
+    rows = _passage(
+        "Summary by Month: January 2016 | Notices: 85 | Employees Affected: 6,617\n"
+        "Notice Date: 02/04/2016 | Effective: 04/04/2016 | Received: 02/08/2016 | Company: Visiting Nurses | No. Of: 24",
+        title="WARN-Report.pdf",
+        page=16,
+        cid="w1",
+    )
+    april = answer_extractive("How many WARN notices were received in April 2016?", [rows])
+    assert not april.found, april
+    january = answer_extractive("How many WARN notices were received in January 2016?", [rows])
+    assert january.found and "85" in january.text, january
