@@ -34,10 +34,20 @@ STOPWORDS = _wordset(
     nicht kein keine es sich o a os as um uma de do da dos das em no na nos nas por para com que qual
     quais quando onde quem é são foi"""
 )
+# Function words, and the question words a short question is told by ("How many members can
+# CNIG's Direcção have?" is English though its one noun is Portuguese).
 LANG_WORDS = {
-    "de": _wordset("der die das und ist nicht ein eine mit für von den dem des auf wird sind wie wenn oder auch im zu"),
-    "pt": _wordset("de da do que em os as uma um para com por não são dos das pelo pela ao"),
-    "en": _wordset("the and is of to in that for with as are was by on be this which or from an"),
+    "de": _wordset(
+        "der die das und ist nicht ein eine mit für von den dem des auf wird sind wie wenn oder auch im zu "
+        "wer wann welche welcher welches welchem warum wieso kann können"
+    ),
+    "pt": _wordset(
+        "de da do que em os as uma um para com por não são dos das pelo pela ao qual quais quem onde quantos quantas"
+    ),
+    "en": _wordset(
+        "the and is of to in that for with as are was by on be this which or from an "
+        "how what who when where why does did can have has many much"
+    ),
 }
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

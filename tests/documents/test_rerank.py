@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from documents.lexical import language
 from documents.passages import RetrievedChunk
 from documents.rerank import FEATURES, Candidate, RerankModel, candidate_features, rerank
 
@@ -47,3 +48,18 @@ def test_rerank_orders_by_the_model_and_keeps_the_passage() -> None:
     assert [c.chunk_id for c in out] == [2, 1]
     assert out[0].text == "State: Vermont | Totals: 4,011" and out[0].kind == "table"
     assert 0.0 < out[1].score < out[0].score < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("How many members can CNIG's Direcção have?", "en"),  # a Portuguese noun in an English question
+        ("Who signed it?", "en"),
+        ("Wie viele Mitglieder hat die Direcção?", "de"),
+        ("Quantos membros tem a Direcção?", "pt"),
+        ("Dois - A Direcção é composta por três, cinco ou sete membros.", "pt"),
+        ("327 | 25 | 21", "?"),
+    ],
+)
+def test_the_language_of_short_questions_and_passages(text: str, lang: str) -> None:
+    assert language(text) == lang
