@@ -234,7 +234,9 @@ def run(args: argparse.Namespace) -> None:
         if args.verbose:
             s = scores["new"][-1]
             flag = "ok " if (s.answer_correct or (not s.answerable and s.abstained)) else "BAD"
-            print(f"{flag} {row['id']} [{','.join(row.get('tags', []))}] {row['question']}  (expected {row['answer']!r})")
+            print(
+                f"{flag} {row['id']} [{','.join(row.get('tags', []))}] {row['question']}  (expected {row['answer']!r})"
+            )
             print(f"     new: {' '.join(new['answer'].split())[:220]}")
         if dump:
             dump.write(json.dumps(out, default=str) + "\n")
@@ -242,7 +244,9 @@ def run(args: argparse.Namespace) -> None:
         dump.close()
 
     n_ans = sum(r["answerable"] for r in rows)
-    print(f"\n{'questions=' + str(args.questions) if args.questions else 'split=' + args.split}: {len(rows)} questions ({n_ans} answerable, {len(rows) - n_ans} unanswerable)")
+    print(
+        f"\n{'questions=' + str(args.questions) if args.questions else 'split=' + args.split}: {len(rows)} questions ({n_ans} answerable, {len(rows) - n_ans} unanswerable)"
+    )
     print(_table({k: aggregate(v) for k, v in scores.items() if v}, gen_n, len(rows)))
     if gen_n:
         same = {"old": scores["old"][:gen_n], "new": scores["new"][:gen_n], "generative": scores["generative"]}
