@@ -62,7 +62,31 @@ def language(text: str) -> str:
     return best if counts[best] else "?"
 
 
+# "the first footnote", "die zweite Tabelle": the index names them by number ("footnote 1").
+_ORDINALS = {
+    fold(w): str(n)
+    for n, group in enumerate(
+        (
+            "first erste erster ersten primeiro primeira",
+            "second zweite zweiter zweiten segundo segunda",
+            "third dritte dritter dritten terceiro terceira",
+            "fourth vierte vierter vierten quarto quarta",
+            "fifth fünfte fünfter fünften quinto quinta",
+        ),
+        start=1,
+    )
+    for w in group.split()
+}
+
+
 def bm25_query(question: str) -> str:
     """The question's words minus function words, for the BM25 leg; ``""`` when nothing is
-    left (the caller then searches dense only)."""
-    return " ".join(t for t in _TOKEN.findall(question) if fold(t) not in STOPWORDS)
+    left (the caller then searches dense only). An ordinal also searches its number."""
+    out = []
+    for t in _TOKEN.findall(question):
+        f = fold(t)
+        if f in _ORDINALS:
+            out.extend((t, _ORDINALS[f]))
+        elif f not in STOPWORDS:
+            out.append(t)
+    return " ".join(out)

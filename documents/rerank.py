@@ -14,7 +14,8 @@ cheap features that the first stage already has or that are plain string checks:
   function words).
 
 The weights (``rerank_weights.json`` beside this module) are fitted by ``bench/train_reranker.py``
-on the TUNE half of ``bench/data/qa_eval`` only, and record the hash of the rows they were fitted
+on the TUNE half of ``bench/data/qa_eval`` and the shared dev set (``shared/data/qa/dev.jsonl``,
+``--extra-questions``; never the test half), and record the hashes of the rows they were fitted
 on; ``bench/qa_retrieval_eval.py`` reports the TEST half. Django-free: it reads passages and
 numbers, never models.
 """

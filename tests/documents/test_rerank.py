@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from documents.lexical import language
+from documents.lexical import bm25_query, language
 from documents.passages import RetrievedChunk
 from documents.rerank import FEATURES, Candidate, RerankModel, candidate_features, rerank
 
@@ -63,3 +63,9 @@ def test_rerank_orders_by_the_model_and_keeps_the_passage() -> None:
 )
 def test_the_language_of_short_questions_and_passages(text: str, lang: str) -> None:
     assert language(text) == lang
+
+
+def test_an_ordinal_also_searches_its_number() -> None:
+    # the index names notes and tables by number ("footnote 1")
+    assert bm25_query("What is the text of the first footnote?").split() == ["text", "first", "1", "footnote"]
+    assert "2" in bm25_query("Was steht in der zweiten Tabelle?").split()

@@ -27,3 +27,14 @@ def test_shipped_weights_were_fitted_on_the_tune_half_only() -> None:
         h.update(b"\n")
     assert model.meta["tune_rows_sha256"] == h.hexdigest()
     assert "split=tune" in str(model.meta["trained_on"])
+    extra = model.meta.get("extra_rows_sha256")
+    if extra is not None:
+        # the only other rows it may see: the shared dev set (none of its questions is in either half)
+        dev_path = Path(__file__).resolve().parents[3] / "shared/data/qa/dev.jsonl"
+        dev = [json.loads(line) for line in dev_path.read_text().splitlines() if line.strip()]
+        d = hashlib.sha256()
+        for r in dev:
+            d.update(json.dumps(r, sort_keys=True, ensure_ascii=False).encode())
+            d.update(b"\n")
+        assert extra == d.hexdigest()
+        assert not {r["question"] for r in dev} & {r["question"] for r in rows}
