@@ -223,6 +223,20 @@ def _question_terms(question: str) -> tuple[list[str], set[str]]:
     return terms, keys
 
 
+_NAME_RUN = re.compile(r"[A-ZÀ-Ý][\w’'-]*(?:\s+(?:(?:of|and|for|the|de|do|da|der|für|und)\s+)?[A-ZÀ-Ý][\w’'-]*)+")
+
+
+def _acronyms(question: str) -> dict[str, list[tuple[str, str]]]:
+    """The acronyms of the question's multi-word names, each with that name's terms: a passage
+    saying "DMCA" speaks of the "Digital Millennium Copyright Act" the question names."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for m in _NAME_RUN.finditer(question):
+        caps = [w for w in m.group(0).split() if w[:1].isupper()]
+        if len(caps) >= 2:
+            out[fold("".join(w[0] for w in caps))] = word_terms(m.group(0))
+    return out
+
+
 _QUOTED = re.compile(r'["“„«»]([^"“”„«»]{1,60})["”“«»]')
 
 
@@ -237,8 +251,11 @@ def _is_german(question: str) -> bool:
     return bool(_GERMAN_QUESTION.match(question))
 
 
-def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit]:
+def _build_units(
+    chunks: Sequence[RetrievedChunk], max_chars: int, acronyms: dict[str, list[tuple[str, str]]] | None = None
+) -> list[_Unit]:
     units: list[_Unit] = []
+    acronyms = acronyms or {}
     for ci, chunk in enumerate(chunks):
         finding = detect_injection(chunk.text)
         bad = [(s.start, s.end) for s in finding.spans] if finding else []
@@ -248,6 +265,7 @@ def _build_units(chunks: Sequence[RetrievedChunk], max_chars: int) -> list[_Unit
                 continue
             pairs = word_terms(chunk.text[start:end])
             pairs += _date_months(chunk.text[start:end])
+            pairs += [p for w, _ in pairs if w in acronyms for p in acronyms[w]]
             units.append(_Unit(ci, start, end, [t for _, t in pairs], [w for w, _ in pairs]))
     return units
 
@@ -311,7 +329,7 @@ class _Evidence:
         self.qtype = question_type(question)
         self.q_terms, self.key_terms = _question_terms(question)
         self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
-        self.units = _build_units(chunks, cfg.max_unit_chars) if self.q_terms else []
+        self.units = _build_units(chunks, cfg.max_unit_chars, _acronyms(question)) if self.q_terms else []
         self.alias: dict[str, str] = {}
         self.weight: dict[str, float] = {}
         self.doc_terms: dict[object, set[str]] = {}
@@ -400,13 +418,18 @@ class _Evidence:
         # The document title says what a bare table row is about ("nics-background-checks.pdf");
         # neighbours often name the subject of a short answer sentence. A table row's
         # neighbours are other rows (another state, another country): its context is the
-        # chunk's first line (caption or header) instead.
+        # chunk's first line (caption or header) instead; a short row without labels ("v. | : |
+        # No. 07-1315" in a case caption) is a layout line whose neighbours name its subject, so
+        # it gets both.
         have = {self.alias.get(t, t) for t in u.terms} | self.title_terms[u.chunk_index]
-        if is_row(self.text(i)):
+        text = self.text(i)
+        if is_row(text):
             first = i
             while self._same_chunk(i, first - 1):
                 first -= 1
-            return have | {self.alias.get(t, t) for t in self.units[first].terms}
+            have |= {self.alias.get(t, t) for t in self.units[first].terms}
+            if text.count(" | ") >= 3 or _LABELLED_CELL.search(text):
+                return have
         for j in (i - 1, i + 1):
             if self._same_chunk(i, j):
                 have |= {self.alias.get(t, t) for t in self.units[j].terms}
@@ -537,7 +560,7 @@ _FURNITURE_Q = re.compile(
 )
 
 # Question types whose answer must state a value of that type.
-_TYPED = ("date", "number", "person", "place")
+_TYPED = ("date", "number", "identifier", "person", "place")
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
 _CUT_END = re.compile(r"[a-zß-ÿ,(&/-]\s*$")
 _ITEM_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
@@ -610,7 +633,8 @@ def answer_extractive(
             break
     if lead is None:
         if typed_needed and any(c.shaped for c in cands):
-            return _not_found(f"no retrieved sentence states a {ev.qtype} for this question")
+            article = "an" if ev.qtype[0] in "aeiou" else "a"
+            return _not_found(f"no retrieved sentence states {article} {ev.qtype} for this question")
         return _not_found("no retrieved sentence can be quoted as an answer")
     confidence = max(prob[lead], prob[partner]) if partner is not None else prob[lead]
     if confidence < threshold:
@@ -686,6 +710,7 @@ def answer_extractive(
     )
 
 
+_LABELLED_CELL = re.compile(r"\w[^|:]*:\s+\S")
 _CELL = re.compile(r"\s*([^|:]{1,80}?)\s*:\s*([^|]+?)\s*(?=\||$)")
 
 
@@ -695,14 +720,13 @@ def _direct_sentence(question: str, qtype: str, q_terms: list[str], sentence: st
     1,234 | ..."), the row's first cell and the cells whose labels the question names."""
     if qtype == "yes_no":
         return answers_yes_no(question, sentence) + "."
-    if " | " not in sentence:
-        # A long sentence holding exactly one value of the asked type opens with that value.
-        value = sole_value(qtype, sentence, question) if len(sentence) > 60 else ""
+    cells = [(m.group(1).strip(), m.group(2).strip()) for m in _CELL.finditer(sentence)] if " | " in sentence else []
+    if len(cells) < 2:
+        # A long sentence (or a row without labels, "v. | : | No. 07-1315") holding exactly one
+        # value of the asked type opens with that value.
+        value = sole_value(qtype, sentence, question) if len(sentence) > 60 or " | " in sentence else ""
         value = value.rstrip(".")
         return f"{value[:1].upper()}{value[1:]}." if value else ""
-    cells = [(m.group(1).strip(), m.group(2).strip()) for m in _CELL.finditer(sentence)]
-    if len(cells) < 2:
-        return ""
     q = set(q_terms)
     asked = [(lab, val) for lab, val in cells[1:] if q & set(content_terms(lab))]
     if not asked:

@@ -23,7 +23,7 @@ __all__ = [
     "question_type",
 ]
 
-QTYPES = ("yes_no", "date", "number", "person", "place", "other")
+QTYPES = ("yes_no", "date", "number", "identifier", "person", "place", "other")
 
 _YES_NO = re.compile(
     r"^\s*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should|must|may|"
@@ -105,8 +105,29 @@ _PLACE_Q = re.compile(
 _PLACE_WORD = re.compile(r"(?<![\w])[A-ZÀ-Ý][\w’'-]+")
 
 
+# "What is the docket number of Knowles v. Mirzayance?", "What OMB number is printed on the
+# form?", "What number can taxpayers overseas call?": a number that names something, not a count.
+_IDENTIFIER_Q = re.compile(
+    r"\b(?:phone|telephone|fax|docket|case|file|form|omb|control|law|serial|model|part|account|"
+    r"reference|registration|tracking|identification|routing|patent|licen[cs]e|catalog(?:ue)?|"
+    r"order|invoice|flight|version|release|zip|postal|id|ein|ssn|tin)\s+(?:number|no\.?|code)\b|"
+    r"\b(?:what|which)\s+(?:number|no\.?)\s+(?:can|do|does|should|must|to|is|are)\b[^?]*\b(?:call|dial|phone|fax|ring)\b",
+    re.IGNORECASE,
+)
+# How such a number is written: digit groups joined by hyphens or slashes ("07-1315",
+# "1545-0074", "215-516-2000", "105-304"), or after "No." ("No. 5").
+_IDENTIFIER_VALUE = re.compile(r"(?<![\w/-])\d+(?:[-‐‑–/]\d+)+(?![\w/-])|\b[Nn]o\.\s?\d+(?:[-‐‑–/]\d+)*(?![\w/-])")
+_DATE_IN_FIGURES = re.compile(r"^\d{1,2}[-/]\d{1,2}[-/](?:\d{2}|\d{4})$|^\d{4}-\d\d-\d\d$|^\d{1,2}/\d{4}$")
+
+
+def _identifiers(text: str) -> list[str]:
+    return [m.group(0) for m in _IDENTIFIER_VALUE.finditer(text) if not _DATE_IN_FIGURES.match(m.group(0))]
+
+
 def question_type(question: str) -> str:
     """One of :data:`QTYPES`: what the answer sentence must hold."""
+    if _IDENTIFIER_Q.search(question):
+        return "identifier"
     if _DATE_Q.search(question):
         return "date"
     if _NUMBER_Q.search(question):
@@ -197,6 +218,9 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
     if qtype == "date":
         exclude = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
         return bool(_values(_DATE_VALUE, sentence, exclude))
+    if qtype == "identifier":
+        asked = set(_identifiers(question))
+        return any(v not in asked for v in _identifiers(sentence))
     if qtype == "number":
         if _MONEY_Q.search(question) and not _MONEY_VALUE.search(sentence):
             return False  # "what fine / how much does she earn": a sum of money, not "six"
@@ -244,6 +268,9 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
                 if not _part_of_identifier(sentence, m.start(), m.end())
             }
             found = {v for v in found if v.lower() not in q}
+    elif qtype == "identifier":
+        asked = set(_identifiers(question))
+        found = {v for v in _identifiers(sentence) if v not in asked}
     elif qtype == "number":
         q = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
         money = bool(_MONEY_Q.search(question))

@@ -392,3 +392,35 @@ def test_another_months_row_does_not_answer() -> None:
     assert not april.found, april
     january = answer_extractive("How many WARN notices were received in January 2016?", [rows])
     assert january.found and "85" in january.text, january
+
+
+def test_a_docket_phone_or_form_number_is_an_identifier_not_a_count() -> None:
+    assert question_type("What is the Supreme Court docket number of Knowles v. Mirzayance?") == "identifier"
+    assert question_type("What OMB number is printed on Form 1040NR?") == "identifier"
+    assert question_type("What number can taxpayers overseas call for IRS assistance?") == "identifier"
+    assert question_type("What is the total number of checks?") == "number"
+    assert question_type("What was the number of notices?") == "number"
+    assert sole_value("identifier", "v. | : | No. 07-1315", "What is the docket number?") == "No. 07-1315"
+    assert (
+        sole_value("identifier", "If overseas, call 215-516-2000 (English only).", "Which phone number?")
+        == "215-516-2000"
+    )
+    assert not has_value("identifier", "Received: 07/22/2015 | Notices: 41", "What is the case number?")  # a date
+    caption = _passage(
+        "MICHAEL A. KNOWLES, | :\nPetitioner | :\nv. | : | No. 07-1315\nALEXANDRE MIRZAYANCE. | :\n"
+        "The above-entitled matter came on for oral argument before the Supreme Court at 1:01 p.m.",
+        title="scotus-transcript-p1.pdf",
+        page=1,
+        cid="s1",
+    )
+    answer = answer_extractive("What is the Supreme Court docket number of Knowles v. Mirzayance?", [caption])
+    assert answer.found and answer.text.startswith("No. 07-1315"), answer
+
+
+def test_an_acronym_in_a_passage_stands_for_the_name_the_question_spells_out() -> None:
+    chunks = [
+        _passage("The DMCA was signed into law in 1998 as Pub. L. No. 105-304.", title="dmca.pdf", page=1, cid="a1"),
+        _passage("The Copyright Act of 1976 is Pub. L. No. 94-553.", title="other.pdf", page=2, cid="a2"),
+    ]
+    answer = answer_extractive("What is the public law number of the Digital Millennium Copyright Act?", chunks)
+    assert answer.found and "105-304" in answer.text and "94-553" not in answer.text, answer
