@@ -559,6 +559,10 @@ _FURNITURE_Q = re.compile(
     r"\b(?:headers?|footers?|running\s+head|kopfzeile|fu(?:ß|ss)zeile|cabeçalho|rodapé)\b", re.IGNORECASE
 )
 
+# Passages in another language than the question may lead without word overlap only from
+# these top retrieval ranks.
+_CROSS_LANGUAGE_RANKS = 3
+
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "identifier", "person", "place")
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
@@ -646,7 +650,9 @@ def answer_extractive(
     # two known, different languages skip the floor.
     q_lang, p_lang = language(question), language(chunks[cands[lead].chunk_index].text)
     same_language = "?" in (q_lang, p_lang) or q_lang == p_lang
-    if support < support_floor and same_language:
+    # ... and only for a passage that retrieval ranked near the top: a name from the eighth
+    # passage, in another language and sharing no word with the question, answers nothing.
+    if support < support_floor and (same_language or cands[lead].chunk_index >= _CROSS_LANGUAGE_RANKS):
         return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
     if ev.qtype == "number":
         stated = period_mismatch(question, cands[lead].text)

@@ -424,3 +424,20 @@ def test_an_acronym_in_a_passage_stands_for_the_name_the_question_spells_out() -
     ]
     answer = answer_extractive("What is the public law number of the Digital Millennium Copyright Act?", chunks)
     assert answer.found and "105-304" in answer.text and "94-553" not in answer.text, answer
+
+
+def test_a_low_ranked_passage_in_another_language_needs_word_overlap_to_answer() -> None:
+    english = [
+        _passage(f"June {d}th. My sister is still bedridden at home.", title="diary.pdf", page=d, cid=f"e{d}")
+        for d in (10, 11, 12)
+    ]
+    german = _passage(
+        "Das Buch von Christian Bär enthält den Beweis des Satzes.", title="GeoTopo.pdf", page=98, cid="g1"
+    )
+    question = "What was the name of the diarist's bedridden sister?"
+    low = answer_extractive(question, [*english, german])
+    assert not low.found and "weak support" in low.reason, low
+    # it was the rank that declined it: ranked first, a passage in another language still leads
+    # without word overlap (an English question on a German page shares no words with it)
+    top = answer_extractive(question, [german, *english])
+    assert top.found and "Christian Bär" in top.text, top
