@@ -149,6 +149,8 @@ def load_selector(path: Path = SELECTOR_PATH) -> SelectorModel | None:
 
 _SELECTOR = load_selector()
 _CONTEXT_COV = FEATURES.index("context_cov")
+_KEYS_MISSING_LOCAL = FEATURES.index("keys_missing_local")
+_NEAR_TIE = 0.05  # probability gap within which the unit naming more asked entities leads
 # Without a fitted model: the BM25 share alone ranks units, and nothing is declined on score.
 _FALLBACK = SelectorModel(
     mean=(0.0,) * len(FEATURES),
@@ -339,13 +341,15 @@ class _Evidence:
 
     def _score(self) -> None:
         units, q_terms, cfg = self.units, self.q_terms, self.cfg
-        # German-style compounds: a long question term inside a longer passage word ("semester"
-        # in "wintersemester") counts as a weaker match of that term.
+        # German-style compounds: a long question term inside a longer word of a German or
+        # Portuguese passage ("semester" in "wintersemester") counts as a weaker match of that term.
         long_terms = [t for t in q_terms if len(t) >= 5 and not t[0].isdigit()]
         # An abbreviated name in a passage ("25TH CONGRESS DIST" for "District") stands for the
         # asked entity: a passage term of 4+ letters that begins a longer key term.
         long_keys = [k for k in self.key_terms if len(k) >= 6 and k.isalpha()]
         if long_terms:
+            # (English passages do not compound: "plane" in "airplane" is another word)
+            english = [language(c.text) == "en" for c in self.chunks]
             for u in units:
                 for w, t in zip(u.words, u.terms, strict=True):
                     if t in self.alias or t in q_terms:
@@ -355,6 +359,8 @@ class _Evidence:
                             abbreviated = next((k for k in long_keys if k.startswith(t) and len(k) >= len(t) + 2), "")
                             if abbreviated:
                                 self.alias[t] = abbreviated
+                        continue
+                    if english[u.chunk_index]:
                         continue
                     for q in long_terms:
                         if q in w:
@@ -635,6 +641,21 @@ def answer_extractive(
         if nb:
             lead, partner = nb[0], i
             break
+    if lead is not None and partner is None and ev.key_terms:
+        # Near-ties go to the unit naming more of the asked entities: two rows of one company,
+        # "City: Gardena" and "City: Torrance", for "... closure in Torrance?".
+        missing = cands[lead].features[_KEYS_MISSING_LOCAL]
+        rivals = [
+            j
+            for j in order
+            if prob[j] >= prob[lead] - _NEAR_TIE
+            and cands[j].shaped
+            and (not typed_needed or cands[j].typed)
+            and cands[j].features[_KEYS_MISSING_LOCAL] < missing
+            and not ev.other_month(j)
+        ]
+        if rivals:
+            lead = min(rivals, key=lambda j: (cands[j].features[_KEYS_MISSING_LOCAL], -prob[j]))
     if lead is None:
         if typed_needed and any(c.shaped for c in cands):
             article = "an" if ev.qtype[0] in "aeiou" else "a"

@@ -8,7 +8,7 @@ import pytest
 
 from documents.passages import RetrievedChunk
 from qa.answering.citations import validate_citations
-from qa.answering.extractive import answer_extractive, sentence_candidates
+from qa.answering.extractive import FEATURES, SelectorModel, answer_extractive, sentence_candidates
 from qa.answering.qtypes import has_value, is_code, is_quotable, period_mismatch, question_type, sole_value
 from qa.answering.text import split_units
 from qa.answering.types import NOT_FOUND_TEXT
@@ -441,3 +441,39 @@ def test_a_low_ranked_passage_in_another_language_needs_word_overlap_to_answer()
     # without word overlap (an English question on a German page shares no words with it)
     top = answer_extractive(question, [german, *english])
     assert top.found and "Christian Bär" in top.text, top
+
+
+def test_of_two_near_identical_rows_the_one_naming_the_asked_place_leads() -> None:
+    rows = _passage(
+        "Notice Date: 07/20/2015 | Company: Toyota Motor North America | City: Gardena | No. Of: 100 | "
+        "Layoff/Closure: Closure Permanent\n"
+        "Notice Date: 07/20/2015 | Company: Toyota Motor North America | City: Torrance | No. Of: 3000 | "
+        "Layoff/Closure: Closure Permanent",
+        title="WARN-Report.pdf",
+        page=2,
+        cid="t1",
+    )
+    n = len(FEATURES)
+    # a selector that slightly prefers a passage's first unit: the Gardena row scores a little higher
+    weights = tuple(0.1 if f == "first_in_passage" else 0.0 for f in FEATURES)
+    model = SelectorModel(mean=(0.0,) * n, scale=(1.0,) * n, weights=weights, bias=0.0, min_confidence=0.0)
+    question = "How many employees did Toyota Motor North America's closure in Torrance affect?"
+    answer = answer_extractive(question, [rows], model=model)
+    assert answer.found and "City: Torrance" in answer.citations[0].quote, answer
+    # a clear preference is not overridden
+    strong = SelectorModel(
+        mean=(0.0,) * n, scale=(1.0,) * n, weights=tuple(w * 20 for w in weights), bias=0.0, min_confidence=0.0
+    )
+    assert "City: Gardena" in answer_extractive(question, [rows], model=strong).citations[0].quote
+
+
+def test_english_passages_do_not_compound() -> None:
+    # "plane" inside "airplane" is another word; "semester" inside "Wintersemester" is not
+    english = _passage("The airplane climbed to 5,000 feet after takeoff.", title="faa.pdf", page=2, cid="p1")
+    cands, _ = sentence_candidates("Which plane climbed after takeoff?", [english])
+    assert cands[0].features[FEATURES.index("unit_cov")] < 0.5, cands[0]  # "climbed", "takeoff" only
+    german = _passage(
+        "Dieses Skript wurde im Wintersemester 2013/2014 geschrieben.", title="GeoTopo.pdf", page=2, cid="p2"
+    )
+    cands, _ = sentence_candidates("In which semester was the Skript written?", [german])
+    assert cands[0].features[FEATURES.index("unit_cov")] > 0.2, cands[0]  # "Skript" and "semester"
