@@ -55,8 +55,10 @@ __all__ = [
     "sentence_candidates",
 ]
 
-# Question words that name the kind of answer wanted; they rarely occur next to the answer
-# ("on what date" -> "October 28, 1998"), so they neither score nor count as missing support.
+# Question words that name the kind of answer wanted (English, German, Portuguese); they rarely
+# occur next to the answer ("on what date" -> "October 28, 1998", "in welchem Jahr" -> "2013"),
+# so they neither score nor count as missing support. (Not the words that are content words in
+# another language: Portuguese "data", German "Art", "Tag".)
 _ANSWER_TYPE_WORDS = frozenset(
     stem(w)
     for w in words(
@@ -64,6 +66,8 @@ _ANSWER_TYPE_WORDS = frozenset(
     date dates day days year years time number numbers amount total many much long big large
     size percent percentage value figure figures count name names called title kind type happen
     happened
+    datum tage jahr jahre monat zeit anzahl zahl nummer betrag summe wert namen heißt heisst genannt
+    bezeichnet dia dias ano anos mês número quantidade valor montante nome nomes chama chamado
         """
     )
 )

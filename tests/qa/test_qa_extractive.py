@@ -477,3 +477,14 @@ def test_english_passages_do_not_compound() -> None:
     )
     cands, _ = sentence_candidates("In which semester was the Skript written?", [german])
     assert cands[0].features[FEATURES.index("unit_cov")] > 0.2, cands[0]  # "Skript" and "semester"
+
+
+def test_german_words_for_the_kind_of_answer_do_not_count_as_missing_support() -> None:
+    chunk = _passage(
+        "Dieses Skript wurde im Wintersemester 2013/2014 von Martin Thoma geschrieben.",
+        title="GeoTopo.pdf",
+        page=2,
+        cid="j1",
+    )
+    cands, _ = sentence_candidates("In welchem Jahr wurde das Skript geschrieben?", [chunk])
+    assert cands[0].features[FEATURES.index("context_cov")] == pytest.approx(1.0), cands[0]
