@@ -1,6 +1,7 @@
 """Fit the extractive answerer's sentence selector and abstention threshold on the TUNE half.
 
     python bench/train_answer_selector.py [--workdir /tmp/qa-work] [--write]
+        [--extra-questions ../shared/data/qa/dev.jsonl] [--score-shipped]
 
 Ingests ``shared/data/docs/good`` through the real product path (as ``bench/qa_eval.py`` does;
 ``--workdir`` reuses its ingestion), retrieves once per ``tune`` question with the product's
@@ -20,6 +21,11 @@ neighbours so that a one-question spike does not choose them, win; of the thresh
 question of that best, the least aggressive (lowest ``min_confidence``, then lowest
 ``min_support``) is taken. ``--write`` stores the model with the SHA-256 of the tune rows in
 ``qa/answering/selector_weights.json``. The ``test`` half is never read here.
+
+``--extra-questions`` fits on another file's rows as well (the shared dev set); ``--score-shipped``
+only scores the shipped selector on the same rows. On tune + dev (150 rows) the refit's out-of-fold
+figure was 80.7% against the shipped selector's 82.7% (in-sample on its 112 tune rows, 84.2% on the
+38 dev rows it never saw), so the shipped one stays.
 """
 
 from __future__ import annotations
@@ -54,12 +60,48 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help=f"write the model to {OUT.relative_to(REPO)}")
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
+    ap.add_argument(
+        "--extra-questions",
+        type=Path,
+        help="also fit on this file's rows (e.g. ../shared/data/qa/dev.jsonl; never the test half)",
+    )
+    ap.add_argument(
+        "--score-shipped",
+        action="store_true",
+        help="only score the shipped selector on the same rows (in-sample where it was fitted on them)",
+    )
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         eval_workdir(stack, args.workdir)
         rows = load_questions(split="tune")
-        retrieved = retrieve_all(rows)
-        fit_and_choose(rows, retrieved, write=args.write)
+        extra = load_questions(args.extra_questions) if args.extra_questions else []
+        if any(r.get("split") == "test" for r in extra):
+            raise SystemExit("--extra-questions must not hold test rows")
+        retrieved = retrieve_all(rows + extra)
+        if args.score_shipped:
+            score_shipped(rows + extra, retrieved)
+            return
+        fit_and_choose(rows, retrieved, write=args.write, extra=extra)
+
+
+def score_shipped(rows: list[dict[str, Any]], retrieved: dict[str, Any]) -> None:
+    from qa.answering.extractive import answer_extractive
+
+    scores = []
+    for row in rows:
+        ans = answer_extractive(row["question"], retrieved["chunks"][row["id"]])
+        body = {
+            "answer": ans.text,
+            "found": ans.found,
+            "citations": [{"document_id": c.document_id, "page": c.page} for c in ans.citations],
+        }
+        scores.append(score_row(row, body, doc_ids=retrieved["docs"]))
+    agg = aggregate(scores)
+    overall = sum((s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores)
+    print(
+        f"shipped selector on {len(rows)} rows: overall {overall / len(rows):.1%}  correct {agg['answer_correct']:.1%}  "
+        f"abst. P {agg['abstention_precision'] or 0:.1%} R {agg['abstention_recall'] or 0:.1%}"
+    )
 
 
 def retrieve_all(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,13 +118,21 @@ def retrieve_all(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"docs": docs, "chunks": chunks}
 
 
-def fit_and_choose(rows: list[dict[str, Any]], retrieved: dict[str, Any], *, write: bool) -> dict[str, Any]:
+def fit_and_choose(
+    tune_rows: list[dict[str, Any]],
+    retrieved: dict[str, Any],
+    *,
+    write: bool,
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
     from qa.answering.extractive import FEATURES, SelectorModel, answer_extractive, sentence_candidates
 
+    extra = extra or []
+    rows = tune_rows + extra
     data = []
     for row in rows:
         cands, _reason = sentence_candidates(row["question"], retrieved["chunks"][row["id"]])
@@ -185,8 +235,9 @@ def fit_and_choose(rows: list[dict[str, Any]], retrieved: dict[str, Any], *, wri
     out = {
         "chosen_by": "bench/train_answer_selector.py",
         "split": "tune",
-        "split_rows": len(rows),
-        "split_sha256": rows_hash(rows),
+        "split_rows": len(tune_rows),
+        "split_sha256": rows_hash(tune_rows),
+        **({"extra_rows": len(extra), "extra_sha256": rows_hash(extra)} if extra else {}),
         "C": best_c,
         "features": list(FEATURES),
         "mean": list(model.mean),
