@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from documents.lexical import language
+
 __all__ = [
     "NUMBER_WORDS",
     "QTYPES",
@@ -330,8 +332,9 @@ def is_quotable(sentence: str, *, is_row: bool) -> bool:
         return True
     # No closing punctuation: a heading ("API token scopes", "NICS Firearm Checks: November 2015")
     # unless it reads as a long line of prose.
+    # (German capitalises every noun: its prose runs to 60-70% capitalised words)
     capitalised = sum(w[0].isupper() for w in words) / len(words)
-    return len(words) >= 8 and capitalised < 0.5
+    return len(words) >= 8 and capitalised < (0.75 if language(s) == "de" else 0.5)
 
 
 # The period a rate is stated for: "earning €24,960 per annum" does not answer "how much does

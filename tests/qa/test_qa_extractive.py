@@ -488,3 +488,12 @@ def test_german_words_for_the_kind_of_answer_do_not_count_as_missing_support() -
     )
     cands, _ = sentence_candidates("In welchem Jahr wurde das Skript geschrieben?", [chunk])
     assert cands[0].features[FEATURES.index("context_cov")] == pytest.approx(1.0), cands[0]
+
+
+def test_german_prose_without_a_full_stop_is_quotable() -> None:
+    # every German noun is capitalised: the share of capitals does not make this a heading
+    line = "Folgende Definition wurde dem Skript von Herrn Prof. Dr. Leuzinger für Lineare Algebra entnommen: Definition 82"
+    assert is_quotable(line, is_row=False)
+    assert not is_quotable(
+        "Instructions For Form 1040NR And The Schedule Of Tax Rates For Nonresident Aliens", is_row=False
+    )
