@@ -164,6 +164,12 @@ def _is_heading(line: str) -> bool:
     return letters > 0 and len(_LOWER.findall(s)) / letters < 0.2
 
 
+_MONTH_AFTER = re.compile(
+    r"\s*(?:januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember)\b",
+    re.IGNORECASE,
+)
+
+
 def _split_prose(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
     """Append sentence spans of text[start:end] to ``out``."""
     pos = start
@@ -178,6 +184,11 @@ def _split_prose(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
             continue  # "Pub. L.", "J. Smith", "No. 07-1315"
         if text[m.start()] == "." and last.isdigit() and len(before) <= 1:
             continue  # a list number "1." at the start
+        opened = text.rfind("(", pos, m.start())
+        if opened >= 0 and m.start() - opened <= 12 and ")" not in text[opened : m.start()]:
+            continue  # just inside parentheses: "(2. Auflage)", "(approx. 5. Ed.)" end no sentence
+        if text[m.start()] == "." and last.isdigit() and len(last) <= 2 and _MONTH_AFTER.match(text, cut):
+            continue  # a German date: "31. Dezember 2016"
         first = nxt[0]
         if not (first.isupper() or first.isdigit() or first in "\"'“‘([!•¿¡§"):
             continue  # "e.g. the" / "approx. five" / decimal in prose

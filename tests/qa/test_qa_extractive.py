@@ -497,3 +497,18 @@ def test_german_prose_without_a_full_stop_is_quotable() -> None:
     assert not is_quotable(
         "Instructions For Form 1040NR And The Schedule Of Tax Rates For Nonresident Aliens", is_row=False
     )
+
+
+def test_german_ordinals_and_dates_do_not_end_a_sentence() -> None:
+    text = (
+        "Er kann in „Elementare Differentialgeometrie“ von\nChristian Bär (2.\nAuflage), ab Seite 281 nachgelesen "
+        "werden.\nStand: 31. Dezember 2016. Neu ist das."
+    )
+    units = [text[s:e] for s, e in split_units(text)]
+    assert units == [
+        "Er kann in „Elementare Differentialgeometrie“ von\nChristian Bär (2.\nAuflage), ab Seite 281 nachgelesen werden.",
+        "Stand: 31. Dezember 2016.",
+        "Neu ist das.",
+    ]
+    # an English sentence that ends in a number still ends there
+    assert len(split_units("The total was 12. The next line follows.")) == 2
