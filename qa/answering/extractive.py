@@ -573,6 +573,21 @@ _FURNITURE_Q = re.compile(
 # these top retrieval ranks.
 _CROSS_LANGUAGE_RANKS = 3
 
+_HEADER_Q = re.compile(r"\b(?:headers?|running\s+head|kopfzeile|cabeçalho)\b", re.IGNORECASE)
+_FOOTER_Q = re.compile(r"\b(?:footers?|fu(?:ß|ss)zeile|rodapé)\b", re.IGNORECASE)
+
+
+_FIRST_PAGE_Q = re.compile(r"\b(?:first|title|cover)\s+page\b|\bpage\s+(?:one|1)\b|\berste[nr]?\s+seite\b", re.I)
+_OTHER_PAGE_Q = re.compile(
+    r"\bpage\s+(?:two|three|four|five|[2-9]|\d\d+)\b|\b(?:second|third|later|other)\s+pages?\b", re.I
+)
+
+
+def _furniture_asked(question: str) -> set[str]:
+    """The kinds of page furniture a question asks about: {"header"}, {"footer"}, both or none."""
+    return {kind for kind, pattern in (("header", _HEADER_Q), ("footer", _FOOTER_Q)) if pattern.search(question)}
+
+
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "identifier", "person", "place")
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
@@ -632,8 +647,19 @@ def answer_extractive(
 
     lead: int | None = None
     partner: int | None = None  # a sentence that must follow the lead (it found the lead)
+    # A question about a page's header or footer is answered by a header or footer, when one
+    # was retrieved, not by a body sentence that talks about headers.
+    asked_kinds = _furniture_asked(question)
+    furniture_q = bool(asked_kinds)
+    furniture = [i for i, c in enumerate(cands) if c.shaped and chunks[c.chunk_index].kind in asked_kinds]
+    if furniture and _OTHER_PAGE_Q.search(question) and not _FIRST_PAGE_Q.search(question):
+        # "the header on page two" is not the first page's own header
+        later = [i for i in furniture if "first" not in chunks[cands[i].chunk_index].location.lower()]
+        furniture = later or furniture
     for i in order:
         if not cands[i].shaped:
+            continue
+        if furniture_q and furniture and i not in furniture:
             continue
         if ev.other_month(i):
             continue
@@ -677,7 +703,13 @@ def answer_extractive(
     same_language = "?" in (q_lang, p_lang) or q_lang == p_lang
     # ... and only for a passage that retrieval ranked near the top: a name from the eighth
     # passage, in another language and sharing no word with the question, answers nothing.
-    if support < support_floor and (same_language or cands[lead].chunk_index >= _CROSS_LANGUAGE_RANKS):
+    # (where on the page a header's text sits, "right-hand side", is never written in it)
+    furniture_lead = chunks[cands[lead].chunk_index].kind in asked_kinds
+    if (
+        support < support_floor
+        and not furniture_lead
+        and (same_language or cands[lead].chunk_index >= _CROSS_LANGUAGE_RANKS)
+    ):
         return _not_found(f"weak support: the best sentence covers {support:.0%} of the question")
     if ev.qtype == "number":
         stated = period_mismatch(question, cands[lead].text)

@@ -512,3 +512,37 @@ def test_german_ordinals_and_dates_do_not_end_a_sentence() -> None:
     ]
     # an English sentence that ends in a number still ends there
     assert len(split_units("The total was 12. The next line follows.")) == 2
+
+
+def _furniture(cid: str, text: str, kind: str, location: str) -> RetrievedChunk:
+    return RetrievedChunk(
+        chunk_id=cid,
+        document_id="d",
+        document_title="Sample.docx",
+        page=None,
+        text=text,
+        score=0.5,
+        kind=kind,
+        location=location,
+    )
+
+
+def test_header_and_footer_questions_are_answered_by_the_header_or_footer_asked_about() -> None:
+    chunks = [
+        _passage(
+            "This is a sample word document. It has a simple header and footer, which is different to all the "
+            "other pages. It has two pages.",
+            title="Sample.docx",
+            page=None,
+            cid="body",
+        ),
+        _furniture("h1", "I am the header on the first page, and I'm nice and simple", "header", "first-page header"),
+        _furniture("h2", "First header column!\tMid header\tRight header!", "header", "header"),
+        _furniture("f2", "Footer Left\tFooter Middle\tFooter Right", "footer", "footer"),
+    ]
+    middle = answer_extractive("What text is in the middle of the header on page two?", chunks)
+    assert middle.found and middle.citations[0].chunk_id == "h2", middle
+    right = answer_extractive("What is written on the right-hand side of the footer on page two?", chunks)
+    assert right.found and right.citations[0].chunk_id == "f2", right
+    first = answer_extractive("What does the header on the first page say?", chunks)
+    assert first.found and first.citations[0].chunk_id == "h1", first
