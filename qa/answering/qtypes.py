@@ -182,6 +182,12 @@ _ARTICLE = re.compile(
     r"el|la|los|las|le|les|un|une)\s+",
     re.IGNORECASE,
 )
+# ... nor is a document part's name one: "Artigo Décimo Quinto", "Chapter Three", "Section Two".
+_PART = re.compile(
+    r"(?:article|artikel|artigo|chapter|kapitel|capítulo|section|abschnitt|secção|seção|part|teil|parte|"
+    r"title|titel|título|appendix|anhang|anexo|table|tabelle|tabela|figure|abbildung)\s",
+    re.IGNORECASE,
+)
 
 
 def _names(sentence: str) -> list[str]:
@@ -190,6 +196,8 @@ def _names(sentence: str) -> list[str]:
     out = []
     for m in _NAME.finditer(sentence):
         name = m.group(0)
+        if _PART.match(name):
+            continue
         article = _ARTICLE.match(name)
         if article:
             name = name[article.end() :]

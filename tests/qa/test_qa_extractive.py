@@ -332,6 +332,9 @@ def test_a_name_never_starts_with_an_article() -> None:
     assert not has_value("person", "Das Skript ist kostenlos über martin-thoma.com verfügbar.", question)
     assert sole_value("person", "Dieses Skript wurde von Martin Thoma geschrieben.", question) == "Martin Thoma"
     assert sole_value("person", "Argued by Steven E. Mercer for the state.", question) == "Steven E. Mercer"
+    # nor with a document part's name
+    assert not has_value("person", "Artigo Décimo Quinto", "Who is the President of CNIG?")
+    assert not has_value("person", "Chapter Three explains the details.", question)
 
 
 def test_money_written_in_words_answers_a_money_question() -> None:
