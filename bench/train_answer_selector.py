@@ -84,20 +84,29 @@ def main() -> None:
         fit_and_choose(rows, retrieved, write=args.write, extra=extra)
 
 
+def _score(row: dict[str, Any], ans: Any, retrieved: dict[str, Any]) -> Any:
+    """``bench/qa_eval_lib.score_row`` of one extractive answer, rendered as the API would."""
+    body = {
+        "answer": ans.text,
+        "found": ans.found,
+        "citations": [{"document_id": c.document_id, "page": c.page} for c in ans.citations],
+    }
+    return score_row(row, body, doc_ids=retrieved["docs"])
+
+
+def _right_outcomes(scores: list[Any]) -> int:
+    """Answerable rows answered correctly plus unanswerable rows declined."""
+    return sum((s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores)
+
+
 def score_shipped(rows: list[dict[str, Any]], retrieved: dict[str, Any]) -> None:
     from qa.answering.extractive import answer_extractive
 
-    scores = []
-    for row in rows:
-        ans = answer_extractive(row["question"], retrieved["chunks"][row["id"]])
-        body = {
-            "answer": ans.text,
-            "found": ans.found,
-            "citations": [{"document_id": c.document_id, "page": c.page} for c in ans.citations],
-        }
-        scores.append(score_row(row, body, doc_ids=retrieved["docs"]))
+    scores = [
+        _score(row, answer_extractive(row["question"], retrieved["chunks"][row["id"]]), retrieved) for row in rows
+    ]
     agg = aggregate(scores)
-    overall = sum((s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores)
+    overall = _right_outcomes(scores)
     print(
         f"shipped selector on {len(rows)} rows: overall {overall / len(rows):.1%}  correct {agg['answer_correct']:.1%}  "
         f"abst. P {agg['abstention_precision'] or 0:.1%} R {agg['abstention_recall'] or 0:.1%}"
@@ -191,16 +200,9 @@ def fit_and_choose(
             chunks = retrieved["chunks"][row["id"]]
             model = by_question.get(k, by_question[next(iter(by_question))])
             ans = answer_extractive(row["question"], chunks, model=model, min_confidence=t, min_support=floor)
-            body = {
-                "answer": ans.text,
-                "found": ans.found,
-                "citations": [{"document_id": c.document_id, "page": c.page} for c in ans.citations],
-            }
-            scores.append(score_row(row, body, doc_ids=retrieved["docs"]))
+            scores.append(_score(row, ans, retrieved))
         agg = aggregate(scores)
-        overall = sum(
-            (s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores
-        ) / len(scores)
+        overall = _right_outcomes(scores) / len(scores)
         results.append((overall, agg["abstention_precision"] or 0.0, -t, -floor, t, floor, agg))
         if floor == SUPPORT_FLOORS[0] or overall >= max(r[0] for r in results):
             print(
