@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from documents.rerank import FEATURES, WEIGHTS_PATH, load_model
+from tests.documents.conftest import SHARED_DATA
 
 
 def test_shipped_weights_were_fitted_on_the_tune_half_only() -> None:
@@ -30,7 +31,7 @@ def test_shipped_weights_were_fitted_on_the_tune_half_only() -> None:
     extra = model.meta.get("extra_rows_sha256")
     if extra is not None:
         # the only other rows it may see: the shared dev set (none of its questions is in either half)
-        dev_path = Path(__file__).resolve().parents[3] / "shared/data/qa/dev.jsonl"
+        dev_path = SHARED_DATA / "qa" / "dev.jsonl"
         dev = [json.loads(line) for line in dev_path.read_text().splitlines() if line.strip()]
         d = hashlib.sha256()
         for r in dev:

@@ -56,7 +56,8 @@ def test_burst_beyond_capacity_gets_quick_503s_and_no_timeouts(tmp_path: Path) -
         "PORTAL_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",
         "PORTAL_THREADS": "1",
-        "OVERLOAD_MAX_QUEUE_MS": "50",
+        # a few ms: on a fast machine 80 quick 401s may never queue 50 ms behind one thread
+        "OVERLOAD_MAX_QUEUE_MS": "5",
         "OVERLOAD_RETRY_AFTER_S": "1",
     }
     log = tmp_path / "gunicorn.log"
@@ -90,6 +91,7 @@ def test_burst_beyond_capacity_gets_quick_503s_and_no_timeouts(tmp_path: Path) -
         health = _get(port, "/healthz")[0]
         for t in threads:
             t.join(60)
+        after = _get(port, "/api/v1/me/")[0]  # alone again: served, not shed
     finally:
         proc.terminate()
         proc.wait(20)
@@ -101,7 +103,11 @@ def test_burst_beyond_capacity_gets_quick_503s_and_no_timeouts(tmp_path: Path) -
     assert len(statuses) == 80
     # unauthenticated /me/: the API's own answer is 401; shed ones are 503
     assert set(statuses) <= {401, 503}, (statuses, tail)
-    assert statuses.count(503) >= 1 and statuses.count(401) >= 1, (statuses, tail)
+    # How many of the 80 are shed depends on the machine's speed (all of them, at 5 ms, on a
+    # fast one); that some are, and that the server answers for itself once the burst is over,
+    # does not.
+    assert statuses.count(503) >= 1, (statuses, tail)
+    assert after == 401, tail
     for status, headers, body in (r for r in results if not isinstance(r, BaseException)):
         if status == 503:
             assert headers.get("retry-after") == "1"
