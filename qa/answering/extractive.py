@@ -335,6 +335,9 @@ class _Evidence:
         self.qtype = question_type(question)
         self.q_terms, self.key_terms = _question_terms(question)
         self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
+        self.furniture_asked = _furniture_asked(question)  # {"header"}, {"footer"}, both or none
+        self.asked_months = {t for t in self.q_terms if t in _MONTH_TERMS}
+        self.langs = [language(c.text) for c in chunks]
         self.units = _build_units(chunks, cfg.max_unit_chars, _acronyms(question)) if self.q_terms else []
         self.alias: dict[str, str] = {}
         self.weight: dict[str, float] = {}
@@ -353,7 +356,7 @@ class _Evidence:
         long_keys = [k for k in self.key_terms if len(k) >= 6 and k.isalpha()]
         if long_terms:
             # (English passages do not compound: "plane" in "airplane" is another word)
-            english = [language(c.text) == "en" for c in self.chunks]
+            english = [lang == "en" for lang in self.langs]
             for u in units:
                 for w, t in zip(u.words, u.terms, strict=True):
                     if t in self.alias or t in q_terms:
@@ -461,7 +464,7 @@ class _Evidence:
     def other_month(self, i: int) -> bool:
         """The unit (with its context) names a month, but none the question asks about: the
         figure of another month's row or report ("January 2016" for "... in April 2016?")."""
-        asked = {t for t in self.q_terms if t in _MONTH_TERMS}
+        asked = self.asked_months
         if not asked:
             return False
         text = self.text(i)
@@ -484,7 +487,7 @@ class _Evidence:
     def answer_shaped(self, i: int) -> bool:
         text = self.text(i)
         chunk = self.chunks[self.units[i].chunk_index]
-        if chunk.kind in _FURNITURE and not _FURNITURE_Q.search(self.question):
+        if chunk.kind in _FURNITURE and not self.furniture_asked:
             return False  # a running header/footer ("... Summary December 1998 Page 1") answers only about itself
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
@@ -565,18 +568,8 @@ class _Evidence:
 
 # Page furniture (running headers and footers) and the questions that ask about it.
 _FURNITURE = ("header", "footer")
-_FURNITURE_Q = re.compile(
-    r"\b(?:headers?|footers?|running\s+head|kopfzeile|fu(?:ß|ss)zeile|cabeçalho|rodapé)\b", re.IGNORECASE
-)
-
-# Passages in another language than the question may lead without word overlap only from
-# these top retrieval ranks.
-_CROSS_LANGUAGE_RANKS = 3
-
 _HEADER_Q = re.compile(r"\b(?:headers?|running\s+head|kopfzeile|cabeçalho)\b", re.IGNORECASE)
 _FOOTER_Q = re.compile(r"\b(?:footers?|fu(?:ß|ss)zeile|rodapé)\b", re.IGNORECASE)
-
-
 _FIRST_PAGE_Q = re.compile(r"\b(?:first|title|cover)\s+page\b|\bpage\s+(?:one|1)\b|\berste[nr]?\s+seite\b", re.I)
 _OTHER_PAGE_Q = re.compile(
     r"\bpage\s+(?:two|three|four|five|[2-9]|\d\d+)\b|\b(?:second|third|later|other)\s+pages?\b", re.I
@@ -587,6 +580,10 @@ def _furniture_asked(question: str) -> set[str]:
     """The kinds of page furniture a question asks about: {"header"}, {"footer"}, both or none."""
     return {kind for kind, pattern in (("header", _HEADER_Q), ("footer", _FOOTER_Q)) if pattern.search(question)}
 
+
+# Passages in another language than the question may lead without word overlap only from
+# these top retrieval ranks.
+_CROSS_LANGUAGE_RANKS = 3
 
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "identifier", "person", "place")
@@ -649,7 +646,7 @@ def answer_extractive(
     partner: int | None = None  # a sentence that must follow the lead (it found the lead)
     # A question about a page's header or footer is answered by a header or footer, when one
     # was retrieved, not by a body sentence that talks about headers.
-    asked_kinds = _furniture_asked(question)
+    asked_kinds = ev.furniture_asked
     furniture_q = bool(asked_kinds)
     furniture = [i for i, c in enumerate(cands) if c.shaped and chunks[c.chunk_index].kind in asked_kinds]
     if furniture and _OTHER_PAGE_Q.search(question) and not _FIRST_PAGE_Q.search(question):
@@ -699,7 +696,7 @@ def answer_extractive(
     # passage): there the selector's probability alone decides.
     # A table row or a short line has no function words to tell its language by ("?"): only
     # two known, different languages skip the floor.
-    q_lang, p_lang = language(question), language(chunks[cands[lead].chunk_index].text)
+    q_lang, p_lang = language(question), ev.langs[cands[lead].chunk_index]
     same_language = "?" in (q_lang, p_lang) or q_lang == p_lang
     # ... and only for a passage that retrieval ranked near the top: a name from the eighth
     # passage, in another language and sharing no word with the question, answers nothing.

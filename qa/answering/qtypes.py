@@ -126,6 +126,12 @@ def _identifiers(text: str) -> list[str]:
     return [m.group(0) for m in _IDENTIFIER_VALUE.finditer(text) if not _DATE_IN_FIGURES.match(m.group(0))]
 
 
+def _new_identifiers(sentence: str, question: str) -> set[str]:
+    """The identifiers ``sentence`` states that the question does not already hold."""
+    asked = set(_identifiers(question))
+    return {v for v in _identifiers(sentence) if v not in asked}
+
+
 def question_type(question: str) -> str:
     """One of :data:`QTYPES`: what the answer sentence must hold."""
     if _IDENTIFIER_Q.search(question):
@@ -229,8 +235,7 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
         exclude = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
         return bool(_values(_DATE_VALUE, sentence, exclude))
     if qtype == "identifier":
-        asked = set(_identifiers(question))
-        return any(v not in asked for v in _identifiers(sentence))
+        return bool(_new_identifiers(sentence, question))
     if qtype == "number":
         if _MONEY_Q.search(question) and not _MONEY_VALUE.search(sentence):
             return False  # "what fine / how much does she earn": a sum of money, not "six"
@@ -279,8 +284,7 @@ def sole_value(qtype: str, sentence: str, question: str) -> str:
             }
             found = {v for v in found if v.lower() not in q}
     elif qtype == "identifier":
-        asked = set(_identifiers(question))
-        found = {v for v in _identifiers(sentence) if v not in asked}
+        found = _new_identifiers(sentence, question)
     elif qtype == "number":
         q = {m.group(0).strip().lower().rstrip(".,") for m in _NUMBER_VALUE.finditer(question)}
         money = bool(_MONEY_Q.search(question))
