@@ -1,6 +1,6 @@
 """How often the retrieved passages hold the answer at all: the ceiling of any answerer.
 
-    python bench/qa_retrieval_ceiling.py [--split test|tune] [--workdir /tmp/qa-work]
+    python bench/qa_retrieval_ceiling.py [--split test|tune | --questions FILE] [--workdir /tmp/qa-work]
 
 For every answerable question of the half, the product's retrieval (``chunks_candidates`` with
 both legs, then the shipped reranker over its ``rerank_pool``) is run once; a question counts for
@@ -35,6 +35,7 @@ def holds_answer(row: dict[str, Any], chunks: list[Any]) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=("test", "tune"), default="test")
+    ap.add_argument("--questions", type=Path, help="a question file instead of a half (e.g. validation.jsonl)")
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
@@ -47,7 +48,8 @@ def main() -> None:
         model = load_model()
         cfg = RetrievalConfig()
         counts: dict[str, int] = {}
-        rows = [r for r in load_questions(split=args.split) if r["answerable"]]
+        source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
+        rows = [r for r in source if r["answerable"]]
         for row in rows:
             cands, _ = chunks_candidates(
                 tenant=tenant,
@@ -68,7 +70,8 @@ def main() -> None:
             }
             for name, chunks in configs.items():
                 counts[name] = counts.get(name, 0) + int(holds_answer(row, chunks))
-        print(f"split={args.split}: {len(rows)} answerable questions; passages holding the answer:")
+        label = f"questions={args.questions}" if args.questions else f"split={args.split}"
+        print(f"{label}: {len(rows)} answerable questions; passages holding the answer:")
         for name, n in counts.items():
             print(f"  {name:<26} {n}/{len(rows)} ({n / len(rows):.1%})")
 

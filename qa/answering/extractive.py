@@ -65,7 +65,7 @@ _ANSWER_TYPE_WORDS = frozenset(
         """
     date dates day days year years time number numbers amount total many much long big large
     size percent percentage value figure figures count name names called title kind type happen
-    happened
+    happened phone telephone fax
     datum tage jahr jahre monat zeit anzahl zahl nummer betrag summe wert namen heißt heisst genannt
     bezeichnet dia dias ano anos mês número quantidade valor montante nome nomes chama chamado
         """
@@ -337,6 +337,7 @@ class _Evidence:
         self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
         self.furniture_asked = _furniture_asked(question)  # {"header"}, {"footer"}, both or none
         self.asked_months = {t for t in self.q_terms if t in _MONTH_TERMS}
+        self.asked_numbered = {(_numbered_label(label), num.lower()) for label, num in _NUMBERED.findall(question)}
         self.langs = [language(c.text) for c in chunks]
         self.units = _build_units(chunks, cfg.max_unit_chars, _acronyms(question)) if self.q_terms else []
         self.alias: dict[str, str] = {}
@@ -461,6 +462,30 @@ class _Evidence:
             have = local if local is not None else self.context_terms(i)
         return sorted(k for k in self.key_terms if k not in have)
 
+    def other_numbered(self, i: int) -> bool:
+        """The unit names the asked kind of numbered thing, but only others of it: "STATE
+        MEASURE 48" for "... on State Measure 46?", "Section 1202" for "... section 1201?"."""
+        if not self.asked_numbered:
+            return False
+        text = self.text(i)
+        if len(text) > 60 and not is_row(text):
+            return False  # prose cites other sections in passing ("Under section 1204 penalties ...")
+        asked = {label for label, _ in self.asked_numbered}
+        named = self._numbered(i, asked)
+        j = i
+        # a short line or row ("NO | 216") belongs to the numbered heading above it
+        while not named and len(self.text(j)) <= 60 and self._same_chunk(j, j - 1):
+            j -= 1
+            named = self._numbered(j, asked)
+        return any(label in named and num not in named[label] for label, num in self.asked_numbered)
+
+    def _numbered(self, i: int, labels: set[str]) -> dict[str, set[str]]:
+        named: dict[str, set[str]] = {}
+        for label, num in _NUMBERED.findall(self.text(i)):
+            if _numbered_label(label) in labels:
+                named.setdefault(_numbered_label(label), set()).add(num.lower())
+        return named
+
     def other_month(self, i: int) -> bool:
         """The unit (with its context) names a month, but none the question asks about: the
         figure of another month's row or report ("January 2016" for "... in April 2016?")."""
@@ -489,6 +514,10 @@ class _Evidence:
         chunk = self.chunks[self.units[i].chunk_index]
         if chunk.kind in _FURNITURE and not self.furniture_asked:
             return False  # a running header/footer ("... Summary December 1998 Page 1") answers only about itself
+        if not is_row(text) and (
+            _PARENTHETICAL.fullmatch(text) or (text.count(")") > text.count("(") and _CLOSES.search(text))
+        ):
+            return False  # the tail or the whole of a parenthesis ("1203(c)(5)(B)).", "(Section 1203(c)(5)(A)).")
         if _LEADER_DOTS.search(text):
             return False  # an index or form line ("Domestic production deduction . . . . 9")
         if not self._same_chunk(i, i + 1) and self._same_chunk(i, i - 1) and _CUT_END.search(text) and not is_row(text):
@@ -566,6 +595,19 @@ class _Evidence:
         return out
 
 
+# A numbered thing a question can name ("State Measure 46", "section 1201", "line 20", "Title IV").
+_NUMBERED = re.compile(
+    r"\b(measures?|propositions?|prop\.|sections?|§|lines?|titles?|articles?|chapters?|schedules?|"
+    r"amendments?|districts?|flights?)\s*#?\s*(\d+[a-z]?|[ivxlc]+\b)(?![\w,.]*\d)",
+    re.IGNORECASE,
+)
+
+
+def _numbered_label(label: str) -> str:
+    label = label.lower().rstrip(".")
+    return {"§": "section", "prop": "proposition"}.get(label, label.rstrip("s"))
+
+
 # Page furniture (running headers and footers) and the questions that ask about it.
 _FURNITURE = ("header", "footer")
 _HEADER_Q = re.compile(r"\b(?:headers?|running\s+head|kopfzeile|cabeçalho)\b", re.IGNORECASE)
@@ -587,6 +629,8 @@ _CROSS_LANGUAGE_RANKS = 3
 
 # Question types whose answer must state a value of that type.
 _TYPED = ("date", "number", "identifier", "person", "place")
+_PARENTHETICAL = re.compile(r"\s*\([^()]*(?:\([^()]*\)[^()]*)*\)[.,;]?\s*")
+_CLOSES = re.compile(r"\)[.,;]?\s*$")
 _LEADER_DOTS = re.compile(r"(?:\.\s?){4,}")
 _CUT_END = re.compile(r"[a-zß-ÿ,(&/-]\s*$")
 _ITEM_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
@@ -658,7 +702,7 @@ def answer_extractive(
             continue
         if furniture_q and furniture and i not in furniture:
             continue
-        if ev.other_month(i):
+        if ev.other_month(i) or ev.other_numbered(i):
             continue
         if not typed_needed or cands[i].typed:
             lead = i
@@ -680,6 +724,7 @@ def answer_extractive(
             and (not typed_needed or cands[j].typed)
             and cands[j].features[_KEYS_MISSING_LOCAL] < missing
             and not ev.other_month(j)
+            and not ev.other_numbered(j)
         ]
         if rivals:
             lead = min(rivals, key=lambda j: (cands[j].features[_KEYS_MISSING_LOCAL], -prob[j]))
@@ -728,6 +773,8 @@ def answer_extractive(
         if prob[i] < cfg.follow_ratio * confidence:
             break
         c = cands[i]
+        if ev.other_numbered(i):
+            continue  # "STATE MEASURE 47" supports no answer about Measure 46
         if chunks[c.chunk_index].document_id != lead_doc:
             continue  # supporting sentences come from the answer's own document
         if not c.shaped:

@@ -41,7 +41,8 @@ _DATE_Q = re.compile(
 _NUMBER_Q = re.compile(
     r"\bhow\s+(?:many|much|long|old|far|big|large|often)\b|\bwhat\s+(?:percentage|percent|amount|number|"
     r"share|rate|total|fee|price|cost|sum)\b|\bwie\s+(?:viele?|lange|hoch|groß|gross)\b|\bwieviele?\b|"
-    r"\bquant[oa]s?\b|\bcu[aá]nt[oa]s?\b|\bcombien\b|\bwhat\s+(?:was|is|were|are)\s+the\s+(?:total|number|"
+    r"\bquant[oa]s?\b|\bcu[aá]nt[oa]s?\b|\bcombien\b|\bwhat(?:[’']s|\s+(?:was|is|were|are))\s+(?:the|his|her|its|their|"
+    r"your|my)\s+(?:[\w-]+\s+){0,2}(?:total|number|"
     r"amount|count|percentage|maximum|minimum|fine|penalty|rate|cost|price|fee|population|area|elevation|"
     r"height|length|width|depth|weight|distance|temperature|age|salary|wage|income|speed|duration|"
     r"capacity|size|score|balance)\b|^\s*(?:what|which)\s+(?:[\w-]+\s+){1,3}(?:amount|rate|percentage|fee|price|cost|"
@@ -74,6 +75,13 @@ NUMBER_WORDS = (
     r"elf|zwölf|zwanzig|dreißig|hundert|tausend|dois|duas|três|quatro|cinco|seis|sete|oito|nove|dez|"
     r"onze|doze|treze|quinze|vinte|trinta|cem|mil"
 )
+# A time relative to an event ("24 months after the date of enactment", "within 10 business days of").
+_RELATIVE_TIME = re.compile(
+    rf"\b(?:\d+|{NUMBER_WORDS})\s+(?:(?:business|calendar|working)\s+)?(?:days?|weeks?|months?|years?)\s+"
+    rf"(?:after|before|from|following|prior\s+to)\b|\bwithin\s+(?:\d+|{NUMBER_WORDS})\s+(?:(?:business|calendar|"
+    r"working)\s+)?(?:days?|weeks?|months?|years?)\b",
+    re.IGNORECASE,
+)
 _NUMBER_VALUE = re.compile(
     rf"(?<![\w.])[$€£]?\d[\d,.\u00a0\u202f]*%?|\b(?:{NUMBER_WORDS})\b",
     re.IGNORECASE,
@@ -100,8 +108,11 @@ _CODE = re.compile(
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # "Where do estates and trusts file?", "What is Linn Electronics' street address?" (not "what
 # condition does the directive address?"): a place name or an address answers.
+# "In which city was ... heard?", "Which country ...": the place kind named after the question word.
 _PLACE_Q = re.compile(
-    r"^\s*(?:where|wo|onde|dónde)\b|\b(?:street|postal|mailing|office)\s+address\b|\baddress\s+of\b",
+    r"^\s*(?:where|wo|onde|dónde)\b|\b(?:street|postal|mailing|office)\s+address\b|\baddress\s+of\b|"
+    r"^\s*(?:(?:in|at|from|to)\s+)?(?:which|what)\s+(?:city|town|village|country|county|state|province|region|"
+    r"place|location|venue)\b|^\s*(?:in|aus)\s+welche[mr]\s+(?:stadt|ort|land|gebäude)\b",
     re.IGNORECASE,
 )
 _PLACE_WORD = re.compile(r"(?<![\w])[A-ZÀ-Ý][\w’'-]+")
@@ -233,7 +244,9 @@ def has_value(qtype: str, sentence: str, question: str) -> bool:
         return True
     if qtype == "date":
         exclude = {v.strip().lower().rstrip(".,") for v in _DATE_VALUE.findall(question)}
-        return bool(_values(_DATE_VALUE, sentence, exclude))
+        # "When is the study due?" -> "24 months after the date of enactment": a deadline
+        # relative to an event is when.
+        return bool(_values(_DATE_VALUE, sentence, exclude)) or bool(_RELATIVE_TIME.search(sentence))
     if qtype == "identifier":
         return bool(_new_identifiers(sentence, question))
     if qtype == "number":

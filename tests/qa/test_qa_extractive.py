@@ -549,3 +549,83 @@ def test_header_and_footer_questions_are_answered_by_the_header_or_footer_asked_
     assert right.found and right.citations[0].chunk_id == "f2", right
     first = answer_extractive("What does the header on the first page say?", chunks)
     assert first.found and first.citations[0].chunk_id == "h1", first
+
+
+def test_a_deadline_relative_to_an_event_answers_when() -> None:
+    question = "When is the joint study on the first sale doctrine due?"
+    assert has_value("date", "This study is due 24 months after the date of enactment.", question)
+    assert has_value("date", "A provider must respond within 10 business days of the notice.", question)
+    assert not has_value("date", "The study runs to 24 pages and covers two sections.", question)
+    chunk = _passage(
+        "The Register must report on the first sale doctrine. This joint study is due 24 months after the "
+        "date of enactment of the Act.",
+        title="copyright-summary.pdf",
+        page=8,
+        cid="s1",
+    )
+    answer = answer_extractive(question, [chunk])
+    assert answer.found and "24 months after the date of enactment" in answer.text, answer
+
+
+def test_which_city_or_country_asks_for_a_place() -> None:
+    assert question_type("In which city was the argument heard?") == "place"
+    assert question_type("Which country does the table list first?") == "place"
+    assert question_type("In welcher Stadt fand die Tagung statt?") == "place"
+    assert question_type("Which regulation does the update restore compliance with?") == "other"
+
+
+def test_what_is_his_income_asks_for_a_number() -> None:
+    assert question_type("John the clerk: what's his net cash income for 2007?") == "number"
+    assert question_type("What is her gross annual salary?") == "number"
+    assert question_type("What is the name of the act?") == "person"
+
+
+def test_a_phone_number_question_is_answered_by_the_number_line() -> None:
+    chunk = _passage(
+        "ACME WIDGETS, INC.\n18720 Oxnard Street, Tarzana, CA 91356\n(818) 708-8131 TELEX #298949 ACME UR",
+        title="acme.txt",
+        page=None,
+        cid="a1",
+    )
+    answer = answer_extractive("What's the phone number for Acme Widgets?", [chunk])
+    assert answer.found and "(818) 708-8131" in answer.text, answer
+
+
+def test_a_row_under_another_numbered_heading_does_not_answer() -> None:
+    chunk = _passage(
+        "STATE MEASURE 45\nYES | 120\nNO | 80\nSTATE MEASURE 46\nYES | 96\nNO | 228\nSTATE MEASURE 47\nYES | 101",
+        title="precinct-bulletin.pdf",
+        page=1,
+        cid="m1",
+    )
+    answer = answer_extractive("How many Yes votes were cast on State Measure 46?", [chunk])
+    assert answer.found and "96" in answer.text, answer
+    assert not re.search(r"\b(?:120|80|101)\b|MEASURE 4[57]", answer.text), answer
+    other = answer_extractive("How many Yes votes were cast on State Measure 45?", [chunk])
+    assert other.found and "120" in other.text, other
+    assert not re.search(r"\b(?:96|228|101)\b|MEASURE 4[67]", other.text), other
+
+
+def test_the_tail_of_a_parenthesis_is_never_the_answer() -> None:
+    chunk = _passage(
+        "A court may award statutory damages (see section 1203(c)(3)(A)). The court may also "
+        "reduce or remit damages for innocent violations (Section 1203(c)(5)(A)).\n"
+        "(Section 1203(c)(5)(B)).",
+        title="copyright-summary.pdf",
+        page=7,
+        cid="p1",
+    )
+    answer = answer_extractive("What is the maximum amount of statutory damages per violation?", [chunk])
+    assert not answer.found or not re.match(r"\s*\(?(?:Section )?1203", answer.text), answer
+    for unit in ("1203(c)(5)(B)).", "(Section 1203(c)(5)(A))."):
+        text = f"Statutory damages are set by the court.\n{unit}"
+        cands, _ = sentence_candidates(
+            "How many statutory damages are set?", [_passage(text, title="t", page=1, cid="u")]
+        )
+        shaped = {c.text: c.shaped for c in cands}
+        assert shaped.get("Statutory damages are set by the court.") and shaped.get(unit) is False, shaped
+    listed = _passage(
+        "Die Geraden erfüllen a) die Inzidenzaxiome b) nicht das Parallelenaxiom", title="t", page=1, cid="l"
+    )
+    cands, _ = sentence_candidates("Welches Axiom erfüllen die Geraden nicht?", [listed])
+    assert any(c.shaped for c in cands), cands
