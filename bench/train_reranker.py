@@ -38,7 +38,10 @@ def main() -> int:
     parser.add_argument(
         "--extra-questions",
         type=Path,
-        help="also fit on the answerable rows of this file (e.g. ../shared/data/qa/dev.jsonl; never the test half)",
+        action="append",
+        default=[],
+        help="also fit on the answerable rows of this file (repeatable: ../shared/data/qa/dev.jsonl, "
+        "bench/data/qa_eval/validation.jsonl; never the test half)",
     )
     args = parser.parse_args()
     import numpy as np
@@ -55,7 +58,7 @@ def main() -> int:
         tune = load_questions(split="tune")
         assert all(r["split"] == "tune" for r in tune)
         rows = [r for r in tune if r["answerable"]]
-        extra = load_questions(args.extra_questions) if args.extra_questions else []
+        extra = [r for path in args.extra_questions for r in load_questions(path)]
         if any(r.get("split") == "test" for r in extra):
             raise SystemExit("--extra-questions must not hold test rows")
         rows += [r for r in extra if r["answerable"]]
@@ -116,7 +119,7 @@ def main() -> int:
             "bias": round(float(model.intercept_[0]), 6),
             "meta": {
                 "trained_on": "bench/data/qa_eval/questions.jsonl, split=tune, answerable rows"
-                + (f" + {args.extra_questions.name}" if extra else ""),
+                + "".join(f" + {path.name}" for path in args.extra_questions),
                 "tune_rows_sha256": rows_hash(tune),
                 **({"extra_rows_sha256": rows_hash(extra)} if extra else {}),
                 "questions_used": usable,

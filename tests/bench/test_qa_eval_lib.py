@@ -411,3 +411,24 @@ def test_every_answer_is_on_its_listed_pages_of_the_real_documents():
     # The check itself can fail: a right answer on the wrong page is not found.
     moved = next(r for r in rows if r["id"] == "qe-019")  # 157 fatalities, page 2
     assert not verify.answer_found({**moved, "pages": [1]}, docs)
+
+
+def test_the_validation_set_is_new_checked_and_apart_from_both_halves_and_the_dev_set():
+    """bench/data/qa_eval/validation.jsonl: written after the split to decide what the tune half
+    could no longer decide; none of its questions is in either half or in the shared dev set."""
+    docs = SHARED_DATA / "docs"
+    if not (docs / "manifest.json").is_file():
+        raise RuntimeError(f"shared document corpus not found at {docs}; set PORTAL_SHARED_DATA")
+    spec = importlib.util.spec_from_file_location("qa_eval_verify", QUESTIONS.parent / "verify.py")
+    assert spec and spec.loader
+    verify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verify)
+    val = load_questions(QUESTIONS.parent / "validation.jsonl")
+    assert len(val) >= 90 and sum(not r["answerable"] for r in val) >= 20
+    assert {r["split"] for r in val} == {"val"}
+    assert verify.schema_errors(val, docs) == []
+    assert [r["id"] for r in val if r["answerable"] and not verify.answer_found(r, docs)] == []
+    dev = load_questions(SHARED_DATA / "qa" / "dev.jsonl")
+    seen = {r["question"].casefold() for r in load_questions() + dev}
+    assert not {r["question"].casefold() for r in val} & seen
+    assert not {r["id"] for r in val} & {r["id"] for r in load_questions()}
