@@ -486,6 +486,22 @@ class _Evidence:
                 named.setdefault(_numbered_label(label), set()).add(num.lower())
         return named
 
+    def glossary_entry(self, cands: list[UnitCandidate], order: list[int]) -> tuple[int, int | None] | None:
+        """For "what does „Vor.“ stand for?": the most probable unit that starts with the quoted
+        term, and the unit after it when the term stands alone ("Vor." | "Voraussetzung")."""
+        if not self.quoted or not _MEANING_Q.search(self.question):
+            return None
+        for i in order:
+            text = fold(cands[i].text.strip())
+            term = next((q for q in self.quoted if text.startswith(q)), None)
+            if term is None:
+                continue
+            if text.rstrip(".:") != term.rstrip(".:"):
+                return (i, None) if cands[i].shaped else None
+            if self._same_chunk(i, i + 1):
+                return i, i + 1
+        return None
+
     def other_month(self, i: int) -> bool:
         """The unit (with its context) names a month, but none the question asks about: the
         figure of another month's row or report ("January 2016" for "... in April 2016?")."""
@@ -595,6 +611,12 @@ class _Evidence:
         return out
 
 
+# "What does "zhgd." stand for?", "Was bedeutet die Abkürzung „Vor.“?": a glossary entry answers.
+_MEANING_Q = re.compile(
+    r"\b(?:stands?\s+for|mean|means|meaning|abbreviat\w*|acronym|bedeute[nt]|bedeutung|abkürzung|steht|"
+    r"significa\w*|abreviatura)\b",
+    re.IGNORECASE,
+)
 # A numbered thing a question can name ("State Measure 46", "section 1201", "line 20", "Title IV").
 _NUMBERED = re.compile(
     r"\b(measures?|propositions?|prop\.|sections?|§|lines?|titles?|articles?|chapters?|schedules?|"
@@ -712,7 +734,10 @@ def answer_extractive(
         if nb:
             lead, partner = nb[0], i
             break
-    if lead is not None and partner is None and ev.key_terms:
+    glossary = ev.glossary_entry(cands, order)
+    if glossary is not None:
+        lead, partner = glossary
+    if lead is not None and partner is None and ev.key_terms and glossary is None:
         # Near-ties go to the unit naming more of the asked entities: two rows of one company,
         # "City: Gardena" and "City: Torrance", for "... closure in Torrance?".
         missing = cands[lead].features[_KEYS_MISSING_LOCAL]
@@ -746,7 +771,8 @@ def answer_extractive(
     # ... and only for a passage that retrieval ranked near the top: a name from the eighth
     # passage, in another language and sharing no word with the question, answers nothing.
     # (where on the page a header's text sits, "right-hand side", is never written in it)
-    furniture_lead = chunks[cands[lead].chunk_index].kind in asked_kinds
+    # (a glossary entry shares only the quoted term with "what does ... stand for?")
+    furniture_lead = chunks[cands[lead].chunk_index].kind in asked_kinds or glossary is not None
     if (
         support < support_floor
         and not furniture_lead
@@ -766,8 +792,8 @@ def answer_extractive(
     chosen_sets = [set(ev.units[i].terms) for i in chosen]
     lead_doc = chunks[cands[lead].chunk_index].document_id
     for i in order:
-        if len(chosen) >= max_sentences:
-            break
+        if len(chosen) >= max_sentences or glossary is not None:
+            break  # (a glossary entry says all there is)
         if i in chosen:
             continue
         if prob[i] < cfg.follow_ratio * confidence:

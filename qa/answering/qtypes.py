@@ -32,6 +32,7 @@ _YES_NO = re.compile(
     r"ist|sind|war|waren|gibt|kann|können|muss|hat|haben|wird|darf|é|há|pode)\b",
     re.IGNORECASE,
 )
+_WAS = re.compile(r"\s*was\b", re.IGNORECASE)
 _DATE_Q = re.compile(
     r"^\s*(?:when|wann|quando|cuándo)\b|\b(?:what|which|on\s+what|in\s+what|on\s+which|in\s+which)\s+"
     r"(?:[\w-]+\s+){0,2}(?:date|day|year|month)(?![\w-])|\bin\s+welchem\s+jahr\b|\ban\s+welchem\s+(?:tag|datum)\b|"
@@ -155,8 +156,8 @@ def question_type(question: str) -> str:
         return "person"
     if _PLACE_Q.search(question):
         return "place"
-    if _YES_NO.search(question):
-        return "yes_no"
+    if _YES_NO.search(question) and not (_WAS.match(question) and language(question) == "de"):
+        return "yes_no"  # (German "Was bedeutet ...?" asks "what", not "was it ...?")
     return "other"
 
 

@@ -629,3 +629,27 @@ def test_the_tail_of_a_parenthesis_is_never_the_answer() -> None:
     )
     cands, _ = sentence_candidates("Welches Axiom erfüllen die Geraden nicht?", [listed])
     assert any(c.shaped for c in cands), cands
+
+
+def test_german_was_asks_what_not_whether() -> None:
+    assert question_type("Was bedeutet die Abkürzung „Vor.“ im Skript?") == "other"
+    assert question_type("Was ist ein Homöomorphismus?") == "other"
+    assert question_type("Was the act signed in 1998?") == "yes_no"
+
+
+def test_a_glossary_entry_split_after_the_abbreviation_answers_what_it_stands_for() -> None:
+    glossary = _passage(
+        "Abkürzungen\n\nDef. Definition\n\nsog. sogenannte\n\nVor. Voraussetzung\n\nvgl. vergleiche\n\nzhgd. zusammenhängend",
+        title="GeoTopo-komprimiert.pdf",
+        page=110,
+        cid="g1",
+    )
+    preface = _passage(
+        "Dieses Skript wurde im Wintersemester 2013/2014 geschrieben. Das Skript ist kostenlos verfügbar.",
+        title="GeoTopo-komprimiert.pdf",
+        page=2,
+        cid="g2",
+    )
+    answer = answer_extractive("Was bedeutet die Abkürzung „Vor.“ im Skript?", [preface, glossary])
+    assert answer.found and "Voraussetzung" in answer.text and "Wintersemester" not in answer.text, answer
+    assert [c.page for c in answer.citations] == [110, 110], answer
