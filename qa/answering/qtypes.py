@@ -93,7 +93,10 @@ _REFERENCE_BEFORE = re.compile(
     r"appendix|table|figure|fig\.|no\.|pub\.\s*l\.)\s*(?:\d[\w.-]*\s*(?:,|or|and|to|-)\s*)?$",
     re.IGNORECASE,
 )
-_NAME = re.compile(r"(?<![\w])[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:\s+(?:[A-Z]\.\s*)?[A-ZÀ-Ý][a-zà-ÿ'’-]+)+")
+_NAME = re.compile(
+    r"(?<![\w])[A-ZÀ-Ý][a-zà-ÿ'’-]+(?:\s+(?:[A-Z]\.\s*)?[A-ZÀ-Ý][a-zà-ÿ'’-]+)+|"
+    r"(?<![\w])[A-Z]{3,}\s+[A-Z][a-z]{2,}\b"  # surname first, in capitals ("YAMASHITA Makoto")
+)
 # "entirely exempted from criminal liability", "sem fins lucrativos" (without profit) deny too.
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|cannot|neither|nor|without|exempt(?:ed)?\s+from|nicht|kein\w*|nie|ohne|"

@@ -653,3 +653,9 @@ def test_a_glossary_entry_split_after_the_abbreviation_answers_what_it_stands_fo
     answer = answer_extractive("Was bedeutet die Abkürzung „Vor.“ im Skript?", [preface, glossary])
     assert answer.found and "Voraussetzung" in answer.text and "Wintersemester" not in answer.text, answer
     assert [c.page for c in answer.citations] == [110, 110], answer
+
+
+def test_a_surname_in_capitals_before_the_given_name_is_a_name() -> None:
+    question = "Who made the Reidemeister moves figure?"
+    assert has_value("person", "Abb. 1.12 Reidemeister-Züge: YAMASHITA Makoto (1, 2, 3)", question)
+    assert not has_value("person", "STATE MEASURE 48", question)
