@@ -1,7 +1,7 @@
 """Fit the second-stage reranker (documents/rerank.py) on the TUNE half of bench/data/qa_eval.
 
     python bench/train_reranker.py [--pool 30] [--out documents/rerank_weights.json]
-        [--extra-questions ../shared/data/qa/dev.jsonl]
+        [--extra-questions ../shared/data/qa/dev.jsonl --extra-questions bench/data/qa_eval/validation.jsonl]
 
 Ingests the eval corpus with the default embedder (multilingual-e5-small, contextual chunks)
 through the real pipeline into a throw-away database and Milvus Lite, takes each answerable
@@ -9,8 +9,11 @@ TUNE question's first-stage candidates (``chunks_candidates``, both legs, top ``
 a candidate relevant when it is on the right page (PDF) or holds the answer (DOCX/TXT), and fits
 a logistic regression (scikit-learn) over ``documents.rerank.FEATURES``. The regularisation C is
 chosen by 5-fold grouped cross-validation on the tune half (questions as groups, metric: top-1
-relevant). ``--extra-questions`` adds another file's answerable rows (the shipped weights add
-the shared dev set's 32: 117 questions instead of 85); test rows are never read. Writes the weights with the SHA-256 of the tune rows.
+relevant). ``--extra-questions`` (repeatable) adds other files' answerable rows: the shipped
+weights add the shared dev set's 32 and the validation set's 70 (``--extra-questions
+../shared/data/qa/dev.jsonl --extra-questions bench/data/qa_eval/validation.jsonl``: 187
+questions instead of 85); test rows are never read. Writes the weights with the SHA-256 of the
+tune rows and of the extra rows.
 """
 
 from __future__ import annotations
