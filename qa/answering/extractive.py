@@ -335,7 +335,8 @@ class _Evidence:
         self.qtype = question_type(question)
         self.q_terms, self.key_terms = _question_terms(question)
         self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
-        self.furniture_asked = _furniture_asked(question)  # {"header"}, {"footer"}, both or none
+        self.furniture_asked = _furniture_asked(question)
+        self.heading_asked = bool(_HEADING_Q.search(question))  # {"header"}, {"footer"}, both or none
         self.asked_months = {t for t in self.q_terms if t in _MONTH_TERMS}
         self.asked_numbered = {(_numbered_label(label), num.lower()) for label, num in _NUMBERED.findall(question)}
         self.langs = [language(c.text) for c in chunks]
@@ -543,6 +544,8 @@ class _Evidence:
             return False
         if is_quotable(text, is_row=is_row(text)):
             return True
+        if self.heading_asked and _is_heading_like(text) and not is_code(text) and len(text) > 3:
+            return True  # "What is the heading on page one?": a heading is then the answer
         if any(fold(text.lstrip()).startswith(q) for q in self.quoted):
             return True  # the glossary entry of the quoted term ("zhgd. zusammenhängend")
         if chunk.page is None and chunk.text.strip() == text and not is_code(text):
@@ -632,6 +635,11 @@ def _numbered_label(label: str) -> str:
 
 # Page furniture (running headers and footers) and the questions that ask about it.
 _FURNITURE = ("header", "footer")
+_HEADING_Q = re.compile(
+    r"\b(?:headings?|headlines?|title[ds]?|captions?|überschrift(?:en)?|titel|título|legenda)\b"
+    r"(?!\s+(?:[IVXLC]+|\d+)\b)",  # ("Title III" names a part of a law)
+    re.IGNORECASE,
+)
 _HEADER_Q = re.compile(r"\b(?:headers?|running\s+head|kopfzeile|cabeçalho)\b", re.IGNORECASE)
 _FOOTER_Q = re.compile(r"\b(?:footers?|fu(?:ß|ss)zeile|rodapé)\b", re.IGNORECASE)
 _FIRST_PAGE_Q = re.compile(r"\b(?:first|title|cover)\s+page\b|\bpage\s+(?:one|1)\b|\berste[nr]?\s+seite\b", re.I)
@@ -719,6 +727,10 @@ def answer_extractive(
         # "the header on page two" is not the first page's own header
         later = [i for i in furniture if "first" not in chunks[cands[i].chunk_index].location.lower()]
         furniture = later or furniture
+    # "What is the heading on page one?": a likely heading answers before any sentence about headings
+    headings = [i for i in order if ev.heading_asked and cands[i].shaped and _is_heading_like(cands[i].text)]
+    if headings and prob[headings[0]] >= 0.5:
+        order = [headings[0], *(i for i in order if i != headings[0])]
     for i in order:
         if not cands[i].shaped:
             continue

@@ -659,3 +659,18 @@ def test_a_surname_in_capitals_before_the_given_name_is_a_name() -> None:
     question = "Who made the Reidemeister moves figure?"
     assert has_value("person", "Abb. 1.12 Reidemeister-Züge: YAMASHITA Makoto (1, 2, 3)", question)
     assert not has_value("person", "STATE MEASURE 48", question)
+
+
+def test_a_question_about_a_heading_is_answered_by_the_heading() -> None:
+    chunk = _passage(
+        "This is a sample word document. It has two pages. It also has a three column heading.\n\n"
+        "HEADING TEXT\n\nMore on page one",
+        title="sample.docx",
+        page=None,
+        cid="h1",
+    )
+    answer = answer_extractive("What is the heading text on page one of the sample document?", [chunk])
+    assert answer.found and answer.text.startswith("HEADING TEXT"), answer
+    # otherwise a bare heading is never the answer
+    other = answer_extractive("How many pages does the sample document have?", [chunk])
+    assert "HEADING TEXT" not in other.text, other
