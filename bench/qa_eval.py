@@ -62,6 +62,9 @@ def main() -> None:
         help="score another question file in the same row format instead of a half of the held-out set "
         "(e.g. ../shared/data/qa/dev.jsonl, a second tuning set; --split is then ignored)",
     )
+    ap.add_argument(
+        "--top-k", type=int, default=None, help="passages to answer from (default: the product's QA_DEFAULT_TOP_K)"
+    )
     ap.add_argument("--generative-limit", type=int, default=0, help="questions for the generative answerer")
     ap.add_argument("--max-tokens", type=int, default=96, help="generative answer length")
     ap.add_argument("--verbose", action="store_true")
@@ -218,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
     dump = args.dump.open("w", encoding="utf-8") if args.dump else None
     for i, row in enumerate(rows):
         settings.TRITON_URL, settings.TRITON_LLM_MODEL = "", ""
-        trace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
+        trace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"], top_k=args.top_k))
         new = dict(QaAnswerSerializer(trace).data)
         scores["new"].append(score_row(row, new, doc_ids=docs, latency_ms=trace.total_ms))
         old, old_ms = _old_answer(trace)
@@ -226,7 +229,7 @@ def run(args: argparse.Namespace) -> None:
         out = {"id": row["id"], "question": row["question"], "expected": row["answer"], "new": new, "old": old}
         if i < gen_n:
             settings.TRITON_URL, settings.TRITON_LLM_MODEL = os.environ["QA_EVAL_TRITON_URL"], llm_name
-            gtrace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"]))
+            gtrace = qa_answer(qa_prepare(tenant=tenant, actor=actor, question=row["question"], top_k=args.top_k))
             gen = dict(QaAnswerSerializer(gtrace).data)
             scores["generative"].append(score_row(row, gen, doc_ids=docs, latency_ms=gtrace.total_ms))
             out["generative"] = gen

@@ -37,6 +37,13 @@ def main() -> None:
     ap.add_argument("--split", choices=("test", "tune"), default="test")
     ap.add_argument("--questions", type=Path, help="a question file instead of a half (e.g. validation.jsonl)")
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
+    ap.add_argument(
+        "--weights",
+        type=Path,
+        action="append",
+        default=[],
+        help="compare reranker weight files instead (repeatable): top-1 and top-3 relevant, answer in the top 8",
+    )
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         eval_workdir(stack, args.workdir)
@@ -44,7 +51,10 @@ def main() -> None:
         from documents.retrieval import RetrievalConfig, chunks_candidates
         from models_registry.backends import get_embedder, get_vector_store
 
-        tenant, _actor, _docs = tenant_and_docs()
+        tenant, _actor, docs = tenant_and_docs()
+        if args.weights:
+            compare_weights(args, tenant, docs)
+            return
         model = load_model()
         cfg = RetrievalConfig()
         counts: dict[str, int] = {}
@@ -74,6 +84,44 @@ def main() -> None:
         print(f"{label}: {len(rows)} answerable questions; passages holding the answer:")
         for name, n in counts.items():
             print(f"  {name:<26} {n}/{len(rows)} ({n / len(rows):.1%})")
+
+
+def compare_weights(args: argparse.Namespace, tenant: Any, docs: dict[str, int]) -> None:
+    """The same first-stage pool reranked by each weight file (a learning curve: weights fitted on
+    more or fewer question files, scored on a file none of them saw)."""
+    from qa_retrieval_lib import Corpus, relevant
+
+    from documents.rerank import load_model, rerank
+    from documents.retrieval import RetrievalConfig, chunks_candidates
+    from models_registry.backends import get_embedder, get_vector_store
+
+    corpus = Corpus(tenant=tenant, doc_ids=docs)
+    models = {path: load_model(path) for path in args.weights}
+    cfg = RetrievalConfig()
+    source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
+    rows = [r for r in source if r["answerable"]]
+    counts = {path: [0, 0, 0] for path in models}
+    for row in rows:
+        cands, _ = chunks_candidates(
+            tenant=tenant,
+            query=row["question"],
+            store=get_vector_store(),
+            embedder=get_embedder(),
+            config=cfg,
+            with_legs=True,
+        )
+        pool = cands[: cfg.rerank_pool]
+        for path, model in models.items():
+            if model is None:
+                raise SystemExit(f"{path}: no such weights file")
+            ranked = rerank(row["question"], pool, model)
+            counts[path][0] += int(relevant(row, ranked[0], corpus))
+            counts[path][1] += int(any(relevant(row, c, corpus) for c in ranked[:3]))
+            counts[path][2] += int(holds_answer(row, ranked[:8]))
+    label = f"questions={args.questions}" if args.questions else f"split={args.split}"
+    print(f"{label}: {len(rows)} answerable questions")
+    for path, (top1, top3, in8) in counts.items():
+        print(f"  {path.name:<28} top-1 relevant {top1:3d}  top-3 relevant {top3:3d}  answer in top 8 {in8:3d}")
 
 
 if __name__ == "__main__":

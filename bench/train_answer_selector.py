@@ -63,7 +63,10 @@ def main() -> None:
     ap.add_argument(
         "--extra-questions",
         type=Path,
-        help="also fit on this file's rows (e.g. ../shared/data/qa/dev.jsonl; never the test half)",
+        action="append",
+        default=[],
+        help="also fit on this file's rows (repeatable: ../shared/data/qa/dev.jsonl, "
+        "bench/data/qa_eval/validation.jsonl; never the test half)",
     )
     ap.add_argument(
         "--score-shipped",
@@ -74,7 +77,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         eval_workdir(stack, args.workdir)
         rows = load_questions(split="tune")
-        extra = load_questions(args.extra_questions) if args.extra_questions else []
+        extra = [r for path in args.extra_questions for r in load_questions(path)]
         if any(r.get("split") == "test" for r in extra):
             raise SystemExit("--extra-questions must not hold test rows")
         retrieved = retrieve_all(rows + extra)
@@ -99,6 +102,17 @@ def _right_outcomes(scores: list[Any]) -> int:
     return sum((s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores)
 
 
+def _by_source(rows: list[dict[str, Any]], scores: list[Any]) -> str:
+    """Right outcomes per question file, told by id prefix (qe: tune, dev: dev set, va/vb: validation)."""
+    names = {"qe": "tune", "dev": "dev", "va": "validation", "vb": "validation"}
+    counts: dict[str, list[int]] = {}
+    for row, s in zip(rows, scores, strict=True):
+        c = counts.setdefault(names.get(row["id"].split("-")[0], "other"), [0, 0])
+        c[0] += _right_outcomes([s])
+        c[1] += 1
+    return ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in counts.items())
+
+
 def score_shipped(rows: list[dict[str, Any]], retrieved: dict[str, Any]) -> None:
     from qa.answering.extractive import answer_extractive
 
@@ -111,6 +125,7 @@ def score_shipped(rows: list[dict[str, Any]], retrieved: dict[str, Any]) -> None
         f"shipped selector on {len(rows)} rows: overall {overall / len(rows):.1%}  correct {agg['answer_correct']:.1%}  "
         f"abst. P {agg['abstention_precision'] or 0:.1%} R {agg['abstention_recall'] or 0:.1%}"
     )
+    print(f"right outcomes per file: {_by_source(rows, scores)}")
 
 
 def retrieve_all(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -232,6 +247,21 @@ def fit_and_choose(
     best = min(near, key=lambda r: (r[4], r[5]))
     overall, _p, _nt, _nf, threshold, floor, agg = best
     print(f"smoothed objective at the chosen thresholds: {smoothed(best):.1%} (own {overall:.1%})")
+    oof = [
+        _score(
+            row,
+            answer_extractive(
+                row["question"],
+                retrieved["chunks"][row["id"]],
+                model=by_question.get(k, by_question[next(iter(by_question))]),
+                min_confidence=threshold,
+                min_support=floor,
+            ),
+            retrieved,
+        )
+        for k, (row, _c, _l) in enumerate(data)
+    ]
+    print(f"out of fold at the chosen thresholds, right outcomes per file: {_by_source(rows, oof)}")
     final = fit(best_c, np.arange(len(y)))
     model = as_model(final, threshold, floor)
     out = {
