@@ -48,8 +48,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         eval_workdir(stack, args.workdir)
         from documents.rerank import load_model, rerank
-        from documents.retrieval import RetrievalConfig, chunks_candidates
-        from models_registry.backends import get_embedder, get_vector_store
+        from documents.retrieval import RetrievalConfig
 
         tenant, _actor, docs = tenant_and_docs()
         if args.weights:
@@ -58,17 +57,9 @@ def main() -> None:
         model = load_model()
         cfg = RetrievalConfig()
         counts: dict[str, int] = {}
-        source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
-        rows = [r for r in source if r["answerable"]]
+        rows = _answerable(args)
         for row in rows:
-            cands, _ = chunks_candidates(
-                tenant=tenant,
-                query=row["question"],
-                store=get_vector_store(),
-                embedder=get_embedder(),
-                config=cfg,
-                with_legs=True,
-            )
+            cands = _first_stage(tenant, row, cfg)
             ranked = rerank(row["question"], cands[: cfg.rerank_pool], model) if model else [c.chunk for c in cands]
             first_stage = [c.chunk for c in cands]
             configs = {
@@ -86,31 +77,42 @@ def main() -> None:
             print(f"  {name:<26} {n}/{len(rows)} ({n / len(rows):.1%})")
 
 
+def _answerable(args: argparse.Namespace) -> list[dict[str, Any]]:
+    source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
+    return [r for r in source if r["answerable"]]
+
+
+def _first_stage(tenant: Any, row: dict[str, Any], cfg: Any) -> list[Any]:
+    """The product's fused first-stage candidates for one question (both legs)."""
+    from documents.retrieval import chunks_candidates
+    from models_registry.backends import get_embedder, get_vector_store
+
+    cands, _ = chunks_candidates(
+        tenant=tenant,
+        query=row["question"],
+        store=get_vector_store(),
+        embedder=get_embedder(),
+        config=cfg,
+        with_legs=True,
+    )
+    return cands
+
+
 def compare_weights(args: argparse.Namespace, tenant: Any, docs: dict[str, int]) -> None:
     """The same first-stage pool reranked by each weight file (a learning curve: weights fitted on
     more or fewer question files, scored on a file none of them saw)."""
     from qa_retrieval_lib import Corpus, relevant
 
     from documents.rerank import load_model, rerank
-    from documents.retrieval import RetrievalConfig, chunks_candidates
-    from models_registry.backends import get_embedder, get_vector_store
+    from documents.retrieval import RetrievalConfig
 
     corpus = Corpus(tenant=tenant, doc_ids=docs)
     models = {path: load_model(path) for path in args.weights}
     cfg = RetrievalConfig()
-    source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
-    rows = [r for r in source if r["answerable"]]
+    rows = _answerable(args)
     counts = {path: [0, 0, 0] for path in models}
     for row in rows:
-        cands, _ = chunks_candidates(
-            tenant=tenant,
-            query=row["question"],
-            store=get_vector_store(),
-            embedder=get_embedder(),
-            config=cfg,
-            with_legs=True,
-        )
-        pool = cands[: cfg.rerank_pool]
+        pool = _first_stage(tenant, row, cfg)[: cfg.rerank_pool]
         for path, model in models.items():
             if model is None:
                 raise SystemExit(f"{path}: no such weights file")
