@@ -335,8 +335,8 @@ class _Evidence:
         self.qtype = question_type(question)
         self.q_terms, self.key_terms = _question_terms(question)
         self.quoted = [fold(m.group(1).strip()) for m in _QUOTED.finditer(question) if m.group(1).strip()]
-        self.furniture_asked = _furniture_asked(question)
-        self.heading_asked = bool(_HEADING_Q.search(question))  # {"header"}, {"footer"}, both or none
+        self.furniture_asked = _furniture_asked(question)  # {"header"}, {"footer"}, both or none
+        self.heading_asked = bool(_HEADING_Q.search(question))
         self.asked_months = {t for t in self.q_terms if t in _MONTH_TERMS}
         self.asked_numbered = {(_numbered_label(label), num.lower()) for label, num in _NUMBERED.findall(question)}
         self.langs = [language(c.text) for c in chunks]

@@ -111,8 +111,8 @@ _CODE = re.compile(
 )
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # "Where do estates and trusts file?", "What is Linn Electronics' street address?" (not "what
-# condition does the directive address?"): a place name or an address answers.
-# "In which city was ... heard?", "Which country ...": the place kind named after the question word.
+# condition does the directive address?"), "In which city was ... heard?": a place name or an
+# address answers.
 _PLACE_Q = re.compile(
     r"^\s*(?:where|wo|onde|dónde)\b|\b(?:street|postal|mailing|office)\s+address\b|\baddress\s+of\b|"
     r"^\s*(?:(?:in|at|from|to)\s+)?(?:which|what)\s+(?:city|town|village|country|county|state|province|region|"
