@@ -4,8 +4,8 @@
 
 - Schema: unique ids, required fields, types; unanswerable rows have no answer, no pages and a
   note; PDF answers list pages inside the document; DOCX/TXT answers list no pages and name a
-  section; ``split`` is "tune" or "test" ("val" in ``validation.jsonl``, checked with ``--questions``)
-  and rows of one ``group`` share it.
+  section; ``split`` is "tune" or "test" ("val" / "holdout" in ``validation.jsonl`` /
+  ``holdout.jsonl``, checked with ``--questions``) and rows of one ``group`` share it.
 - Answers: each answerable row's ``answer``, normalised (Unicode NFKC, case, dashes, quotes,
   whitespace, ligatures, soft hyphens and hyphenated line breaks), must occur in the text of at
   least one listed page (PDF; pypdfium2, then pypdf) or in the document's text (DOCX: body, tables,
@@ -170,7 +170,7 @@ def schema_errors(rows: list[dict], root: Path) -> list[str]:
         if not path.is_file():
             errs.append(f"{rid}: no such document {r['doc']}")
             continue
-        if r["split"] not in ("tune", "test", "val"):  # val: validation.jsonl
+        if r["split"] not in ("tune", "test", "val", "holdout"):  # validation.jsonl, holdout.jsonl
             errs.append(f"{rid}: split {r['split']!r}")
         if r.get("group"):
             group_split[r["group"]].add(r["split"])
