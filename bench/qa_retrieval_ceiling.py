@@ -71,8 +71,7 @@ def main() -> None:
             }
             for name, chunks in configs.items():
                 counts[name] = counts.get(name, 0) + int(holds_answer(row, chunks))
-        label = f"questions={args.questions}" if args.questions else f"split={args.split}"
-        print(f"{label}: {len(rows)} answerable questions; passages holding the answer:")
+        print(f"{_label(args)}: {len(rows)} answerable questions; passages holding the answer:")
         for name, n in counts.items():
             print(f"  {name:<26} {n}/{len(rows)} ({n / len(rows):.1%})")
 
@@ -80,6 +79,10 @@ def main() -> None:
 def _answerable(args: argparse.Namespace) -> list[dict[str, Any]]:
     source = load_questions(args.questions) if args.questions else load_questions(split=args.split)
     return [r for r in source if r["answerable"]]
+
+
+def _label(args: argparse.Namespace) -> str:
+    return f"questions={args.questions}" if args.questions else f"split={args.split}"
 
 
 def _first_stage(tenant: Any, row: dict[str, Any], cfg: Any) -> list[Any]:
@@ -120,8 +123,7 @@ def compare_weights(args: argparse.Namespace, tenant: Any, docs: dict[str, int])
             counts[path][0] += int(relevant(row, ranked[0], corpus))
             counts[path][1] += int(any(relevant(row, c, corpus) for c in ranked[:3]))
             counts[path][2] += int(holds_answer(row, ranked[:8]))
-    label = f"questions={args.questions}" if args.questions else f"split={args.split}"
-    print(f"{label}: {len(rows)} answerable questions")
+    print(f"{_label(args)}: {len(rows)} answerable questions")
     for path, (top1, top3, in8) in counts.items():
         print(f"  {path.name:<28} top-1 relevant {top1:3d}  top-3 relevant {top3:3d}  answer in top 8 {in8:3d}")
 

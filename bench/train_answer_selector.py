@@ -209,8 +209,9 @@ def fit_and_choose(
     # Out-of-fold answers: each question is answered by the model that did not see it.
     by_question = {k: as_model(m, 0.0) for m, held in fold_models for k in held}
     results = []
+    scores_at: dict[tuple[float, float], list[Any]] = {}  # per grid point, reused for the per-file figures
     for t, floor in itertools.product(THRESHOLDS, SUPPORT_FLOORS):
-        scores = []
+        scores = scores_at[(t, floor)] = []
         for k, (row, _cands, _) in enumerate(data):
             chunks = retrieved["chunks"][row["id"]]
             model = by_question.get(k, by_question[next(iter(by_question))])
@@ -247,21 +248,9 @@ def fit_and_choose(
     best = min(near, key=lambda r: (r[4], r[5]))
     overall, _p, _nt, _nf, threshold, floor, agg = best
     print(f"smoothed objective at the chosen thresholds: {smoothed(best):.1%} (own {overall:.1%})")
-    oof = [
-        _score(
-            row,
-            answer_extractive(
-                row["question"],
-                retrieved["chunks"][row["id"]],
-                model=by_question.get(k, by_question[next(iter(by_question))]),
-                min_confidence=threshold,
-                min_support=floor,
-            ),
-            retrieved,
-        )
-        for k, (row, _c, _l) in enumerate(data)
-    ]
-    print(f"out of fold at the chosen thresholds, right outcomes per file: {_by_source(rows, oof)}")
+    print(
+        f"out of fold at the chosen thresholds, right outcomes per file: {_by_source(rows, scores_at[(threshold, floor)])}"
+    )
     final = fit(best_c, np.arange(len(y)))
     model = as_model(final, threshold, floor)
     out = {

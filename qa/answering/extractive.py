@@ -487,17 +487,21 @@ class _Evidence:
                 named.setdefault(_numbered_label(label), set()).add(num.lower())
         return named
 
+    def quoted_entry(self, text: str) -> str | None:
+        """The quoted question term ``text`` starts with (a glossary entry: "zhgd. zusammenhängend")."""
+        start = fold(text.lstrip())
+        return next((q for q in self.quoted if start.startswith(q)), None)
+
     def glossary_entry(self, cands: list[UnitCandidate], order: list[int]) -> tuple[int, int | None] | None:
         """For "what does „Vor.“ stand for?": the most probable unit that starts with the quoted
         term, and the unit after it when the term stands alone ("Vor." | "Voraussetzung")."""
         if not self.quoted or not _MEANING_Q.search(self.question):
             return None
         for i in order:
-            text = fold(cands[i].text.strip())
-            term = next((q for q in self.quoted if text.startswith(q)), None)
+            term = self.quoted_entry(cands[i].text)
             if term is None:
                 continue
-            if text.rstrip(".:") != term.rstrip(".:"):
+            if fold(cands[i].text.strip()).rstrip(".:") != term.rstrip(".:"):
                 return (i, None) if cands[i].shaped else None
             if self._same_chunk(i, i + 1):
                 return i, i + 1
@@ -546,7 +550,7 @@ class _Evidence:
             return True
         if self.heading_asked and _is_heading_like(text) and not is_code(text) and len(text) > 3:
             return True  # "What is the heading on page one?": a heading is then the answer
-        if any(fold(text.lstrip()).startswith(q) for q in self.quoted):
+        if self.quoted_entry(text) is not None:
             return True  # the glossary entry of the quoted term ("zhgd. zusammenhängend")
         if chunk.page is None and chunk.text.strip() == text and not is_code(text):
             return True  # a whole DOCX/TXT passage (a text box, a footnote): nothing it could head
@@ -633,13 +637,14 @@ def _numbered_label(label: str) -> str:
     return {"§": "section", "prop": "proposition"}.get(label, label.rstrip("s"))
 
 
-# Page furniture (running headers and footers) and the questions that ask about it.
-_FURNITURE = ("header", "footer")
+# Questions that ask for a heading or title (not "Title III", which names a part of a law).
 _HEADING_Q = re.compile(
     r"\b(?:headings?|headlines?|title[ds]?|captions?|überschrift(?:en)?|titel|título|legenda)\b"
-    r"(?!\s+(?:[IVXLC]+|\d+)\b)",  # ("Title III" names a part of a law)
+    r"(?!\s+(?:[IVXLC]+|\d+)\b)",
     re.IGNORECASE,
 )
+# Page furniture (running headers and footers) and the questions that ask about it.
+_FURNITURE = ("header", "footer")
 _HEADER_Q = re.compile(r"\b(?:headers?|running\s+head|kopfzeile|cabeçalho)\b", re.IGNORECASE)
 _FOOTER_Q = re.compile(r"\b(?:footers?|fu(?:ß|ss)zeile|rodapé)\b", re.IGNORECASE)
 _FIRST_PAGE_Q = re.compile(r"\b(?:first|title|cover)\s+page\b|\bpage\s+(?:one|1)\b|\berste[nr]?\s+seite\b", re.I)
@@ -728,27 +733,32 @@ def answer_extractive(
         later = [i for i in furniture if "first" not in chunks[cands[i].chunk_index].location.lower()]
         furniture = later or furniture
     # "What is the heading on page one?": a likely heading answers before any sentence about headings
-    headings = [i for i in order if ev.heading_asked and cands[i].shaped and _is_heading_like(cands[i].text)]
-    if headings and prob[headings[0]] >= 0.5:
-        order = [headings[0], *(i for i in order if i != headings[0])]
-    for i in order:
-        if not cands[i].shaped:
-            continue
-        if furniture_q and furniture and i not in furniture:
-            continue
-        if ev.other_month(i) or ev.other_numbered(i):
-            continue
-        if not typed_needed or cands[i].typed:
-            lead = i
-            break
-        # "It is an offense to ... . Penalties range up to $500,000 ...": the neighbour states it.
-        nb = [j for j in (i + 1, i - 1) if ev._same_chunk(i, j) and cands[j].shaped and cands[j].typed]
-        if nb:
-            lead, partner = nb[0], i
-            break
+    heading = (
+        next((i for i in order if cands[i].shaped and _is_heading_like(cands[i].text)), None)
+        if ev.heading_asked
+        else None
+    )
+    if heading is not None and prob[heading] >= 0.5:
+        order = [heading, *(i for i in order if i != heading)]
     glossary = ev.glossary_entry(cands, order)
     if glossary is not None:
         lead, partner = glossary
+    else:
+        for i in order:
+            if not cands[i].shaped:
+                continue
+            if furniture_q and furniture and i not in furniture:
+                continue
+            if ev.other_month(i) or ev.other_numbered(i):
+                continue
+            if not typed_needed or cands[i].typed:
+                lead = i
+                break
+            # "It is an offense to ... . Penalties range up to $500,000 ...": the neighbour states it.
+            nb = [j for j in (i + 1, i - 1) if ev._same_chunk(i, j) and cands[j].shaped and cands[j].typed]
+            if nb:
+                lead, partner = nb[0], i
+                break
     if lead is not None and partner is None and ev.key_terms and glossary is None:
         # Near-ties go to the unit naming more of the asked entities: two rows of one company,
         # "City: Gardena" and "City: Torrance", for "... closure in Torrance?".
