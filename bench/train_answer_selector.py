@@ -102,12 +102,17 @@ def _right_outcomes(scores: list[Any]) -> int:
     return sum((s.answerable and bool(s.answer_correct)) or (not s.answerable and s.abstained) for s in scores)
 
 
-def _by_source(rows: list[dict[str, Any]], scores: list[Any]) -> str:
-    """Right outcomes per question file, told by id prefix (qe: tune, dev: dev set, va/vb: validation)."""
+def question_file(row: dict[str, Any]) -> str:
+    """The question file a row comes from, told by id prefix (qe: tune, dev: dev set, va/vb: validation)."""
     names = {"qe": "tune", "dev": "dev", "va": "validation", "vb": "validation"}
+    return names.get(row["id"].split("-")[0], "other")
+
+
+def _by_source(rows: list[dict[str, Any]], scores: list[Any]) -> str:
+    """Right outcomes per question file."""
     counts: dict[str, list[int]] = {}
     for row, s in zip(rows, scores, strict=True):
-        c = counts.setdefault(names.get(row["id"].split("-")[0], "other"), [0, 0])
+        c = counts.setdefault(question_file(row), [0, 0])
         c[0] += _right_outcomes([s])
         c[1] += 1
     return ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in counts.items())

@@ -60,7 +60,7 @@ from _common import load_avg  # noqa: E402
 from qa_common import REPO  # noqa: E402
 from qa_eval import eval_workdir  # noqa: E402
 from qa_eval_lib import answer_correct, load_questions  # noqa: E402
-from train_answer_selector import retrieve_all  # noqa: E402
+from train_answer_selector import question_file, retrieve_all  # noqa: E402
 
 SETS = (
     ("tune", None),
@@ -258,7 +258,7 @@ def cross_encoder(data: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"| cross-encoder ({args.cross_encoder}{', LoRA ' + str(args.lora) if args.lora else ''}) | {hits:>3}/{n} | {hits / n:6.1%} | {auc:.3f} |"
     )
     print(
-        f"| shipped selector, same questions (in-sample) | {base_hits:>3}/{base_n} | {base_hits / base_n:6.1%} | {base_auc:.3f} |"
+        f"| shipped selector, same questions (fitted on tune) | {base_hits:>3}/{base_n} | {base_hits / base_n:6.1%} | {base_auc:.3f} |"
     )
 
 
@@ -349,12 +349,11 @@ def verifier(rows: list[dict[str, Any]], retrieved: dict[str, Any], gguf: Path, 
             float("nan"),
         )
         text = re.sub(r"\s*\[\d+\]", "", ans.text)
-        title = ans.citations[0].document_title if ans.citations else ""
         logp = torch.log_softmax(
             _next_token_logits(
                 llm,
                 "You are a careful fact checker. Reply with yes or no only.",
-                f"Document: {title}\nText: {text}\n\nQuestion: {row['question']}\n\nDoes the text state the "
+                f"Document: {lead.document_title}\nText: {text}\n\nQuestion: {row['question']}\n\nDoes the text state the "
                 "answer to this exact question (the same person, place, item, period and quantity the question "
                 "asks about)? Reply yes or no.",
             ),
@@ -362,7 +361,7 @@ def verifier(rows: list[dict[str, Any]], retrieved: dict[str, Any], gguf: Path, 
         )
         odds = float(torch.logsumexp(logp[yes], 0) - torch.logsumexp(logp[no], 0))
         right = bool(row["answerable"]) and answer_correct(row, ans.text)
-        judged.append((_file_of(row), bool(row["answerable"]), right, odds, lead_prob, row["id"]))
+        judged.append((question_file(row), bool(row["answerable"]), right, odds, lead_prob, row["id"]))
     print(f"{len(judged)} found answers judged in {time.monotonic() - started:.0f} s", flush=True)
     if dump:
         dump.write_text("\n".join(json.dumps(dict(zip(_JUDGED, j, strict=True))) for j in judged) + "\n")
@@ -427,7 +426,7 @@ def reader(data: list[dict[str, Any]], gguf: Path, k: int) -> None:
             "Reply with its number, or 0 if none does.",
         )
         pick = int(torch.argmax(logits[digits[: len(shaped) + 1]]))
-        c = counts.setdefault(_file_of(d["row"]), Counter())
+        c = counts.setdefault(question_file(d["row"]), Counter())
         if d["row"]["answerable"]:
             c["answerable"] += 1
             c["selector top-1 right"] += int(d["labels"][shaped[0]])
@@ -473,10 +472,6 @@ def _next_token_logits(llm: Any, system: str, user: str) -> Any:
         return llm(ids["input_ids"]).logits[0, -1].float()
 
 
-def _file_of(row: dict[str, Any]) -> str:
-    return {"qe": "tune", "dev": "dev"}.get(row["id"].split("-")[0], "validation")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, help="reuse bench/qa_eval.py --workdir's ingestion")
@@ -511,18 +506,15 @@ def main() -> None:
     )
     if args.reader:
         reader(data, args.reader, args.reader_k)
-        print(f"load average at the end: {load_avg()}")
-        return
-    if args.verifier:
+    elif args.verifier:
         report_verifier(verifier(rows, retrieved, args.verifier, args.dump))
-        print(f"load average at the end: {load_avg()}")
-        return
-    print("| model (out of fold) | top-1 | | AUC answerable |\n|---|---:|---:|---:|")
-    if args.cross_encoder:
-        cross_encoder(data, args)
     else:
-        e5_cosines(data)
-        compare_features(data, args.folds)
+        print("| model (out of fold) | top-1 | | AUC answerable |\n|---|---:|---:|---:|")
+        if args.cross_encoder:
+            cross_encoder(data, args)
+        else:
+            e5_cosines(data)
+            compare_features(data, args.folds)
     print(f"load average at the end: {load_avg()}")
 
 
